@@ -1,0 +1,424 @@
+"""The shared half of the pipelines: one source, one cache, live frames.
+
+A :class:`Backend` keeps, per :class:`FrameSpec`, the latest canonical frame of
+a container for a window (and the period before it, for comparisons).  Every
+pipeline, session and view of a process reads the same live frame, so a refresh
+cycle costs one source query whatever the number of viewers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.cache import CachedFrame, FrameCache, cache_key, make_cache
+from pipelines.errors import AgentdashError, SourceError, SourceUnavailableError
+from pipelines.query import Query
+from pipelines.schema import (
+    DTYPES,
+    SCHEMA_VERSION,
+    TIME_FIELD,
+    FieldMapping,
+    Quarantine,
+    coerce,
+    empty_frame,
+    normalise,
+)
+from pipelines.settings import Settings, load_settings
+from pipelines.sources.base import Document, Source
+from pipelines.windows import Window
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """Which live frame: a container, and for messages the window it covers."""
+
+    container: str
+    window: Window | None = None
+
+    def describe(self) -> str:
+        return self.container + (f"[{self.window.describe()}]" if self.window else "")
+
+
+@dataclass
+class LiveFrame:
+    """The latest frame of a spec and the state of its refreshes."""
+
+    frame: pd.DataFrame
+    token: str | None
+    as_of: datetime
+    version: int = 0
+    stale: bool = False
+    error: str | None = None
+    last_success: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    """What one refresh of one spec read and cost."""
+
+    spec: str
+    at: datetime
+    documents: int
+    rows_changed: int
+    seconds: float
+    request_charge: float
+    throttled: int
+    requests: int
+    error: str | None = None
+    adopted: bool = False
+
+
+Listener = Callable[[FrameSpec, pd.DataFrame, LiveFrame], None]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Backend:
+    """Source + cache + the live frames of one process."""
+
+    def __init__(
+        self,
+        source: Source,
+        cache: FrameCache,
+        fields: dict[str, dict[str, str]] | None = None,
+        history: int = 200,
+    ) -> None:
+        self.source = source
+        self.cache = cache
+        self.fields = fields or {}
+        self.quarantine = Quarantine()
+        self.refreshes: deque[RefreshRecord] = deque(maxlen=history)
+        self._live: dict[str, LiveFrame] = {}
+        self._specs: dict[str, FrameSpec] = {}
+        self._guards: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._listeners: list[Listener] = []
+
+    # -- construction ---------------------------------------------------------------
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, seed_demo: bool = True) -> Backend:
+        """The backend the settings describe; an empty local store gets demo data."""
+        settings = settings or load_settings()
+        source: Source
+        if settings.source == "cosmos":
+            from pipelines.sources.cosmos import CosmosSource
+
+            source = CosmosSource.from_settings(settings)
+        else:
+            from pipelines.sources.local import LocalSource
+
+            local = LocalSource(settings.local_path)
+            if seed_demo and local.is_empty("messages"):
+                from pipelines.demo import seed
+
+                log.info("the local store %s is empty: adding demo data", settings.local_path)
+                seed(local)
+            source = local
+        cache = make_cache(settings.redis_url, settings.cache_ttl_seconds)
+        return cls(source, cache, {k: dict(v) for k, v in settings.fields.items()})
+
+    _default: Backend | None = None
+    _default_lock = threading.Lock()
+
+    @classmethod
+    def default(cls) -> Backend:
+        """The process-wide backend from the environment, made on first use."""
+        with cls._default_lock:
+            if cls._default is None:
+                cls._default = cls.from_settings()
+            return cls._default
+
+    @classmethod
+    def set_default(cls, backend: Backend | None) -> None:
+        with cls._default_lock:
+            cls._default = backend
+
+    # -- queries ----------------------------------------------------------------------
+    def mapping(self, container: str) -> FieldMapping:
+        return FieldMapping.for_container(container, self.fields)
+
+    def base_query(self, spec: FrameSpec, as_of: datetime | None = None) -> Query:
+        """The source query behind a spec: canonical fields only, no message text."""
+        mapping = self.mapping(spec.container)
+        projection = mapping.projection(DTYPES[spec.container])
+        if spec.window is None:
+            return Query.build(spec.container, projection=projection)
+        start, end = spec.window.previous_bounds(as_of or _now())[0], None
+        if spec.window.label is None:
+            end = spec.window.end
+        return Query.build(
+            spec.container,
+            time_field=mapping.source_field(TIME_FIELD[spec.container]),
+            start=start,
+            end=end,
+            projection=projection,
+        )
+
+    def key(self, spec: FrameSpec) -> str:
+        # Relative windows are keyed by their label, not their moving bounds.
+        described = {
+            "container": spec.container,
+            "window": spec.window.describe() if spec.window else None,
+            "fields": self.mapping(spec.container).fields,
+        }
+        return cache_key(self.source.identity, json.dumps(described, sort_keys=True))
+
+    def _guard_for(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._guards.setdefault(key, threading.Lock())
+
+    # -- reading ----------------------------------------------------------------------
+    def get(self, spec: FrameSpec) -> LiveFrame:
+        """The live frame of ``spec``: from memory, else the cache, else the source."""
+        key = self.key(spec)
+        live = self._live.get(key)
+        if live is not None:
+            return live
+        with self._guard_for(key):
+            live = self._live.get(key)
+            if live is not None:
+                return live
+            entry = self.cache.get(key)
+            if entry is None:
+                with self.cache.lock(key):
+                    # Another process may have filled it while this one waited.
+                    entry = self.cache.get(key)
+                    if entry is None:
+                        entry = self._load(spec)
+                        self.cache.put(key, entry)
+            live = LiveFrame(coerce(entry.frame, spec.container), entry.token, entry.as_of)
+            self._live[key] = live
+            self._specs[key] = spec
+            return live
+
+    def _normalise(self, spec: FrameSpec, docs: list[Document]) -> pd.DataFrame:
+        result = normalise(docs, self.mapping(spec.container))
+        if result.quarantined:
+            self.quarantine.add(result.quarantined)
+        return result.frame
+
+    def _load(self, spec: FrameSpec) -> CachedFrame:
+        as_of = _now()
+        query = self.base_query(spec, as_of)
+        started = time.perf_counter()
+        before = self.source.stats.snapshot()
+        try:
+            # The token first: whatever is written during the read comes back as a change.
+            token = self.source.changes(query, None).token
+            frames = [self._normalise(spec, page) for page in self.source.fetch(query)]
+        except AgentdashError:
+            raise
+        except Exception as exc:  # a source library's own error: say which source failed
+            raise SourceUnavailableError(f"reading {spec.describe()} failed: {exc}") from exc
+        frame = _concat(spec.container, frames)
+        frame = frame.drop_duplicates("id", keep="last").reset_index(drop=True)
+        self._record(spec, before, started, len(frame), len(frame))
+        log.info(
+            "loaded %s: %d rows in %.2f s",
+            spec.describe(),
+            len(frame),
+            time.perf_counter() - started,
+        )
+        return CachedFrame(frame, token, as_of, {"schema": SCHEMA_VERSION})
+
+    # -- refreshing -------------------------------------------------------------------
+    def refresh(self, spec: FrameSpec) -> LiveFrame:
+        """Bring a live frame up to date with the changes since its token.
+
+        Single flight: when another process holds the key's lock this one keeps
+        its frame (or adopts the newer one that process wrote to the cache).
+        A failing source leaves the last frame in place, marked stale.
+        """
+        key = self.key(spec)
+        live = self.get(spec)
+        with self._guard_for(key), self.cache.lock(key, blocking=False) as acquired:
+            if not acquired:
+                return self._adopt(spec, key, live)
+            shared = self.cache.token(key)
+            if shared is not None and shared != live.token:
+                return self._adopt(spec, key, live)
+            return self._apply_changes(spec, key, live)
+
+    def _adopt(self, spec: FrameSpec, key: str, live: LiveFrame) -> LiveFrame:
+        entry = self.cache.get(key)
+        if entry is None or entry.token == live.token:
+            return live
+        before = live.frame
+        fresh = LiveFrame(
+            coerce(entry.frame, spec.container), entry.token, entry.as_of, live.version + 1
+        )
+        self._live[key] = fresh
+        changed = _delta(before, fresh.frame)
+        self.refreshes.append(
+            RefreshRecord(spec.describe(), _now(), 0, len(changed), 0.0, 0.0, 0, 0, adopted=True)
+        )
+        self._notify(spec, changed, fresh)
+        return fresh
+
+    def _apply_changes(self, spec: FrameSpec, key: str, live: LiveFrame) -> LiveFrame:
+        started = time.perf_counter()
+        before = self.source.stats.snapshot()
+        as_of = _now()
+        query = self.base_query(spec, as_of)
+        try:
+            changes = self.source.changes(query, live.token)
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
+            live.stale, live.error = True, message
+            self._record(spec, before, started, 0, 0, error=message)
+            log.warning(
+                "refresh of %s failed, serving the last frame: %s", spec.describe(), message
+            )
+            return live
+        new = self._normalise(spec, changes.documents)
+        frame = live.frame
+        if len(new):
+            frame = pd.concat([frame[~_isin(frame["id"], new["id"])], new], ignore_index=True)
+        if spec.window is not None:
+            frame = frame.loc[self._inside(spec, frame, as_of)].reset_index(drop=True)
+            new = new.loc[self._inside(spec, new, as_of)]
+        fresh = LiveFrame(frame, changes.token, as_of, live.version + 1)
+        self._live[key] = fresh
+        self.cache.put(key, CachedFrame(frame, changes.token, as_of, {"schema": SCHEMA_VERSION}))
+        self._record(spec, before, started, len(changes.documents), len(new))
+        self._notify(spec, new, fresh)
+        return fresh
+
+    @staticmethod
+    def _inside(spec: FrameSpec, frame: pd.DataFrame, as_of: datetime) -> pd.Series:
+        assert spec.window is not None
+        column = frame[TIME_FIELD[spec.container]]
+        inside = column >= spec.window.previous_bounds(as_of)[0]
+        if spec.window.label is None and spec.window.end is not None:
+            inside &= column <= spec.window.end
+        return inside
+
+    def refresh_all(self) -> list[LiveFrame]:
+        """Refresh every spec that has been read in this process."""
+        return [self.refresh(spec) for spec in list(self._specs.values())]
+
+    def live(self, spec: FrameSpec) -> LiveFrame | None:
+        """The live frame of ``spec`` if it has been read, without reading it."""
+        return self._live.get(self.key(spec))
+
+    def _record(
+        self,
+        spec: FrameSpec,
+        before: dict[str, float],
+        started: float,
+        documents: int,
+        changed: int,
+        error: str | None = None,
+    ) -> None:
+        after = self.source.stats.snapshot()
+        self.refreshes.append(
+            RefreshRecord(
+                spec.describe(),
+                _now(),
+                documents,
+                changed,
+                time.perf_counter() - started,
+                after["request_charge"] - before["request_charge"],
+                int(after["throttled"] - before["throttled"]),
+                int(after["requests"] - before["requests"]),
+                error,
+            )
+        )
+
+    # -- live fan-out -----------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(spec, changed_rows, live)`` after each refresh; returns the undo."""
+        with self._guard:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._guard:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    @property
+    def listener_count(self) -> int:
+        return len(self._listeners)
+
+    def _notify(self, spec: FrameSpec, changed: pd.DataFrame, live: LiveFrame) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(spec, changed, live)
+            except Exception:
+                log.exception("a refresh listener failed")
+
+    # -- reading beyond the cached frames ------------------------------------------------
+    def conversation(self, conversation_id: str) -> pd.DataFrame:
+        """Every message of one conversation, with its text, oldest first."""
+        mapping = self.mapping("messages")
+        query = Query.build(
+            "messages",
+            filters={mapping.source_field("conversation_id"): conversation_id},
+            projection=mapping.projection([*DTYPES["messages"], "content"]),
+        )
+        docs = [doc for page in self.source.fetch(query) for doc in page]
+        result = normalise(docs, mapping, extra=("content",))
+        self.quarantine.add(result.quarantined)
+        return result.frame.sort_values(["timestamp", "id"], ignore_index=True)
+
+    def status(self) -> dict[str, Any]:
+        """Freshness and costs, for the Ops view and the health endpoint."""
+        return {
+            "source": self.source.identity,
+            "source_stats": self.source.stats.snapshot(),
+            "cache": type(self.cache).__name__,
+            "cache_healthy": self.cache.healthy,
+            "cache_stats": self.cache.stats.snapshot(),
+            "quarantined": self.quarantine.count,
+            "frames": {
+                self._specs[k].describe(): {
+                    "rows": len(v.frame),
+                    "as_of": v.as_of.isoformat(),
+                    "stale": v.stale,
+                    "error": v.error,
+                    "version": v.version,
+                }
+                for k, v in list(self._live.items())
+            },
+        }
+
+
+def _concat(container: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty_frame(container)
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _isin(values: pd.Series, candidates: pd.Series) -> pd.Series:
+    """``values.isin(candidates)`` through Arrow: pandas' own loops in Python for strings."""
+    found = pc.is_in(pa.array(values), value_set=pa.array(candidates, type=pa.string()))
+    return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index)
+
+
+def _delta(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``after`` that are new or different from ``before``."""
+    if not len(before):
+        return after
+    merged = after.merge(before, how="left", indicator=True, on=list(after.columns))
+    return after.loc[(merged["_merge"] == "left_only").to_numpy()]

@@ -1,0 +1,293 @@
+"""Frame caches: Redis (shared by processes) or in-process memory, one interface.
+
+Frames travel as Arrow IPC streams compressed with zstd; the entry's metadata
+(change token, time of the data, schema version) sits beside it under a second
+key.  A lock per key gives single flight: one process computes a missing or
+stale entry, the others wait for it or keep reading the old one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import pandas as pd
+import pyarrow as pa
+
+from pipelines.schema import SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "agentdash:v1"
+
+
+def cache_key(source_identity: str, query_json: str, schema_version: int = SCHEMA_VERSION) -> str:
+    """Content address of a frame: sha256 of canonical JSON, equal in every process."""
+    payload = json.dumps(
+        {"source": source_identity, "query": json.loads(query_json), "schema": schema_version},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class CachedFrame:
+    """A frame and what is needed to bring it up to date."""
+
+    frame: pd.DataFrame
+    token: str | None
+    as_of: datetime
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    writes: int = 0
+    errors: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+def frame_to_bytes(frame: pd.DataFrame) -> bytes:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def frame_from_bytes(data: bytes) -> pd.DataFrame:
+    with pa.ipc.open_stream(pa.py_buffer(data)) as reader:
+        table = reader.read_all()
+    return table.to_pandas()
+
+
+def _meta_json(entry: CachedFrame) -> str:
+    return json.dumps(
+        {
+            "token": entry.token,
+            "as_of": entry.as_of.isoformat(),
+            "meta": entry.meta,
+            "schema": SCHEMA_VERSION,
+        },
+        sort_keys=True,
+    )
+
+
+def _entry(frame: pd.DataFrame, meta_json: str | bytes) -> CachedFrame:
+    meta = json.loads(meta_json)
+    return CachedFrame(frame, meta["token"], datetime.fromisoformat(meta["as_of"]), meta["meta"])
+
+
+class FrameCache(Protocol):
+    stats: CacheStats
+    #: False while a configured backend (Redis) is unreachable.
+    healthy: bool
+
+    def get(self, key: str) -> CachedFrame | None: ...
+
+    def token(self, key: str) -> str | None:
+        """The change token of the entry, without reading its frame."""
+        ...
+
+    def put(self, key: str, entry: CachedFrame) -> None: ...
+
+    def lock(self, key: str, blocking: bool = True) -> contextlib.AbstractContextManager[bool]:
+        """Hold the key's compute lock; yields False when not blocking and it is taken."""
+        ...
+
+
+class MemoryFrameCache:
+    """In-process cache, bounded by entry count (least recently used goes first)."""
+
+    def __init__(self, ttl_seconds: float = 3600, max_entries: int = 32) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self.stats = CacheStats()
+        self.healthy = True
+        self._entries: OrderedDict[str, tuple[float, CachedFrame]] = OrderedDict()
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def get(self, key: str) -> CachedFrame | None:
+        with self._guard:
+            item = self._entries.get(key)
+            if item is None or item[0] < time.monotonic():
+                self._entries.pop(key, None)
+                self.stats.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.stats.hits += 1
+            return item[1]
+
+    def token(self, key: str) -> str | None:
+        with self._guard:
+            item = self._entries.get(key)
+            return item[1].token if item else None
+
+    def put(self, key: str, entry: CachedFrame) -> None:
+        with self._guard:
+            self._entries[key] = (time.monotonic() + self.ttl_seconds, entry)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+            self.stats.writes += 1
+
+    @contextlib.contextmanager
+    def lock(self, key: str, blocking: bool = True) -> Iterator[bool]:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        acquired = lock.acquire(blocking=blocking)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                lock.release()
+
+
+class RedisFrameCache:
+    """Redis-backed cache shared by every process and replica.
+
+    When Redis cannot be reached it logs one warning, behaves as an empty cache
+    with process-local locks, and tries Redis again after ``retry_seconds``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        ttl_seconds: float = 3600,
+        lock_seconds: float = 120,
+        retry_seconds: float = 10,
+    ) -> None:
+        import redis
+
+        self.url = url
+        self.ttl_seconds = ttl_seconds
+        self.lock_seconds = lock_seconds
+        self.retry_seconds = retry_seconds
+        self.stats = CacheStats()
+        self.healthy = True
+        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self._errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
+        self._down_until = 0.0
+        self._warned = False
+        self._local = MemoryFrameCache(ttl_seconds)
+
+    @property
+    def client(self) -> Any:
+        return self._redis
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, exc: BaseException) -> None:
+        self.stats.errors += 1
+        self.healthy = False
+        self._down_until = time.monotonic() + self.retry_seconds
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "Redis at %s is unreachable (%s): working without the shared cache, "
+                "retrying every %.0f s; check AGENTDASH_REDIS_URL",
+                self.url,
+                exc,
+                self.retry_seconds,
+            )
+
+    def _recovered(self) -> None:
+        if not self.healthy:
+            log.info("Redis at %s is reachable again", self.url)
+        self.healthy = True
+        self._warned = False
+
+    @staticmethod
+    def _keys(key: str) -> tuple[str, str, str]:
+        return f"{KEY_PREFIX}:frame:{key}", f"{KEY_PREFIX}:meta:{key}", f"{KEY_PREFIX}:lock:{key}"
+
+    def get(self, key: str) -> CachedFrame | None:
+        if not self._available():
+            self.stats.misses += 1
+            return None
+        frame_key, meta_key, _ = self._keys(key)
+        try:
+            data, meta = self._redis.mget([frame_key, meta_key])
+        except self._errors as exc:
+            self._failed(exc)
+            self.stats.misses += 1
+            return None
+        self._recovered()
+        if data is None or meta is None:
+            self.stats.misses += 1
+            return None
+        self.stats.hits += 1
+        return _entry(frame_from_bytes(data), meta)
+
+    def token(self, key: str) -> str | None:
+        if not self._available():
+            return None
+        try:
+            meta = self._redis.get(self._keys(key)[1])
+        except self._errors as exc:
+            self._failed(exc)
+            return None
+        self._recovered()
+        return json.loads(meta)["token"] if meta else None
+
+    def put(self, key: str, entry: CachedFrame) -> None:
+        if not self._available():
+            return
+        frame_key, meta_key, _ = self._keys(key)
+        ttl = max(1, int(self.ttl_seconds))
+        try:
+            with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(frame_key, frame_to_bytes(entry.frame), ex=ttl)
+                pipe.set(meta_key, _meta_json(entry), ex=ttl)
+                pipe.execute()
+        except self._errors as exc:
+            self._failed(exc)
+            return
+        self._recovered()
+        self.stats.writes += 1
+
+    @contextlib.contextmanager
+    def lock(self, key: str, blocking: bool = True) -> Iterator[bool]:
+        if not self._available():
+            with self._local.lock(key, blocking) as acquired:
+                yield acquired
+            return
+        lock = self._redis.lock(
+            self._keys(key)[2], timeout=self.lock_seconds, blocking_timeout=self.lock_seconds
+        )
+        try:
+            acquired = bool(lock.acquire(blocking=blocking))
+        except self._errors as exc:
+            self._failed(exc)
+            with self._local.lock(key, blocking) as acquired:
+                yield acquired
+            return
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with contextlib.suppress(Exception):
+                    lock.release()
+
+
+def make_cache(redis_url: str | None, ttl_seconds: float) -> FrameCache:
+    if redis_url:
+        return RedisFrameCache(redis_url, ttl_seconds)
+    return MemoryFrameCache(ttl_seconds)

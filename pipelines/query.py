@@ -1,0 +1,161 @@
+"""A small immutable query value and its compiler for the embedded store.
+
+A :class:`Query` speaks in *source* field names (after the field mapping).  It
+is what a Source receives, what a cache key hashes, and what compilers turn into
+parameterized SQL: values, and field paths too, travel as parameters and never
+as SQL text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pipelines.errors import QueryError
+
+Scalar = str | int | float | bool
+FIELD_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+CONTAINERS = ("messages", "agents")
+
+
+def check_field(name: str) -> str:
+    if not isinstance(name, str) or not FIELD_PATTERN.match(name):
+        raise QueryError(
+            f"field name {name!r} is not allowed: use letters, digits and '_', "
+            "with '.' between the parts of a nested field"
+        )
+    return name
+
+
+def _check_value(field: str, value: Any) -> Scalar:
+    if isinstance(value, bool | str | int | float) and value == value:  # NaN != NaN
+        return value
+    raise QueryError(f"filter on {field!r}: {value!r} is not a string, number or boolean")
+
+
+def _utc(name: str, value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise QueryError(f"{name} must be a timezone-aware datetime, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Query:
+    """Which documents of one container to read, and which of their fields."""
+
+    container: str
+    time_field: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    filters: tuple[tuple[str, tuple[Scalar, ...]], ...] = ()
+    projection: tuple[str, ...] | None = None
+
+    @classmethod
+    def build(
+        cls,
+        container: str,
+        *,
+        time_field: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        filters: Mapping[str, Scalar | Iterable[Scalar]] | None = None,
+        projection: Iterable[str] | None = None,
+    ) -> Query:
+        """Validate and normalise the parts (filters sorted, IN lists de-duplicated)."""
+        if container not in CONTAINERS:
+            raise QueryError(f"container {container!r} is not one of {', '.join(CONTAINERS)}")
+        if (start is not None or end is not None) and time_field is None:
+            raise QueryError("a time window needs the time field it applies to")
+        if time_field is not None:
+            check_field(time_field)
+        start, end = _utc("start", start), _utc("end", end)
+        if start is not None and end is not None and start > end:
+            raise QueryError(f"window start {start.isoformat()} is after its end {end.isoformat()}")
+        compiled: list[tuple[str, tuple[Scalar, ...]]] = []
+        for field, values in sorted((filters or {}).items()):
+            check_field(field)
+            if isinstance(values, str | int | float | bool):
+                values = (values,)
+            checked = tuple(dict.fromkeys(_check_value(field, v) for v in values))
+            compiled.append((field, checked))
+        proj = None
+        if projection is not None:
+            proj = tuple(dict.fromkeys(check_field(f) for f in projection))
+            if not proj:
+                raise QueryError("a projection needs at least one field")
+        return cls(container, time_field, start, end, tuple(compiled), proj)
+
+    def to_json(self) -> str:
+        """Canonical JSON: equal queries give equal text, in every process."""
+        return json.dumps(
+            {
+                "container": self.container,
+                "time_field": self.time_field,
+                "start": self.start.isoformat() if self.start else None,
+                "end": self.end.isoformat() if self.end else None,
+                "filters": [[f, list(v)] for f, v in self.filters],
+                "projection": list(self.projection) if self.projection is not None else None,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+
+def epoch_ms(value: datetime) -> float:
+    return value.timestamp() * 1000.0
+
+
+def _json_path(field: str) -> str:
+    return "$." + field
+
+
+# A document's time as epoch milliseconds, whatever form the field has: ISO 8601
+# text, epoch seconds or epoch milliseconds (see schema.EPOCH_MS_THRESHOLD).
+_EPOCH_MS_SQL = (
+    "(CASE json_type(doc, ?) "
+    "WHEN 'text' THEN (julianday(json_extract(doc, ?)) - 2440587.5) * 86400000.0 "
+    "WHEN 'integer' THEN (CASE WHEN abs(json_extract(doc, ?)) < 1e11 "
+    "THEN json_extract(doc, ?) * 1000.0 ELSE json_extract(doc, ?) END) "
+    "WHEN 'real' THEN (CASE WHEN abs(json_extract(doc, ?)) < 1e11 "
+    "THEN json_extract(doc, ?) * 1000.0 ELSE json_extract(doc, ?) END) END)"
+)
+_EPOCH_MS_PATHS = _EPOCH_MS_SQL.count("?")
+
+
+def compile_where(query: Query) -> tuple[str, list[Any]]:
+    """The WHERE clause of ``query`` over the ``documents`` table, and its parameters."""
+    clauses = ["container = ?"]
+    params: list[Any] = [query.container]
+    if query.time_field is not None and (query.start is not None or query.end is not None):
+        path = _json_path(query.time_field)
+        for bound, op in ((query.start, ">="), (query.end, "<=")):
+            if bound is not None:
+                clauses.append(f"{_EPOCH_MS_SQL} {op} ?")
+                params += [path] * _EPOCH_MS_PATHS + [epoch_ms(bound)]
+    for field, values in query.filters:
+        if not values:
+            clauses.append("0")
+            continue
+        marks = ", ".join("?" for _ in values)
+        clauses.append(f"json_extract(doc, ?) IN ({marks})")
+        # SQLite's json_extract gives 1/0 for JSON true/false.
+        params += [_json_path(field), *(int(v) if isinstance(v, bool) else v for v in values)]
+    return " AND ".join(clauses), params
+
+
+def compile_select(query: Query) -> tuple[str, list[Any]]:
+    """``SELECT`` for ``query``: ``seq`` then the whole document or the projected fields."""
+    where, where_params = compile_where(query)
+    if query.projection is None:
+        columns, params = "doc", []
+    else:
+        columns = ", ".join("json_extract(doc, ?)" for _ in query.projection)
+        params = [_json_path(f) for f in query.projection]
+    sql = f"SELECT seq, {columns} FROM documents WHERE {where}"
+    return sql, params + where_params

@@ -1,0 +1,158 @@
+"""Settings from ``AGENTDASH_*`` environment variables and an optional TOML file.
+
+Precedence: environment variable > TOML file (``AGENTDASH_CONFIG``) > default.
+The TOML file may hold the same keys in lower case without the prefix
+(``source = "cosmos"``, ``cache_ttl_seconds = 600``) and the per-container
+field mapping::
+
+    [fields.messages]
+    timestamp = "createdAt"
+    conversation_id = "threadId"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import ConfigError
+
+PREFIX = "AGENTDASH_"
+SOURCES = ("local", "cosmos")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the pipelines need to know about the outside world."""
+
+    source: str = "local"
+    local_path: Path = Path("./data/agentdash.db")
+    redis_url: str | None = None
+    cache_ttl_seconds: int = 3600
+    refresh_seconds: float = 5.0
+    cosmos_endpoint: str | None = None
+    cosmos_key: str | None = field(default=None, repr=False)
+    cosmos_database: str | None = None
+    cosmos_agents_container: str = "agents"
+    cosmos_messages_container: str = "messages"
+    cosmos_page_size: int = 1000
+    fields: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @property
+    def source_identity(self) -> str:
+        """A stable name of the data behind these settings, for cache keys."""
+        if self.source == "cosmos":
+            return f"cosmos:{self.cosmos_endpoint}/{self.cosmos_database}"
+        return f"local:{self.local_path.resolve()}"
+
+
+def _positive_number(name: str, raw: Any, kind: type[int] | type[float]) -> Any:
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{PREFIX}{name.upper()}={raw!r} is not a {kind.__name__}: give a positive number"
+        ) from None
+    if value <= 0:
+        raise ConfigError(f"{PREFIX}{name.upper()}={raw!r} must be greater than 0")
+    return value
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{PREFIX}CONFIG={path!r}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{PREFIX}CONFIG={path!r} is not valid TOML: {exc}") from None
+
+
+def _check_fields(raw: Any) -> dict[str, dict[str, str]]:
+    # Imported here: schema imports settings' neighbours, not the reverse.
+    from pipelines.schema import CANONICAL_FIELDS
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{PREFIX}CONFIG: [fields] must be a table of containers")
+    checked: dict[str, dict[str, str]] = {}
+    for container, mapping in raw.items():
+        if container not in CANONICAL_FIELDS:
+            raise ConfigError(
+                f"{PREFIX}CONFIG: [fields.{container}] is not a container; "
+                f"use one of {sorted(CANONICAL_FIELDS)}"
+            )
+        if not isinstance(mapping, dict):
+            raise ConfigError(f"{PREFIX}CONFIG: [fields.{container}] must be a table")
+        for column, source_field in mapping.items():
+            if column not in CANONICAL_FIELDS[container]:
+                raise ConfigError(
+                    f"{PREFIX}CONFIG: [fields.{container}] {column!r} is not a column; "
+                    f"use one of {list(CANONICAL_FIELDS[container])}"
+                )
+            if not isinstance(source_field, str) or not source_field:
+                raise ConfigError(
+                    f"{PREFIX}CONFIG: [fields.{container}] {column} must be a field name"
+                )
+        checked[container] = dict(mapping)
+    return checked
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings, refusing a wrong value with a message naming the variable."""
+    env = os.environ if env is None else env
+    config_path = env.get(f"{PREFIX}CONFIG")
+    file_values = _read_toml(config_path) if config_path else {}
+
+    def get(name: str) -> Any:
+        value = env.get(f"{PREFIX}{name.upper()}")
+        if value is None or value == "":
+            return file_values.get(name)
+        return value
+
+    source = str(get("source") or "local").lower()
+    if source not in SOURCES:
+        raise ConfigError(f"{PREFIX}SOURCE={source!r} is not one of {', '.join(SOURCES)}")
+    values: dict[str, Any] = {"source": source}
+    if (local_path := get("local_path")) is not None:
+        values["local_path"] = Path(str(local_path))
+    if redis_url := get("redis_url"):
+        if not str(redis_url).startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                f"{PREFIX}REDIS_URL={redis_url!r} must start with redis://, rediss:// or unix://"
+            )
+        values["redis_url"] = str(redis_url)
+    for name, kind in (
+        ("cache_ttl_seconds", int),
+        ("refresh_seconds", float),
+        ("cosmos_page_size", int),
+    ):
+        if (raw := get(name)) is not None:
+            values[name] = _positive_number(name, raw, kind)
+    for name in (
+        "cosmos_endpoint",
+        "cosmos_key",
+        "cosmos_database",
+        "cosmos_agents_container",
+        "cosmos_messages_container",
+    ):
+        if raw := get(name):
+            values[name] = str(raw)
+    if source == "cosmos":
+        for name in ("cosmos_endpoint", "cosmos_database"):
+            if not values.get(name):
+                raise ConfigError(
+                    f"{PREFIX}SOURCE=cosmos needs {PREFIX}{name.upper()}: set it in the "
+                    f"environment or in the {PREFIX}CONFIG file"
+                )
+        endpoint = values["cosmos_endpoint"]
+        if not endpoint.startswith(("https://", "http://")):
+            raise ConfigError(
+                f"{PREFIX}COSMOS_ENDPOINT={endpoint!r} must be a URL such as "
+                "https://<account>.documents.azure.com:443/"
+            )
+    values["fields"] = _check_fields(file_values.get("fields", {}))
+    return Settings(**values)

@@ -1,0 +1,96 @@
+"""Time windows: relative (``24h``) or explicit (start, end), both ends inclusive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pipelines.errors import QueryError
+
+WINDOWS: dict[str, timedelta] = {
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+
+
+def check_tz(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise QueryError(
+            f"time zone {name!r} is unknown: use an IANA name such as UTC or Europe/Paris"
+        ) from None
+    return name
+
+
+def as_utc(value: datetime | str, name: str = "time") -> datetime:
+    """A timezone-aware UTC datetime; naive values are taken as UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise QueryError(f"{name} {value!r} is not an ISO 8601 date or time") from None
+    if not isinstance(value, datetime):
+        raise QueryError(f"{name} {value!r} is not a date or time")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A relative window ending at the time of the data, or fixed bounds."""
+
+    label: str | None = "24h"
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        label: str | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+    ) -> Window:
+        if start is not None or end is not None:
+            if start is None or end is None:
+                raise QueryError("an explicit window needs both start and end")
+            s, e = as_utc(start, "start"), as_utc(end, "end")
+            if s >= e:
+                raise QueryError(f"window start {s.isoformat()} is not before end {e.isoformat()}")
+            return cls(None, s, e)
+        label = label or "24h"
+        if label not in WINDOWS:
+            raise QueryError(
+                f"window {label!r} is not one of {', '.join(WINDOWS)} (or give start and end)"
+            )
+        return cls(label)
+
+    @property
+    def length(self) -> timedelta:
+        if self.label is not None:
+            return WINDOWS[self.label]
+        assert self.start is not None and self.end is not None
+        return self.end - self.start
+
+    def bounds(self, as_of: datetime) -> tuple[datetime, datetime]:
+        """[start, end] of the window when the data is as of ``as_of``."""
+        if self.label is None:
+            assert self.start is not None and self.end is not None
+            return self.start, self.end
+        return as_of - self.length, as_of
+
+    def previous_bounds(self, as_of: datetime) -> tuple[datetime, datetime]:
+        """The period of the same length just before the window."""
+        start, _ = self.bounds(as_of)
+        return start - self.length, start
+
+    def describe(self) -> str:
+        if self.label is not None:
+            return self.label
+        assert self.start is not None and self.end is not None
+        return f"{self.start.isoformat()}/{self.end.isoformat()}"
