@@ -1,0 +1,162 @@
+"""A served dashboard and a real Chromium that may only talk to localhost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.conftest import free_port, wait_until
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args() -> dict[str, Any]:
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: run `make system-deps`")
+    return {"executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class ServedApp:
+    """An ``agentdash serve`` process on a private store and port."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def store(self) -> Path:
+        return self.workdir / "agentdash.db"
+
+    def command(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=300,
+        )
+
+    def start(self, *extra: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), *extra],
+            env=self.env,
+            stdout=open(self.workdir / "serve.log", "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until(
+            lambda: (
+                self.process is not None and (self.process.poll() is not None or _answers(self.url))
+            ),
+            timeout=120,
+            message=f"the dashboard to answer at {self.url}",
+        )
+        if self.process.poll() is not None:
+            raise RuntimeError(f"agentdash serve exited: {self.log()}")
+
+    def log(self) -> str:
+        return (self.workdir / "serve.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+
+
+def make_served_app(workdir: Path, messages: int = 5000, **env: str) -> ServedApp:
+    app = ServedApp(workdir)
+    app.env = {
+        **os.environ,
+        "AGENTDASH_SOURCE": "local",
+        "AGENTDASH_LOCAL_PATH": str(app.store),
+        "AGENTDASH_REFRESH_SECONDS": "1",
+        **env,
+    }
+    app.env.pop("AGENTDASH_REDIS_URL", None)
+    app.env.pop("AGENTDASH_CONFIG", None)
+    app.command("demo", "--agents", "8", "--messages", str(messages), "--days", "35")
+    return app
+
+
+@pytest.fixture(scope="session")
+def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
+    """One dashboard for the UI tests, on a small demo store refreshed every second."""
+    app = make_served_app(tmp_path_factory.mktemp("served"))
+    app.start()
+    yield app
+    app.stop()
+
+
+@dataclass
+class PageGuard:
+    """What a page did that a user on an air-gapped network would notice."""
+
+    external_requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def guarded_page(page: Any) -> Iterator[tuple[Any, PageGuard]]:
+    """A page whose requests beyond localhost are blocked and recorded, with console errors.
+
+    The test fails at teardown if the page asked for anything outside localhost
+    or logged an error to the console.
+    """
+    guard = PageGuard()
+
+    def route(route: Any) -> None:
+        host = urlparse(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            guard.external_requests.append(route.request.url)
+            route.abort()
+
+    page.context.route("**/*", route)
+    page.on("console", lambda msg: msg.type == "error" and guard.console_errors.append(msg.text))
+    page.on("pageerror", lambda exc: guard.console_errors.append(str(exc)))
+    yield page, guard
+    assert guard.external_requests == [], "the page asked for non-local resources"
+    assert guard.console_errors == [], "the page logged console errors"
