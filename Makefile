@@ -37,7 +37,9 @@ test: install system-deps lint
 	$(BIN)/python -m pytest
 
 bench: install system-deps
-	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+	for script in benchmarks/bench_*.py; do \
+		module=$$(basename $$script .py); $(BIN)/python -m benchmarks.$$module || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

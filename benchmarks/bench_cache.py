@@ -14,9 +14,9 @@ import pandas as pd
 import redis
 
 from benchmarks.common import RedisServer, median_seconds, report
+from pipelines import demo
 from pipelines.cache import RedisFrameCache, frame_from_bytes, frame_to_bytes
 from pipelines.schema import FieldMapping, normalise
-from pipelines import demo
 
 MESSAGES = 1_000_000
 

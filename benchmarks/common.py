@@ -1,18 +1,18 @@
-"""What the benchmarks share: timing, a private Redis, a demo store."""
+"""What the benchmarks share: timing, a private Redis, a demo store.
+
+Run the benchmarks from the repository root: ``python -m benchmarks.bench_cache``.
+"""
 
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pipelines import demo  # noqa: E402
-from pipelines.sources.local import LocalSource  # noqa: E402
-from tests.conftest import RedisServer  # noqa: E402
+from pipelines import demo
+from pipelines.sources.local import LocalSource
+from tests.conftest import RedisServer
 
 __all__ = ["RedisServer", "demo_store", "median_seconds", "report"]
 

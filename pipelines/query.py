@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipelines.errors import QueryError
@@ -23,7 +23,7 @@ CONTAINERS = ("messages", "agents")
 
 
 def check_field(name: str) -> str:
-    if not isinstance(name, str) or not FIELD_PATTERN.match(name):
+    if not isinstance(name, str) or not FIELD_PATTERN.fullmatch(name):
         raise QueryError(
             f"field name {name!r} is not allowed: use letters, digits and '_', "
             "with '.' between the parts of a nested field"
@@ -32,7 +32,10 @@ def check_field(name: str) -> str:
 
 
 def _check_value(field: str, value: Any) -> Scalar:
-    if isinstance(value, bool | str | int | float) and value == value:  # NaN != NaN
+    # NaN != NaN; integers must fit SQLite's (and Cosmos DB's) 64-bit parameters.
+    if isinstance(value, bool | str | float) and value == value or (
+        isinstance(value, int) and -(2**63) <= value < 2**63
+    ):
         return value
     raise QueryError(f"filter on {field!r}: {value!r} is not a string, number or boolean")
 
@@ -42,7 +45,7 @@ def _utc(name: str, value: datetime | None) -> datetime | None:
         return None
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise QueryError(f"{name} must be a timezone-aware datetime, got {value!r}")
-    return value
+    return value.astimezone(UTC)  # equal instants give equal canonical JSON
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,8 @@ class Query:
         compiled: list[tuple[str, tuple[Scalar, ...]]] = []
         for field, values in sorted((filters or {}).items()):
             check_field(field)
-            if isinstance(values, str | int | float | bool):
-                values = (values,)
+            if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+                values = (values,)  # one value; refused below unless it is a scalar
             checked = tuple(dict.fromkeys(_check_value(field, v) for v in values))
             compiled.append((field, checked))
         proj = None
@@ -108,7 +111,12 @@ class Query:
 
 
 def epoch_ms(value: datetime) -> float:
-    return value.timestamp() * 1000.0
+    # Whole microseconds then one division: value.timestamp() * 1000 can miss by 1 ulp,
+    # enough to drop a document lying exactly on a window bound.
+    return (value - _EPOCH) // timedelta(microseconds=1) / 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _json_path(field: str) -> str:
@@ -116,14 +124,16 @@ def _json_path(field: str) -> str:
 
 
 # A document's time as epoch milliseconds, whatever form the field has: ISO 8601
-# text, epoch seconds or epoch milliseconds (see schema.EPOCH_MS_THRESHOLD).
+# text, epoch seconds or epoch milliseconds, as numbers or numeric text (see
+# schema.EPOCH_MS_THRESHOLD).  julianday() counts whole milliseconds internally
+# but returns days as a float: round() gives the exact millisecond back.
 _EPOCH_MS_SQL = (
-    "(CASE json_type(doc, ?) "
-    "WHEN 'text' THEN (julianday(json_extract(doc, ?)) - 2440587.5) * 86400000.0 "
-    "WHEN 'integer' THEN (CASE WHEN abs(json_extract(doc, ?)) < 1e11 "
-    "THEN json_extract(doc, ?) * 1000.0 ELSE json_extract(doc, ?) END) "
-    "WHEN 'real' THEN (CASE WHEN abs(json_extract(doc, ?)) < 1e11 "
-    "THEN json_extract(doc, ?) * 1000.0 ELSE json_extract(doc, ?) END) END)"
+    "(SELECT CASE "
+    "WHEN t IN ('integer', 'real') OR (t = 'text' AND v GLOB '[0-9]*' "
+    "AND v NOT GLOB '*[^0-9.]*') THEN (CASE WHEN abs(CAST(v AS REAL)) < 1e11 "
+    "THEN CAST(v AS REAL) * 1000.0 ELSE CAST(v AS REAL) END) "
+    "WHEN t = 'text' THEN round((julianday(v) - 2440587.5) * 86400000.0) END "
+    "FROM (SELECT json_type(doc, ?) AS t, json_extract(doc, ?) AS v))"
 )
 _EPOCH_MS_PATHS = _EPOCH_MS_SQL.count("?")
 
