@@ -285,11 +285,18 @@ class Backend:
             log.warning(
                 "refresh of %s failed, serving the last frame: %s", spec.describe(), message
             )
+            # No rows changed, but listeners learn that the frame is now stale.
+            self._notify(spec, live.frame.iloc[:0], live)
             return live
-        new = self._normalise(spec, changes.documents)
+        result = normalise(changes.documents, self.mapping(spec.container))
+        self.quarantine.add(result.quarantined)
+        new = result.frame
+        # Upserts replace: a document updated into one that cannot be read leaves the frame.
+        unreadable = pd.Series([q.id for q in result.quarantined if q.id is not None], dtype="str")
+        replaced = pd.concat([new["id"], unreadable], ignore_index=True)
         frame = live.frame
-        if len(new):
-            frame = pd.concat([frame[~_isin(frame["id"], new["id"])], new], ignore_index=True)
+        if len(replaced):
+            frame = pd.concat([frame[~_isin(frame["id"], replaced)], new], ignore_index=True)
         if spec.window is not None:
             frame = frame.loc[self._inside(spec, frame, as_of)].reset_index(drop=True)
             new = new.loc[self._inside(spec, new, as_of)]

@@ -83,7 +83,9 @@ def frame_to_bytes(frame: pd.DataFrame) -> bytes:
     dictionary-encoded with the narrowest index: a cache hit then inflates a
     fraction of the bytes.
     """
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    # combine_chunks: Arrow-backed text columns keep one chunk per concat (each refresh
+    # adds one), and every chunk would become its own small compressed record batch.
+    table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
     table = pa.table(
         [_compact(c) for c in table.columns], names=table.column_names
     ).replace_schema_metadata(table.schema.metadata)
@@ -170,7 +172,7 @@ class MemoryFrameCache:
     def token(self, key: str) -> str | None:
         with self._guard:
             item = self._entries.get(key)
-            return item[1].token if item else None
+            return item[1].token if item and item[0] >= time.monotonic() else None
 
     def put(self, key: str, entry: CachedFrame) -> None:
         with self._guard:

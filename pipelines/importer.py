@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ def read_documents(path: Path) -> Iterator[Any]:
     """Documents of a JSON array, a JSON object per line, or one JSON object."""
     try:
         with path.open("rb") as fh:
-            head = fh.read(1024).lstrip()
+            # Windows tools often start UTF-8 files with a byte order mark.
+            head = fh.read(1024).removeprefix(codecs.BOM_UTF8).lstrip()
     except OSError as exc:
         raise AgentdashError(f"cannot read {path}: {exc.strerror}") from None
     if head.startswith(b"["):
@@ -25,7 +27,7 @@ def read_documents(path: Path) -> Iterator[Any]:
             raise AgentdashError(f"{path} is not valid JSON: {exc}") from None
         yield from docs
         return
-    with path.open("r", encoding="utf-8") as fh:
+    with path.open("r", encoding="utf-8-sig") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue

@@ -9,6 +9,7 @@ as SQL text.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,9 +33,11 @@ def check_field(name: str) -> str:
 
 
 def _check_value(field: str, value: Any) -> Scalar:
-    # NaN != NaN; integers must fit SQLite's (and Cosmos DB's) 64-bit parameters.
-    if isinstance(value, bool | str | float) and value == value or (
-        isinstance(value, int) and -(2**63) <= value < 2**63
+    # Values must be JSON (no NaN or infinity), integers fit 64-bit parameters.
+    if (
+        isinstance(value, bool | str)
+        or (isinstance(value, float) and math.isfinite(value))
+        or (isinstance(value, int) and -(2**63) <= value < 2**63)
     ):
         return value
     raise QueryError(f"filter on {field!r}: {value!r} is not a string, number or boolean")
@@ -81,10 +84,14 @@ class Query:
         if start is not None and end is not None and start > end:
             raise QueryError(f"window start {start.isoformat()} is after its end {end.isoformat()}")
         compiled: list[tuple[str, tuple[Scalar, ...]]] = []
-        for field, values in sorted((filters or {}).items()):
+        for field, given in sorted((filters or {}).items()):
             check_field(field)
-            if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
-                values = (values,)  # one value; refused below unless it is a scalar
+            # One value unless an iterable of them; anything but a scalar is refused below.
+            values: Iterable[Any] = (
+                given
+                if isinstance(given, Iterable) and not isinstance(given, str | bytes | Mapping)
+                else (given,)
+            )
             checked = tuple(dict.fromkeys(_check_value(field, v) for v in values))
             compiled.append((field, checked))
         proj = None
@@ -110,13 +117,13 @@ class Query:
         )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def epoch_ms(value: datetime) -> float:
     # Whole microseconds then one division: value.timestamp() * 1000 can miss by 1 ulp,
     # enough to drop a document lying exactly on a window bound.
     return (value - _EPOCH) // timedelta(microseconds=1) / 1000
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _json_path(field: str) -> str:
@@ -160,12 +167,14 @@ def compile_where(query: Query) -> tuple[str, list[Any]]:
 
 
 def compile_select(query: Query) -> tuple[str, list[Any]]:
-    """``SELECT`` for ``query``: ``seq`` then the whole document or the projected fields."""
+    """``SELECT`` for ``query``: ``seq`` then the whole document, or a JSON array of the
+    projected fields in projection order."""
     where, where_params = compile_where(query)
     if query.projection is None:
         columns, params = "doc", []
     else:
-        columns = ", ".join("json_extract(doc, ?)" for _ in query.projection)
+        # ``->`` keeps JSON types (json_extract would turn true into 1, objects into text).
+        columns = "json_array(" + ", ".join("doc -> ?" for _ in query.projection) + ")"
         params = [_json_path(f) for f in query.projection]
     sql = f"SELECT seq, {columns} FROM documents WHERE {where}"
     return sql, params + where_params

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 SCHEMA_VERSION = 1
 
@@ -97,6 +98,8 @@ _STATUS_SYNONYMS = {
 # Epoch numbers below this are seconds, above it milliseconds: 1e11 s is the
 # year 5138, 1e11 ms is March 1973, so no real timestamp is ambiguous.
 EPOCH_MS_THRESHOLD = 1e11
+_MIN_TIME = pd.Timestamp.min.tz_localize("UTC")
+_MAX_TIME = pd.Timestamp.max.tz_localize("UTC")
 
 
 @dataclass(frozen=True)
@@ -196,8 +199,6 @@ def coerce(frame: pd.DataFrame, container: str) -> pd.DataFrame:
 
 
 def _lookup(path: str) -> Any:
-    if "." not in path:
-        return lambda doc: doc.get(path)
     parts = path.split(".")
 
     def get(doc: dict[str, Any]) -> Any:
@@ -213,12 +214,32 @@ def _lookup(path: str) -> Any:
     return get
 
 
+def _uniform(values: Sequence[Any], kind: str) -> pa.Array | None:
+    """``values`` as one Arrow array when all are of one ``kind`` (or None), else None.
+
+    The common case (clean data) then runs at C speed; mixed or wrong-typed
+    values take the slower per-value path that can say what is wrong.
+    """
+    try:
+        if kind == "text":
+            return pa.array(values, type=pa.string())
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return None
+    if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
+        return array
+    return None if len(array) != array.null_count else array.cast(pa.float64())
+
+
 def parse_timestamps(values: Sequence[Any]) -> tuple[pd.Series, np.ndarray]:
     """Parse ISO 8601 strings, epoch seconds and epoch milliseconds to UTC.
 
     Returns the parsed series (NaT where absent or unreadable) and a mask of
     values that were present but could not be read.
     """
+    text_array = _uniform(values, "text")
+    if text_array is not None:
+        values = text_array.to_numpy(zero_copy_only=False)
     raw = pd.Series(values, dtype=object)
     present = raw.notna().to_numpy()
     is_bool = raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool)
@@ -228,15 +249,19 @@ def parse_timestamps(values: Sequence[Any]) -> tuple[pd.Series, np.ndarray]:
     if numeric.any():
         n = numbers[numeric]
         ms = np.where(np.abs(n) < EPOCH_MS_THRESHOLD, n * 1000.0, n)
-        ok = np.abs(ms) < 8.0e15  # inside the datetime64[ns] range
-        converted = np.where(ok, np.round(ms * 1e6), np.nan)
+        # Round to microseconds in float64 (exact below 2**53), then scale in integers:
+        # ms * 1e6 in floats would move an epoch-ms value by up to 128 ns.
+        micros = np.round(ms * 1000.0)
+        micros[~(np.abs(micros) < 9.2e15)] = np.nan  # outside datetime64[ns] (1678-2261)
         numeric_idx = np.flatnonzero(numeric)
-        good = ~np.isnan(converted)
-        out[numeric_idx[good]] = converted[good].astype(np.int64)
+        good = ~np.isnan(micros)
+        out[numeric_idx[good]] = micros[good].astype(np.int64) * 1000
     text = present & ~numeric & ~is_bool
     if text.any():
         strings = raw[text].map(lambda v: v if isinstance(v, str) else None)
         parsed = pd.to_datetime(strings, utc=True, errors="coerce", format="ISO8601")
+        # Parsed at a coarser unit, a date outside the nanosecond range would wrap around.
+        parsed = parsed.where((parsed >= _MIN_TIME) & (parsed <= _MAX_TIME))
         parsed_ns = parsed.to_numpy(dtype="datetime64[ns]").view(np.int64)
         out[np.flatnonzero(text)] = parsed_ns
     result = pd.Series(out.view("datetime64[ns]")).dt.tz_localize("UTC")
@@ -245,6 +270,15 @@ def parse_timestamps(values: Sequence[Any]) -> tuple[pd.Series, np.ndarray]:
 
 
 def _numbers(values: Sequence[Any], integer: bool) -> tuple[np.ndarray, np.ndarray]:
+    array = _uniform(values, "number")
+    if array is not None:
+        nums = array.cast(pa.float64()).to_numpy(zero_copy_only=False).copy()
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isnan(nums) & ((nums < 0) | np.isinf(nums))
+            if integer:
+                bad |= ~np.isnan(nums) & (nums != np.floor(nums))
+        nums[bad] = np.nan
+        return nums, bad
     raw = pd.Series(values, dtype=object)
     present = raw.notna().to_numpy()
     is_bool = raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool)
@@ -258,6 +292,10 @@ def _numbers(values: Sequence[Any], integer: bool) -> tuple[np.ndarray, np.ndarr
 
 
 def _strings(values: Sequence[Any]) -> tuple[pd.Series, np.ndarray]:
+    array = _uniform(values, "text")
+    if array is not None:
+        text = pd.Series(array.to_pandas(), dtype="str")
+        return text.where(text != ""), np.zeros(len(text), dtype=bool)
     raw = pd.Series(values, dtype=object)
     is_str = raw.map(lambda v: type(v) is str).to_numpy(dtype=bool)
     is_int = raw.map(lambda v: type(v) is int).to_numpy(dtype=bool)
@@ -306,8 +344,11 @@ def normalise(
     reasons: list[tuple[np.ndarray, str]] = []
     for column, dtype in {**DTYPES[container], **{c: "str" for c in extra}}.items():
         source = fields[column]
-        getter = _lookup(source)
-        values = [getter(d) for d in objs]
+        if "." in source:
+            getter = _lookup(source)
+            values = [getter(d) for d in objs]
+        else:  # the common case, without a call per document
+            values = [d.get(source) for d in objs]
         if column == "role":
             series, bad = _categories(values, ROLES, _ROLE_SYNONYMS, None)
             reasons.append((bad, f"bad role: {source!r} must be one of {', '.join(ROLES)}"))

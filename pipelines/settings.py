@@ -12,6 +12,7 @@ field mapping::
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -52,8 +53,13 @@ class Settings:
 
 def _positive_number(name: str, raw: Any, kind: type[int] | type[float]) -> Any:
     try:
+        if isinstance(raw, bool):  # TOML true/false: int(True) would read as 1
+            raise TypeError
         value = kind(raw)
-    except (TypeError, ValueError):
+        # Not nan or inf, and no float silently cut to an int (TOML 1.5 for an int).
+        if not math.isfinite(value) or (isinstance(raw, float) and value != raw):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(
             f"{PREFIX}{name.upper()}={raw!r} is not a {kind.__name__}: give a positive number"
         ) from None

@@ -37,6 +37,16 @@ INSERT INTO sequence SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM sequence);
 """
 
 
+def _dumps(doc: Document) -> str:
+    try:
+        # NaN and Infinity are not JSON: stored, they would break every read of the store.
+        return json.dumps(doc, separators=(",", ":"), default=str, allow_nan=False)
+    except ValueError:
+        raise SourceError(
+            f"cannot store {doc!r:.80}: NaN and Infinity are not JSON; use null"
+        ) from None
+
+
 class LocalSource:
     """SQLite-backed source with the same contract as the Cosmos one."""
 
@@ -87,7 +97,7 @@ class LocalSource:
             if projection is None:
                 yield [json.loads(row[1]) for row in rows]
             else:
-                yield [dict(zip(projection, row[1:], strict=True)) for row in rows]
+                yield [dict(zip(projection, json.loads(row[1]), strict=True)) for row in rows]
             if len(rows) < self.page_size:
                 return
 
@@ -155,7 +165,7 @@ class LocalSource:
                             container,
                             str(doc["id"]),
                             None if pk is None else str(pk),
-                            json.dumps(doc, separators=(",", ":"), default=str),
+                            _dumps(doc),
                             now,
                             start + offset,
                         )
