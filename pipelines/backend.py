@@ -300,6 +300,8 @@ class Backend:
         if spec.window is not None:
             frame = frame.loc[self._inside(spec, frame, as_of)].reset_index(drop=True)
             new = new.loc[self._inside(spec, new, as_of)]
+        if _chunks(frame) > MAX_CHUNKS:
+            frame = _rechunk(frame, spec.container)
         fresh = LiveFrame(frame, changes.token, as_of, live.version + 1)
         self._live[key] = fresh
         self.cache.put(key, CachedFrame(frame, changes.token, as_of, {"schema": SCHEMA_VERSION}))
@@ -415,6 +417,22 @@ def _concat(container: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
     if len(frames) == 1:
         return frames[0]
     return pd.concat(frames, ignore_index=True)
+
+
+# Each merge appends an Arrow chunk to the text columns; thousands of refreshes
+# later every column operation would loop over thousands of tiny chunks.
+MAX_CHUNKS = 64
+
+
+def _chunks(frame: pd.DataFrame) -> int:
+    to_arrow = getattr(frame["id"].array, "__arrow_array__", None)
+    data = to_arrow() if to_arrow is not None else None
+    return data.num_chunks if isinstance(data, pa.ChunkedArray) else 1
+
+
+def _rechunk(frame: pd.DataFrame, container: str) -> pd.DataFrame:
+    table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
+    return coerce(table.to_pandas(), container)
 
 
 def _isin(values: pd.Series, candidates: pd.Series) -> pd.Series:
