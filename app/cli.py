@@ -5,17 +5,22 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import AgentdashError
 from pipelines.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from pipelines.schema import FieldMapping
+    from pipelines.sources.cosmos import CosmosSource
     from pipelines.sources.local import LocalSource
 
 APP = Path(__file__).with_name("main.py")
@@ -52,8 +57,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         str(args.port),
         "--address",
         args.address,
+        # The dashboard answers at / (and /main), not an index of apps.
         "--index",
         APP.stem,
+        # The REST API and /health are tornado routes of the same server.
+        "--plugins",
+        "app.api",
         "--allow-websocket-origin",
         f"{args.address}:{args.port}",
         "--allow-websocket-origin",
@@ -67,6 +76,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         command.append("--dev")
     if args.show:
         command.append("--show")
+    command += args.panel_args
     print(f"agentdash: serving http://{args.address}:{args.port}/", flush=True)
     return subprocess.call(command)
 
@@ -102,6 +112,162 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import_any(args: argparse.Namespace, settings: Settings) -> int:
+    """``import FILE --container C``, or ``import --from-cosmos``."""
+    if args.from_cosmos:
+        if args.file or args.container:
+            raise AgentdashError("import --from-cosmos copies both containers: give no FILE")
+        return cmd_import_cosmos(args, settings)
+    if args.window or args.start or args.end:
+        raise AgentdashError("--window, --start and --end go with --from-cosmos")
+    if not args.file or not args.container:
+        raise AgentdashError("import needs FILE and --container messages|agents, or --from-cosmos")
+    return cmd_import(args, settings)
+
+
+def cmd_import_cosmos(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy the agents and a window of messages from Cosmos DB into the embedded store."""
+    from pipelines.query import Query
+    from pipelines.schema import TIME_FIELD, FieldMapping
+    from pipelines.sources.cosmos import CosmosSource
+    from pipelines.sources.local import LocalSource
+
+    start, end = _import_window(args)
+    source = CosmosSource.from_settings(settings)
+    store = LocalSource(settings.local_path)
+    mapping = FieldMapping.for_container("messages", settings.fields)
+    queries = {
+        "agents": Query.build("agents"),
+        "messages": Query.build(
+            "messages",
+            time_field=mapping.source_field(TIME_FIELD["messages"]),
+            start=start,
+            end=end,
+        ),
+    }
+    written = {c: store.upsert(c, _user_fields(source.fetch(q))) for c, q in queries.items()}
+    source.close()
+    print(
+        f"imported {written['agents']} agents and {written['messages']} messages "
+        f"({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC) from {source.identity} "
+        f"into {settings.local_path}"
+    )
+    print(_cost(source.stats.snapshot()))
+    if settings.source != "local":
+        print("read them with AGENTDASH_SOURCE=local")
+    return 0
+
+
+def _import_window(args: argparse.Namespace) -> tuple[datetime, datetime]:
+    from pipelines.windows import as_utc
+
+    now = datetime.now(UTC)
+    if args.start or args.end:
+        if args.window:
+            raise AgentdashError("give --window or --start/--end, not both")
+        if not args.start:
+            raise AgentdashError("--end needs --start")
+        start = as_utc(args.start, "--start")
+        end = as_utc(args.end, "--end") if args.end else now
+        if start >= end:
+            raise AgentdashError(f"--start {args.start} is not before the end of the window")
+        return start, end
+    text = args.window or "7d"
+    match = re.fullmatch(r"(\d+)([mhdw])", text)
+    if match is None or int(match[1]) == 0:
+        raise AgentdashError(f"--window {text!r}: give a length such as 90m, 24h, 7d or 4w")
+    unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match[2]]
+    return now - timedelta(**{unit: int(match[1])}), now
+
+
+def _user_fields(batches: Iterable[list[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    """The documents without the properties Cosmos DB adds (the store adds its own)."""
+    from pipelines.sources.cosmos import SYSTEM_PROPERTIES
+
+    for batch in batches:
+        for doc in batch:
+            yield {k: v for k, v in doc.items() if k not in SYSTEM_PROPERTIES}
+
+
+def _cost(stats: Mapping[str, float]) -> str:
+    return (
+        f"cost: {stats['requests']:.0f} requests, {stats['request_charge']:.2f} RU, "
+        f"{stats['throttled']:.0f} throttled"
+    )
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    """Sample both containers and show how their documents map to the canonical columns.
+
+    Exits 1 when the sampled documents of a container cannot be read at all; a
+    source that cannot be reached, or rejects the credentials, exits 2.
+    """
+    from pipelines.schema import FieldMapping
+    from pipelines.sources.cosmos import CosmosSource
+    from pipelines.sources.local import LocalSource
+
+    source: CosmosSource | LocalSource
+    if settings.source == "cosmos":
+        source = CosmosSource.from_settings(settings, page_size=args.sample, batch_size=args.sample)
+    else:
+        source = LocalSource(settings.local_path)
+    print(f"source: {source.identity}")
+    try:
+        readable = [
+            _check_container(source, FieldMapping.for_container(container, settings.fields), args)
+            for container in ("agents", "messages")
+        ]
+    finally:
+        source.close()
+    print(_cost(source.stats.snapshot()))
+    if all(readable):
+        print("ok: the dashboard can read this source")
+        return 0
+    print("not ok: map the fields in the AGENTDASH_CONFIG file, see the hints above")
+    return 1
+
+
+def _check_container(
+    source: CosmosSource | LocalSource, mapping: FieldMapping, args: argparse.Namespace
+) -> bool:
+    """Print the mapping of one container and how its sample fares; False if nothing reads."""
+    from pipelines.query import Query
+    from pipelines.schema import DTYPES, REQUIRED, normalise
+
+    container = mapping.container
+    query = Query.build(container, projection=mapping.projection(DTYPES[container]))
+    docs: list[dict[str, Any]] = []
+    for batch in source.fetch(query):
+        docs += batch[: args.sample - len(docs)]
+        if len(docs) >= args.sample:
+            break
+    print(f"\n{container}:")
+    if not docs:
+        print("  no documents: is this the container you meant?")
+        return True
+    result = normalise(docs, mapping)
+    share = len(result.frame) / len(docs)
+    print(f"  {len(docs)} documents sampled, {len(result.frame)} normalise ({share:.1%})")
+    fields = dict(mapping.fields)
+    width = max(len("source field"), *(len(fields[column]) for column in DTYPES[container]))
+    print(f"  {'column':<16} {'source field':<{width}}  {'present':>7}")
+    absent = []
+    for column in DTYPES[container]:
+        field = fields[column]
+        present = sum(doc.get(field) is not None for doc in docs) / len(docs)
+        print(f"  {column:<16} {field:<{width}}  {present:7.1%}")
+        if present == 0 and column in REQUIRED[container]:
+            absent.append((column, field))
+    for reason, count in Counter(q.reason for q in result.quarantined).most_common():
+        print(f"  quarantined {count}: {reason}")
+    for column, field in absent:
+        print(
+            f"  hint: no document has {field!r}, the source field of {column}: name the right "
+            f'one in the AGENTDASH_CONFIG file, e.g. [fields.{container}] {column} = "..."'
+        )
+    return len(result.frame) > 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentdash",
@@ -119,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--allow-websocket-origin", action="append", help="extra host:port allowed to connect"
     )
+    serve.add_argument(
+        "panel_args",
+        nargs="*",
+        metavar="-- PANEL_SERVE_ARGS",
+        help="more `panel serve` options after --, e.g. -- --unused-session-lifetime 5000",
+    )
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="write demo data into the embedded store")
@@ -130,10 +302,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=int, default=5, help="messages a second with --live")
     demo.set_defaults(func=cmd_demo)
 
-    imp = sub.add_parser("import", help="load a JSON or JSON-lines export into the embedded store")
-    imp.add_argument("file")
-    imp.add_argument("--container", choices=["messages", "agents"], required=True)
-    imp.set_defaults(func=cmd_import)
+    imp = sub.add_parser(
+        "import", help="load a JSON or JSON-lines export, or Cosmos DB, into the embedded store"
+    )
+    imp.add_argument("file", nargs="?", help="a JSON array or JSON-lines file")
+    imp.add_argument("--container", choices=["messages", "agents"])
+    imp.add_argument(
+        "--from-cosmos",
+        action="store_true",
+        help="copy the agents and the messages of a window from the AGENTDASH_COSMOS_* account",
+    )
+    imp.add_argument("--window", help="with --from-cosmos: the last 90m, 24h, 7d (default), 4w")
+    imp.add_argument("--start", help="with --from-cosmos: ISO 8601 start of the window (UTC)")
+    imp.add_argument("--end", help="with --from-cosmos: ISO 8601 end of the window (default now)")
+    imp.set_defaults(func=cmd_import_any)
+
+    check = sub.add_parser(
+        "check", help="sample the source: field mapping, share of readable documents, cost"
+    )
+    check.add_argument("--sample", type=int, default=200, help="documents to read per container")
+    check.set_defaults(func=cmd_check)
     return parser
 
 
