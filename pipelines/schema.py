@@ -12,11 +12,13 @@ import threading
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 SCHEMA_VERSION = 1
 
@@ -231,41 +233,67 @@ def _uniform(values: Sequence[Any], kind: str) -> pa.Array | None:
     return None if len(array) != array.null_count else array.cast(pa.float64())
 
 
+_NAT = np.iinfo(np.int64).min
+# Text that pandas' to_numeric reads as a number: such timestamps are epoch values.
+_NUMERIC_TEXT = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+
+
+def _epoch_ns(numbers: np.ndarray) -> np.ndarray:
+    """Epoch seconds or milliseconds to int64 nanoseconds (``_NAT`` when out of range)."""
+    ms = np.where(np.abs(numbers) < EPOCH_MS_THRESHOLD, numbers * 1000.0, numbers)
+    # Round to microseconds in float64 (exact below 2**53), then scale in integers:
+    # ms * 1e6 in floats would move an epoch-ms value by up to 128 ns.
+    micros = np.round(ms * 1000.0)
+    good = np.abs(micros) < 9.2e15  # inside datetime64[ns] (1678-2261); False for NaN
+    out = np.full(len(numbers), _NAT, dtype=np.int64)
+    out[good] = micros[good].astype(np.int64) * 1000
+    return out
+
+
+def _iso_ns(strings: pd.Series) -> np.ndarray:
+    parsed = pd.to_datetime(strings, utc=True, errors="coerce", format="ISO8601")
+    # Parsed at a coarser unit, a date outside the nanosecond range would wrap around.
+    parsed = parsed.where((parsed >= _MIN_TIME) & (parsed <= _MAX_TIME))
+    return np.asarray(parsed.to_numpy(dtype="datetime64[ns]").view(np.int64))
+
+
 def parse_timestamps(values: Sequence[Any]) -> tuple[pd.Series, np.ndarray]:
     """Parse ISO 8601 strings, epoch seconds and epoch milliseconds to UTC.
 
-    Returns the parsed series (NaT where absent or unreadable) and a mask of
-    values that were present but could not be read.
+    Numbers, and text that reads as a number, are epoch values.  Returns the
+    parsed series (NaT where absent or unreadable) and a mask of values that
+    were present but could not be read.
     """
+    out = np.full(len(values), _NAT, dtype=np.int64)
     text_array = _uniform(values, "text")
-    if text_array is not None:
-        values = text_array.to_numpy(zero_copy_only=False)
-    raw = pd.Series(values, dtype=object)
-    present = raw.notna().to_numpy()
-    is_bool = raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool)
-    numbers = pd.to_numeric(raw.where(~is_bool), errors="coerce").to_numpy(dtype="float64")
-    numeric = ~np.isnan(numbers)
-    out = np.full(len(raw), np.iinfo(np.int64).min, dtype=np.int64)
-    if numeric.any():
-        n = numbers[numeric]
-        ms = np.where(np.abs(n) < EPOCH_MS_THRESHOLD, n * 1000.0, n)
-        # Round to microseconds in float64 (exact below 2**53), then scale in integers:
-        # ms * 1e6 in floats would move an epoch-ms value by up to 128 ns.
-        micros = np.round(ms * 1000.0)
-        micros[~(np.abs(micros) < 9.2e15)] = np.nan  # outside datetime64[ns] (1678-2261)
-        numeric_idx = np.flatnonzero(numeric)
-        good = ~np.isnan(micros)
-        out[numeric_idx[good]] = micros[good].astype(np.int64) * 1000
-    text = present & ~numeric & ~is_bool
-    if text.any():
-        strings = raw[text].map(lambda v: v if isinstance(v, str) else None)
-        parsed = pd.to_datetime(strings, utc=True, errors="coerce", format="ISO8601")
-        # Parsed at a coarser unit, a date outside the nanosecond range would wrap around.
-        parsed = parsed.where((parsed >= _MIN_TIME) & (parsed <= _MAX_TIME))
-        parsed_ns = parsed.to_numpy(dtype="datetime64[ns]").view(np.int64)
-        out[np.flatnonzero(text)] = parsed_ns
+    number_array = None if text_array is not None else _uniform(values, "number")
+    if text_array is not None:  # all text: the usual case, at C speed
+        present = text_array.is_valid().to_numpy(zero_copy_only=False)
+        numeric = pc.fill_null(pc.match_substring_regex(text_array, _NUMERIC_TEXT), False)
+        numeric_mask = numeric.to_numpy(zero_copy_only=False)
+        text = present & ~numeric_mask
+        strings = pd.Series(text_array.to_pandas(), dtype=object)
+        if text.any():
+            out[text] = _iso_ns(strings[text])
+        if numeric_mask.any():
+            out[numeric_mask] = _epoch_ns(pd.to_numeric(strings[numeric_mask]).to_numpy(float))
+    elif number_array is not None:  # all numbers
+        numbers = number_array.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        present = ~np.isnan(numbers)
+        out[present] = _epoch_ns(numbers[present])
+    else:  # mixed forms, or values of the wrong type: one by one
+        raw = pd.Series(values, dtype=object)
+        present = raw.notna().to_numpy()
+        is_bool = raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool)
+        numbers = pd.to_numeric(raw.where(~is_bool), errors="coerce").to_numpy(dtype="float64")
+        numeric_mask = ~np.isnan(numbers)
+        if numeric_mask.any():
+            out[numeric_mask] = _epoch_ns(numbers[numeric_mask])
+        text = present & ~numeric_mask & ~is_bool
+        if text.any():
+            out[text] = _iso_ns(raw[text].map(lambda v: v if isinstance(v, str) else None))
     result = pd.Series(out.view("datetime64[ns]")).dt.tz_localize("UTC")
-    bad = present & result.isna().to_numpy()
+    bad = present & (out == _NAT)
     return result, bad
 
 
@@ -347,8 +375,8 @@ def normalise(
         if "." in source:
             getter = _lookup(source)
             values = [getter(d) for d in objs]
-        else:  # the common case, without a call per document
-            values = [d.get(source) for d in objs]
+        else:  # the common case, at C speed
+            values = list(map(dict.get, objs, repeat(source)))
         if column == "role":
             series, bad = _categories(values, ROLES, _ROLE_SYNONYMS, None)
             reasons.append((bad, f"bad role: {source!r} must be one of {', '.join(ROLES)}"))

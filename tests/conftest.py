@@ -10,6 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Machines here are shared and noisy: a per-example deadline would make property tests flaky.
+settings.register_profile("agentdash", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("agentdash")
 
 
 def free_port() -> int:
