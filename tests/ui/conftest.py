@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -44,6 +47,33 @@ def _answers(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def get_json(url: str) -> tuple[int, Any]:
+    """Status and JSON body of ``GET url``, error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def new_message(**fields: Any) -> dict[str, Any]:
+    """A message document written just now, in the demo's source field names."""
+    return {
+        "id": f"m-test-{uuid.uuid4().hex[:12]}",
+        "conversationId": f"c-test-{uuid.uuid4().hex[:12]}",
+        "agentId": "a-test",
+        "role": "agent",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "latencyMs": 1000.0,
+        "tokensIn": 10,
+        "tokensOut": 20,
+        "status": "ok",
+        "userId": "u-test",
+        "content": "a message written by a test",
+        **fields,
+    }
 
 
 @dataclass
@@ -91,6 +121,10 @@ class ServedApp:
         if self.process.poll() is not None:
             raise RuntimeError(f"agentdash serve exited: {self.log()}")
 
+    def get_json(self, path: str) -> tuple[int, Any]:
+        """Status and JSON body of ``GET path``, error statuses included."""
+        return get_json(self.url + path)
+
     def log(self) -> str:
         return (self.workdir / "serve.log").read_text(errors="replace")
 
@@ -105,18 +139,21 @@ class ServedApp:
         self.process = None
 
 
-def make_served_app(workdir: Path, messages: int = 5000, **env: str) -> ServedApp:
+def make_served_app(workdir: Path, messages: int = 5000, days: float = 35, **env: str) -> ServedApp:
+    """A served app on a fresh demo store; ``env`` adds settings (e.g. AGENTDASH_REDIS_URL)."""
     app = ServedApp(workdir)
+    # Only what the caller gives: not a Redis or config file of the developer's shell.
+    inherited = {
+        k: v for k, v in os.environ.items() if k not in ("AGENTDASH_REDIS_URL", "AGENTDASH_CONFIG")
+    }
     app.env = {
-        **os.environ,
+        **inherited,
         "AGENTDASH_SOURCE": "local",
         "AGENTDASH_LOCAL_PATH": str(app.store),
         "AGENTDASH_REFRESH_SECONDS": "1",
         **env,
     }
-    app.env.pop("AGENTDASH_REDIS_URL", None)
-    app.env.pop("AGENTDASH_CONFIG", None)
-    app.command("demo", "--agents", "8", "--messages", str(messages), "--days", "35")
+    app.command("demo", "--agents", "8", "--messages", str(messages), "--days", str(days))
     return app
 
 

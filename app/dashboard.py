@@ -1,0 +1,119 @@
+"""One session of the dashboard: its pipelines, filters, tabs, URL and page template.
+
+Tabs are built the first time they are shown, and views in hidden tabs do not
+follow new data until shown again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import panel as pn
+import param
+
+from app.live import LiveControls
+from app.views.agents import AgentsView
+from app.views.base import View
+from app.views.filters import URL_NAMES, Choice, Filters, apply_each
+from app.views.messages import MessagesView
+from app.views.metrics import MetricsView
+from app.views.ops import OpsView
+from app.views.overview import OverviewView
+from pipelines import AgentsPipeline, Backend, MessagesPipeline
+
+TABS: dict[str, tuple[str, type[View]]] = {
+    "overview": ("Overview", OverviewView),
+    "agents": ("Agents", AgentsView),
+    "messages": ("Messages", MessagesView),
+    "metrics": ("Metrics", MetricsView),
+    "ops": ("Ops", OpsView),
+}
+
+_THEME_SWITCH = """
+const url = new URL(window.location.href)
+url.searchParams.set('theme', url.searchParams.get('theme') === 'dark' ? 'default' : 'dark')
+window.location.href = url.toString()
+"""
+
+
+class Dashboard(pn.viewable.Viewer):
+    """The tabs of one session over one pair of pipelines, and the filters driving them."""
+
+    tab = Choice(default="overview", objects=list(TABS), doc="The tab shown.")
+
+    def __init__(self, backend: Backend | None = None, **params: Any) -> None:
+        super().__init__(**params)
+        self.messages = MessagesPipeline(backend=backend)
+        self.agents = AgentsPipeline(backend=backend)
+        self.filters = Filters(self.messages, self.agents)
+        self.views: dict[str, View] = {}
+        self._slots = {name: pn.Column(sizing_mode="stretch_width") for name in TABS}
+        self.tabs = pn.Tabs(
+            *[(title, self._slots[name]) for name, (title, _) in TABS.items()],
+            active=list(TABS).index(self.tab),
+            sizing_mode="stretch_width",
+        )
+        self.tabs.param.watch(self._tab_picked, "active")
+        self.problems = pn.pane.Alert(alert_type="warning", visible=False)
+        dismiss = pn.widgets.Button(label="Dismiss", color="default", width=90)
+        dismiss.on_click(lambda event: setattr(self.filters, "problems", []))
+        self._problem_row = pn.Row(self.problems, dismiss, visible=False)
+        self.filters.param.watch(self._show_problems, "problems")
+        self.layout = pn.Column(self._problem_row, self.tabs, sizing_mode="stretch_width")
+        # The page shows first, with a spinner where the tab's figures will be.
+        self._slots[self.tab].loading = True
+        pn.state.onload(self._show_tab)
+
+    def __panel__(self) -> pn.Column:
+        return self.layout
+
+    def sync_url(self, location: pn.io.location.Location | None) -> None:
+        """Keep the filters and the tab in the page's query string; refuse bad values there.
+
+        Outside a server there is no URL (``pn.state.location`` is None): nothing to keep.
+        """
+        if location is None:
+            return
+        location.sync(self.filters, URL_NAMES, on_error=self.filters.refuse)
+        location.sync(self, {"tab": "tab"}, on_error=self._refuse)
+
+    def _refuse(self, values: dict[str, Any]) -> None:
+        refused = apply_each(self, values, {"tab": "tab"})
+        self.filters.problems = [*self.filters.problems, *refused]
+
+    def _show_problems(self, event: param.parameterized.Event) -> None:
+        self.problems.object = "\n\n".join(event.new)
+        self.problems.visible = self._problem_row.visible = bool(event.new)
+
+    def _tab_picked(self, event: param.parameterized.Event) -> None:
+        self.tab = list(TABS)[event.new]
+
+    @param.depends("tab", watch=True)
+    def _show_tab(self) -> None:
+        self.tabs.active = list(TABS).index(self.tab)
+        for name, view in self.views.items():
+            view.shown = name == self.tab
+        if self.tab not in self.views:
+            self._build(self.tab)
+
+    def _build(self, name: str) -> None:
+        view = TABS[name][1](messages=self.messages, agents=self.agents)
+        self.views[name] = view
+        self._slots[name].objects = [view]
+        self._slots[name].loading = False
+
+    def template(self) -> pn.template.BootstrapTemplate:
+        """The page: filters in the sidebar, tabs in the main area, live controls on top."""
+        dark = pn.config.theme == "dark"
+        theme = pn.widgets.Button(
+            label="☀ Light theme" if dark else "☾ Dark theme", color="light", width=130
+        )
+        theme.js_on_click(code=_THEME_SWITCH)
+        live = LiveControls(pipelines=[self.messages, self.agents])
+        return pn.template.BootstrapTemplate(
+            title="Agent dashboard",
+            sidebar=[self.filters],
+            main=[self],
+            header=[pn.Row(live, theme, align="center")],
+            sidebar_width=330,
+        )

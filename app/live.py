@@ -1,0 +1,264 @@
+"""Live updates: one refresher per process, fanned out to every open session.
+
+A :class:`Refresher` thread runs ``backend.refresh_all()`` every
+``AGENTDASH_REFRESH_SECONDS``; the backend makes each cycle single-flight
+across processes (Redis lock) and tells its listeners what changed.  Each open
+page holds a :class:`LiveSession`, a backend listener that takes the new data
+up on its own document's next tick, the only place where Bokeh models may be
+changed.  So a refresh cycle costs one source query per frame whatever the
+number of sessions, and a session that closes leaves nothing behind.
+
+:class:`LiveControls` is what a page shows of it: how old the data is (counted
+in the browser, so the server sends nothing between refreshes), a pause
+button and a banner while the source is failing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import panel as pn
+import param
+from bokeh.document import Document
+from panel.custom import JSComponent
+
+from pipelines.backend import Backend
+from pipelines.pipeline import Pipeline
+from pipelines.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+
+class Refresher:
+    """Refreshes every live frame of a backend each ``period`` seconds, on a daemon thread."""
+
+    def __init__(self, backend: Backend, period: float) -> None:
+        self.backend = backend
+        self.period = period
+        self.cycles = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="agentdash-refresher", daemon=True)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.running:
+            self._thread.join()
+
+    def _run(self) -> None:
+        next_cycle = time.monotonic() + self.period
+        while not self._stop.wait(max(0.0, next_cycle - time.monotonic())):
+            try:
+                self.backend.refresh_all()
+            except Exception:  # the next cycle may succeed: never let the thread die
+                log.exception("refresh cycle failed")
+            self.cycles += 1
+            # A cycle that overran its period skips the missed ticks instead of bunching up.
+            next_cycle = max(next_cycle + self.period, time.monotonic())
+
+
+_refreshers: dict[Backend, Refresher] = {}
+_sessions: set[LiveSession] = set()
+_lock = threading.Lock()
+
+
+def _forget_after_fork() -> None:
+    # `panel serve --num-procs N` forks: a child has its parent's objects but not its threads.
+    global _lock
+    _lock = threading.Lock()
+    _refreshers.clear()
+    _sessions.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def ensure_refresher(backend: Backend | None = None) -> Refresher:
+    """The refresher of ``backend`` (the process-wide default) in this process, started once."""
+    backend = backend or Backend.default()
+    with _lock:
+        refresher = _refreshers.get(backend)
+        if refresher is None:
+            refresher = Refresher(backend, load_settings().refresh_seconds)
+            refresher.start()
+            _refreshers[backend] = refresher
+        return refresher
+
+
+def session_count() -> int:
+    """Open live sessions in this process."""
+    return len(_sessions)
+
+
+class LiveSession:
+    """One served page's link to the refresher.
+
+    The backend announces new data on the refresher's thread; the session then
+    schedules one callback on its document's next tick that syncs its pipelines
+    (the views watching ``pipeline.version`` redraw) and calls ``on_update``.
+    It closes itself when Bokeh destroys the session.
+    """
+
+    def __init__(
+        self, doc: Document, pipelines: Iterable[Pipeline], on_update: Callable[[], None]
+    ) -> None:
+        self.doc = doc
+        self.pipelines = list(pipelines)
+        self.on_update = on_update
+        self.paused = False
+        self._pending = False
+        self._closed = False
+        self._guard = threading.Lock()
+        backends = list({id(p.data): p.data for p in self.pipelines}.values())
+        self._unsubscribe = [backend.subscribe(self._announce) for backend in backends]
+        with _lock:
+            _sessions.add(self)
+        for backend in backends:
+            ensure_refresher(backend)
+        doc.on_session_destroyed(lambda _context: self.close())
+
+    def _announce(self, *_: Any) -> None:
+        # On the refresher's thread: only schedule, and at most one tick at a time.
+        with self._guard:
+            if self.paused or self._pending or self._closed:
+                return
+            self._pending = True
+        self.doc.add_next_tick_callback(self.take_up)
+
+    def take_up(self) -> None:
+        """Sync the pipelines with the backend and tell ``on_update``; on the document's thread."""
+        with self._guard:
+            self._pending = False
+            if self.paused or self._closed:
+                return
+        with pn.io.hold():
+            for pipeline in self.pipelines:
+                try:
+                    pipeline.sync()
+                except Exception:  # one broken view must not freeze the others
+                    log.exception("a view failed to take up new data")
+            self.on_update()
+
+    def pause(self) -> None:
+        with self._guard:
+            self.paused = True
+
+    def resume(self) -> None:
+        """Take up at once whatever arrived while paused."""
+        with self._guard:
+            self.paused = False
+        self.take_up()
+
+    def close(self) -> None:
+        with self._guard:
+            self._closed = True
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        with _lock:
+            _sessions.discard(self)
+
+
+class DataAge(JSComponent):
+    """Shows "updated N s ago", counted in the browser from the time of the data."""
+
+    as_of = param.Number(
+        default=None, allow_None=True, doc="Time of the data shown, in epoch milliseconds."
+    )
+    paused = param.Boolean(default=False, doc="Whether live updates are paused.")
+
+    _esm = """
+    function ago(seconds) {
+      if (seconds < 120) return `${seconds} s`
+      if (seconds < 7200) return `${Math.floor(seconds / 60)} min`
+      return `${Math.floor(seconds / 3600)} h`
+    }
+    export function render({ model, el }) {
+      const label = document.createElement("span")
+      label.className = "agentdash-age"
+      const draw = () => {
+        if (model.as_of == null) {
+          label.textContent = "no data yet"
+          return
+        }
+        const seconds = Math.max(0, Math.round((Date.now() - model.as_of) / 1000))
+        label.textContent = `updated ${ago(seconds)} ago` + (model.paused ? " (paused)" : "")
+      }
+      const timer = setInterval(draw, 1000)
+      model.on(["as_of", "paused"], draw)
+      model.on("remove", () => clearInterval(timer))
+      draw()
+      el.append(label)
+    }
+    """
+
+
+class LiveControls(pn.viewable.Viewer):
+    """The age of the data, a pause button and a banner while the source fails.
+
+    In a served page it also keeps ``pipelines`` live (see :class:`LiveSession`);
+    elsewhere (Jupyter, a saved report) it only shows how old the data is.
+    """
+
+    pipelines = param.List(
+        default=[], item_type=Pipeline, doc="Pipelines to keep up to date with the backend."
+    )
+    paused = param.Boolean(
+        default=False, doc="Stop taking up new data; resuming catches up at once."
+    )
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._age = DataAge(margin=(12, 10))
+        self._button = pn.widgets.Button(
+            name="Pause", width=90, align="center", description="Stop or resume live updates"
+        )
+        self._button.on_click(lambda _event: setattr(self, "paused", not self.paused))
+        self._banner = pn.pane.Alert(alert_type="warning", visible=False, margin=(0, 10))
+        self._layout = pn.Column(
+            pn.Row(self._age, self._button, sizing_mode="stretch_width"),
+            self._banner,
+            sizing_mode="stretch_width",
+        )
+        doc = pn.state.curdoc
+        self._session = None
+        if doc is not None and doc.session_context is not None:
+            self._session = LiveSession(doc, self.pipelines, self._show)
+        self._show()
+
+    @param.depends("paused", watch=True)
+    def _pause(self) -> None:
+        self._button.name = "Resume" if self.paused else "Pause"
+        self._age.paused = self.paused
+        if self._session is not None:
+            if self.paused:
+                self._session.pause()
+            else:
+                self._session.resume()
+
+    def _show(self) -> None:
+        """Show the time and health of the data the pipelines hold now."""
+        if not self.pipelines:
+            return
+        lives = [pipeline.live for pipeline in self.pipelines]
+        self._age.as_of = min(live.as_of for live in lives).timestamp() * 1000
+        errors = sorted({live.error or "unknown error" for live in lives if live.stale})
+        if errors:
+            self._banner.object = (
+                "**The data source is failing**: the dashboard shows the last data it read "
+                f"and updates again when the source recovers. ({'; '.join(errors)})"
+            )
+        self._banner.visible = bool(errors)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout

@@ -1,0 +1,215 @@
+"""Agents: a table of every agent, and the page of the one selected."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+import param
+from bokeh.models.widgets.tables import NumberFormatter
+
+from app.compute import current, memo
+from app.views.base import View, derived
+from app.views.charts import (
+    Layer,
+    LiveChart,
+    histogram,
+    histogram_layer,
+    stacked_bars,
+    stacked_layers,
+)
+from app.views.tables import sync_table, table
+from app.views.thread import ConversationThread
+from pipelines import metrics
+
+AGENT_COLUMNS = [
+    "agent_id",
+    "name",
+    "team",
+    "kind",
+    "status",
+    "last_seen",
+    "messages",
+    "conversations",
+    "error_rate",
+    "latency_p50",
+    "latency_p95",
+    "tokens_in",
+    "tokens_out",
+]
+CONVERSATION_COLUMNS = ["started", "conversation_id", "user_id", "turns", "errors", "duration_s"]
+
+
+def _local(column: pd.Series, tz: str) -> pd.Series:
+    return column.dt.tz_convert(tz).dt.tz_localize(None)
+
+
+def agent_table(messages: pd.DataFrame, agents: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """``metrics.per_agent`` with local times and a name for every agent, as the table shows it."""
+    table = metrics.per_agent(messages, agents)
+    table["name"] = table["name"].fillna(table["agent_id"])
+    table["last_seen"] = _local(table["last_seen"], tz)
+    return table[AGENT_COLUMNS]
+
+
+def agent_conversations(messages: pd.DataFrame, agent_id: str, tz: str) -> pd.DataFrame:
+    """``metrics.conversation_stats`` of the conversations ``agent_id`` was in, newest first."""
+    mine = messages["conversation_id"][messages["agent_id"] == agent_id].unique()
+    stats = metrics.conversation_stats(messages[messages["conversation_id"].isin(mine)])
+    stats["started"] = _local(stats["started"], tz)
+    return stats.iloc[::-1].reset_index(drop=True)[CONVERSATION_COLUMNS]
+
+
+class AgentPage(View):
+    """One agent: its messages over time, its latency distribution, its conversations.
+
+    The latency histogram is drawn again on new data, so the page follows it every 10 s.
+    """
+
+    data_refresh_seconds = 10.0
+
+    agent = param.String(default="", doc="Id of the agent shown.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.mine = derived(self.messages, agents=[self.agent])
+        self.header = pn.pane.Markdown("")
+        self.timeline = LiveChart(self._draw_timeline, height=260)
+        self.latency = LiveChart(self._draw_latency, height=260)
+        self.conversations = table(
+            page_size=10,
+            pagination="local",
+            selectable=1,
+            titles={"conversation_id": "conversation", "user_id": "user", "duration_s": "seconds"},
+        )
+        self.conversations.param.watch(self._selected, "selection")
+        self.thread = ConversationThread(messages=self.messages)
+        self.layout.extend(
+            [
+                self.header,
+                pn.Row(self.timeline, self.latency),
+                self.conversations,
+                self.thread,
+            ]
+        )
+        self._refresh_now()
+
+    @param.depends("agent", watch=True)
+    def _agent_changed(self) -> None:
+        self.mine.agents = [self.agent]
+        self.thread.conversation = None
+        self._request(slow=True)
+
+    def _draw_timeline(self, layers: Sequence[Layer]) -> hv.Overlay:
+        return stacked_bars(layers, title="Messages over time", ylabel="messages")
+
+    def _draw_latency(self, layers: Sequence[Layer]) -> hv.Overlay:
+        return histogram(layers, title="Reply latency", xlabel="ms")
+
+    def _selected(self, event: param.parameterized.Event) -> None:
+        rows = self.conversations.selected_dataframe
+        if len(rows):
+            self.thread.conversation = str(rows["conversation_id"].iloc[0])
+
+    def refresh(self) -> None:
+        mine, tz = self.mine, self.messages.tz
+        info = memo(agent_table, current(self.messages), current(self.agents), tz)
+        info = info.set_index("agent_id")
+        if self.agent in info.index:
+            row = info.loc[self.agent]
+            self.header.object = (
+                f"### {row['name']}\n{row['kind']} · {row['team']} · **{row['status']}** · "
+                f"last seen {row['last_seen']:%Y-%m-%d %H:%M} ({tz})"
+            )
+        else:
+            self.header.object = f"### {self.agent}\nNot in the agents list."
+        self.thread.names = {agent: str(name) for agent, name in info["name"].items()}
+        start, end = mine.bounds
+        interval = metrics.choose_interval(pd.Timestamp(start), pd.Timestamp(end))
+        volume = memo(metrics.volume_series, current(mine), interval, by="status", tz=tz)
+        self.timeline.update(stacked_layers(volume, interval, {}))
+        latency = memo(metrics.latency_distribution, current(mine))
+        self.latency.update([histogram_layer(latency, "latency")])
+        sync_table(
+            self.conversations,
+            memo(agent_conversations, current(self.messages), self.agent, tz),
+        )
+
+
+class AgentsView(View):
+    """Every agent with its activity in the window; selecting one opens its page.
+
+    ``agent`` is the id of the agent whose page is open (None: none).
+    """
+
+    agent = param.String(default=None, allow_None=True, doc="Id of the agent whose page is open.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.table = table(
+            selectable=1,
+            formatters={
+                "error_rate": NumberFormatter(format="0.0%"),
+                "latency_p50": NumberFormatter(format="0,0"),
+                "latency_p95": NumberFormatter(format="0,0"),
+                "tokens_in": NumberFormatter(format="0,0"),
+                "tokens_out": NumberFormatter(format="0,0"),
+            },
+            titles={
+                "error_rate": "error rate",
+                "latency_p50": "p50 (ms)",
+                "latency_p95": "p95 (ms)",
+                "tokens_in": "tokens in",
+                "tokens_out": "tokens out",
+            },
+            # Team and kind head the agent's page; the table keeps to numbers.
+            hidden_columns=["agent_id", "team", "kind"],
+            widths={
+                "name": 150,
+                "status": 90,
+                "last_seen": 160,
+                "messages": 90,
+                "conversations": 120,
+                "error_rate": 90,
+                "latency_p50": 90,
+                "latency_p95": 90,
+                "tokens_in": 100,
+                "tokens_out": 100,
+            },
+        )
+        self.table.param.watch(self._selected, "selection")
+        self.page: AgentPage | None = None
+        self._page_slot = pn.Column(sizing_mode="stretch_width")
+        self.layout.extend(
+            [pn.pane.Markdown("Select an agent to open its page."), self.table, self._page_slot]
+        )
+        self._refresh_now()
+
+    def _selected(self, event: param.parameterized.Event) -> None:
+        rows = self.table.selected_dataframe
+        if len(rows):
+            self.agent = str(rows["agent_id"].iloc[0])
+
+    @param.depends("agent", watch=True)
+    def _open(self) -> None:
+        if self.page is None and self.agent:
+            self.page = AgentPage(
+                messages=self.messages, agents=self.agents, agent=self.agent, shown=self.shown
+            )
+            self._page_slot.objects = [self.page]
+        elif self.page is not None:
+            self.page.agent = self.agent or ""
+        self._page_slot.visible = bool(self.agent)
+
+    @param.depends("shown", watch=True)
+    def _show_page(self) -> None:
+        if self.page is not None:
+            self.page.shown = self.shown
+
+    def refresh(self) -> None:
+        frame = memo(agent_table, current(self.messages), current(self.agents), self.messages.tz)
+        self.table.titles = {**self.table.titles, "last_seen": f"last seen ({self.messages.tz})"}
+        sync_table(self.table, frame)

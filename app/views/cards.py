@@ -1,0 +1,84 @@
+"""KPI cards: headline numbers and their change against the previous period."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import panel as pn
+
+from app.theme import BAD, CARD_STYLE, GOOD, MUTED
+
+
+@dataclass(frozen=True)
+class Card:
+    """How to show one number: its title, its format and whether a rise is good (None: neither)."""
+
+    title: str
+    fmt: str = "{value:,.0f}"
+    higher_is_better: bool | None = None
+
+
+def _style(styles: Mapping[str, str]) -> str:
+    return "; ".join(f"{key}: {value}" for key, value in styles.items())
+
+
+class KpiCards(pn.viewable.Viewer):
+    """A row of cards, each a number with, optionally, its relative change.
+
+    Drawn as one HTML pane rather than an indicator per number: an update is
+    then one small message to the browser instead of a dozen property changes.
+    ``values`` and ``changes`` hold what is shown.
+    """
+
+    def __init__(self, cards: Mapping[str, Card]) -> None:
+        super().__init__()
+        self.cards = dict(cards)
+        self.values: dict[str, float | None] = dict.fromkeys(cards)
+        self.changes: dict[str, float | None] = dict.fromkeys(cards)
+        self.pane = pn.pane.HTML("", sizing_mode="stretch_width", margin=(5, 8))
+
+    def __panel__(self) -> pn.pane.HTML:
+        return self.pane
+
+    def update(
+        self,
+        values: Mapping[str, float | None],
+        changes: Mapping[str, float | None] | None = None,
+        period: str = "",
+    ) -> None:
+        """Show ``values``; ``changes`` (relative, None when undefined) are against ``period``."""
+        self.values = {name: values[name] for name in self.cards}
+        self.changes = {name: (changes or {}).get(name) for name in self.cards}
+        cards = "".join(
+            self._card(card, self.values[name], self.changes[name], period if changes else None)
+            for name, card in self.cards.items()
+        )
+        self.pane.object = f'<div style="display: flex; flex-wrap: wrap; gap: 10px">{cards}</div>'
+
+    @staticmethod
+    def _card(card: Card, value: float | None, change: float | None, period: str | None) -> str:
+        shown = "-" if value is None or math.isnan(value) else card.fmt.format(value=value)
+        box = {**CARD_STYLE, "padding": "6px 12px", "min-width": "190px", "flex": "1 1 190px"}
+        parts = [
+            f'<div style="font-size: 10pt">{html.escape(card.title)}</div>',
+            f'<div style="font-size: 20pt">{shown}</div>',
+        ]
+        if period is not None:
+            parts.append(f'<div style="font-size: 9pt">{_change(card, change, period)}</div>')
+        return f'<div style="{_style(box)}">{"".join(parts)}</div>'
+
+
+def _change(card: Card, change: float | None, period: str) -> str:
+    if change is None:
+        return f'<span style="color: {MUTED}">no change to show vs previous {period}</span>'
+    arrow = "▲" if change > 0 else "▼" if change < 0 else "■"
+    better = change > 0 if card.higher_is_better else change < 0
+    neutral = card.higher_is_better is None or change == 0
+    colour = MUTED if neutral else GOOD if better else BAD
+    return (
+        f'<span style="color: {colour}">{arrow} {change:+.1%}</span>'
+        f'<span style="color: {MUTED}"> vs previous {period}</span>'
+    )

@@ -1,0 +1,301 @@
+"""HoloViews charts that later data update in place.
+
+A chart is drawn once by HoloViews from *layers*: one labelled set of columns
+per glyph, named as HoloViews names the columns of the glyph's Bokeh
+``ColumnDataSource``.  When new data arrive, :meth:`LiveChart.update` streams the
+new rows into those sources and patches the changed ones, which costs a few
+hundred bytes on the websocket and almost no server time; HoloViews draws the
+chart again only when the new layers do not continue the old ones (another
+filter, other columns, other labels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+from bokeh.models import ColumnDataSource, DataRange1d, Range1d
+
+from app.theme import color_for
+
+Columns = Mapping[str, np.ndarray]
+FRAME: dict[str, Any] = {
+    "responsive": True,
+    "min_height": 240,
+    "toolbar": "above",
+    "default_tools": ["box_zoom", "save", "reset"],
+    "backend_opts": {"plot.toolbar.logo": None},
+    "show_grid": True,
+    "legend_position": "right",
+    "fontscale": 0.9,
+}
+"""Options every dashboard chart shares."""
+BOX = ("left", "bottom", "right", "top")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """The data of one glyph: its label and its source columns, rows keyed by the first column."""
+
+    label: str
+    columns: Columns
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(dict(self.columns))
+
+
+def wall_time(index: pd.Index | pd.Series) -> np.ndarray:
+    """Timestamps as naive local times, which Bokeh's datetime axis shows as they are."""
+    values = pd.DatetimeIndex(index)
+    if values.tz is not None:
+        values = values.tz_localize(None)
+    return values.as_unit("ns").to_numpy()
+
+
+def _comparable(values: Any) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype.kind in "mM":
+        return array.astype("datetime64[ns]").view("int64")
+    return array
+
+
+def _changed(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Positions where ``new`` differs from ``old``; NaN equals NaN."""
+    a, b = _comparable(old), _comparable(new)
+    if a.dtype.kind == "f" or b.dtype.kind == "f":
+        a, b = a.astype("float64"), b.astype("float64")
+        return np.flatnonzero(~((a == b) | (np.isnan(a) & np.isnan(b))))
+    return np.flatnonzero(a != b)
+
+
+def _python(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def sync_source(source: ColumnDataSource, columns: Columns) -> bool:
+    """Bring ``source`` to ``columns`` with the smallest update Bokeh can send.
+
+    Rows are matched on the first column, whose values are unique: the new rows
+    must be the old ones, less some at the start (rolled over), plus some at
+    the end (streamed); other cells that changed are patched.  Returns False,
+    having changed nothing, when the new rows do not continue the old ones.
+    """
+    if set(source.data) != set(columns):
+        return False
+    key = next(iter(columns))
+    old_keys, new_keys = _comparable(source.data[key]), _comparable(columns[key])
+    if not len(old_keys) or not len(new_keys):
+        return False
+    first = np.flatnonzero(old_keys == new_keys[0])
+    start = int(first[0]) if len(first) else len(old_keys)
+    kept = len(old_keys) - start
+    if kept == 0 or kept > len(new_keys) or (old_keys[start:] != new_keys[:kept]).any():
+        return False
+    patches: dict[str, list[tuple[int, Any]]] = {}
+    for name, values in columns.items():
+        old = np.asarray(source.data[name])[start:]
+        changed = _changed(old, np.asarray(values)[:kept])
+        if len(changed):
+            patches[name] = [(start + int(i), _python(values[i])) for i in changed]
+    if patches:
+        source.patch(patches)
+    if kept < len(new_keys) or start:
+        added: dict[str, Any] = {
+            name: np.asarray(values)[kept:] for name, values in columns.items()
+        }
+        source.stream(added, rollover=len(new_keys))
+    return True
+
+
+def _autorange(figure: Any, value_axis: Literal["x", "y"]) -> None:
+    """Let the browser fit the axes to the data, so that streamed rows stay in view."""
+    for axis in ("x", "y"):
+        if isinstance(getattr(figure, f"{axis}_range"), Range1d):
+            fitted = DataRange1d(range_padding=0.05)
+            if axis == value_axis:
+                fitted.start = 0
+            setattr(figure, f"{axis}_range", fitted)
+
+
+class LiveChart(pn.viewable.Viewer):
+    """A HoloViews chart of layers; new layers stream into the drawn chart when they can.
+
+    ``draw`` turns layers into a HoloViews element or overlay whose glyphs'
+    labels are the layers' labels. ``link`` attaches streams (drill-down) to
+    each element drawn.
+    """
+
+    def __init__(
+        self,
+        draw: Callable[[Sequence[Layer]], hv.Element | hv.Overlay],
+        *,
+        value_axis: Literal["x", "y"] = "y",
+        link: Callable[[hv.Element | hv.Overlay], None] | None = None,
+        **pane_params: Any,
+    ) -> None:
+        super().__init__()
+        self._draw = draw
+        self._link = link
+        self._value_axis = value_axis
+        self._labels: list[str] = []
+        self._sources: dict[str, list[ColumnDataSource]] = {}
+        self.redraws = 0
+        pane_params.setdefault("sizing_mode", "stretch_width")
+        # Filled by the first update(): drawing before the data are known would be wasted.
+        self.pane = pn.pane.HoloViews(linked_axes=False, **pane_params)
+
+    def __panel__(self) -> pn.pane.HoloViews:
+        return self.pane
+
+    def _capture(self, plot: Any, element: hv.Element) -> None:
+        source = plot.handles.get("source")
+        if source is None:
+            return
+        sources = self._sources.setdefault(element.label, [])
+        if all(s is not source for s in sources):
+            sources.append(source)
+        _autorange(plot.state, self._value_axis)
+
+    def _redraw(self, layers: Sequence[Layer]) -> None:
+        element = self._draw(layers)
+        glyphs: Iterable[hv.Element] = element if isinstance(element, hv.Overlay) else [element]
+        for glyph in glyphs:
+            glyph.opts(hooks=[self._capture])
+        if self._link is not None:
+            self._link(element)
+        self._labels = [layer.label for layer in layers]
+        self._sources.clear()
+        self.redraws += 1
+        self.pane.object = element
+
+    def update(self, layers: Sequence[Layer]) -> None:
+        """Show ``layers``: streamed and patched into the drawn chart, else drawn again."""
+        labels = [layer.label for layer in layers]
+        in_place = (
+            labels == self._labels
+            and all(self._sources.get(label) for label in labels)
+            and all(
+                sync_source(source, layer.columns)
+                for layer in layers
+                for source in self._sources[layer.label]
+            )
+        )
+        if not in_place:
+            self._redraw(layers)
+
+
+def stacked_layers(table: pd.DataFrame, interval: str, labels: Mapping[str, str]) -> list[Layer]:
+    """Stacked bars of a time series table (bins x series), one layer per column.
+
+    Each layer holds the ``left``/``right`` edges of its bars (wall time), their
+    ``bottom``/``top`` on the stack and the series' own ``count``.
+    """
+    left = wall_time(table.index)
+    right = left + pd.Timedelta(interval).to_timedelta64()
+    layers, bottom = [], np.zeros(len(table))
+    for column in table.columns:
+        count = table[column].to_numpy(dtype="float64")
+        top = bottom + count
+        columns = {"left": left, "bottom": bottom, "right": right, "top": top, "count": count}
+        layers.append(Layer(labels.get(column, str(column)), columns))
+        bottom = top
+    return layers
+
+
+def series_layers(table: pd.DataFrame, value: str, columns: Sequence[str]) -> list[Layer]:
+    """One line per column of a time series table, labelled by the column, valued ``value``."""
+    timestamp = wall_time(table.index)
+    return [Layer(c, {"timestamp": timestamp, value: table[c].to_numpy()}) for c in columns]
+
+
+def _time_chart(glyphs: list[hv.Element], title: str, ylabel: str, select: bool) -> hv.Overlay:
+    overlay = hv.Overlay(glyphs).opts(title=title, xlabel="", ylabel=ylabel, **FRAME)
+    if select:  # a drag along x then picks a time range (see on_time_range)
+        overlay.opts(active_tools=["xbox_select"])
+    return overlay
+
+
+def stacked_bars(
+    layers: Sequence[Layer], *, title: str, ylabel: str, select: bool = False
+) -> hv.Overlay:
+    """Stacked bars over time from :func:`stacked_layers`."""
+    bars = [
+        hv.Rectangles(layer.frame, kdims=list(BOX), vdims=["count"], label=layer.label).opts(
+            color=color_for(layer.label, i),
+            line_alpha=0,
+            tools=["hover", "xbox_select"] if select else ["hover"],
+            hover_tooltips=[(layer.label, "@count{0,0}"), ("from", "@left{%F %H:%M}")],
+            hover_formatters={"@left": "datetime"},
+        )
+        for i, layer in enumerate(layers)
+    ]
+    return _time_chart(bars, title, ylabel, select)
+
+
+def lines(
+    layers: Sequence[Layer], *, value: str, title: str, ylabel: str, select: bool = False
+) -> hv.Overlay:
+    """Lines over time from :func:`series_layers`."""
+    curves = [
+        hv.Curve(layer.frame, "timestamp", value, label=layer.label).opts(
+            color=color_for(layer.label, i),
+            tools=["hover", "xbox_select"] if select else ["hover"],
+        )
+        for i, layer in enumerate(layers)
+    ]
+    return _time_chart(curves, title, ylabel, select)
+
+
+def to_utc(wall: Any, tz: str) -> datetime:
+    """A wall time on a chart axis (see :func:`wall_time`) back to an aware UTC datetime."""
+    stamp = pd.Timestamp(wall)
+    return stamp.tz_localize(tz, ambiguous=True, nonexistent="shift_forward").tz_convert("UTC")
+
+
+def on_time_range(select: Callable[[Any, Any], None]) -> Callable[[hv.Element], None]:
+    """A ``link`` for :class:`LiveChart`: ``select(x0, x1)`` on a box selection along x."""
+
+    def link(element: hv.Element) -> None:
+        def selected(boundsx: tuple[Any, Any] | None) -> None:
+            if boundsx is not None:
+                select(*boundsx)
+
+        hv.streams.BoundsX(source=element, subscribers=[selected])
+
+    return link
+
+
+def histogram_layer(table: pd.DataFrame, label: str) -> Layer:
+    """Bars of a ``left, right, count`` table (e.g. ``metrics.latency_distribution``)."""
+    count = table["count"].to_numpy(dtype="float64")
+    columns = {
+        "left": table["left"].to_numpy(),
+        "bottom": np.zeros(len(table)),
+        "right": table["right"].to_numpy(),
+        "top": count,
+        "count": count,
+    }
+    return Layer(label, columns)
+
+
+def histogram(layers: Sequence[Layer], *, title: str, xlabel: str) -> hv.Overlay:
+    """Bars between numeric edges from :func:`histogram_layer`."""
+    bars = [
+        hv.Rectangles(layer.frame, kdims=list(BOX), vdims=["count"], label=layer.label).opts(
+            color=color_for(layer.label, i),
+            line_alpha=0,
+            tools=["hover"],
+            hover_tooltips=[("from", "@left{0,0}"), ("to", "@right{0,0}"), ("count", "@count")],
+        )
+        for i, layer in enumerate(layers)
+    ]
+    return hv.Overlay(bars).opts(
+        title=title, xlabel=xlabel, ylabel="count", **{**FRAME, "show_legend": False}
+    )

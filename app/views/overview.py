@@ -1,0 +1,138 @@
+"""Overview: headline numbers, message volume, latency and the busiest agents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+
+from app.compute import current, memo, previous
+from app.views.base import View, agent_names, narrow_time, period_name
+from app.views.cards import Card, KpiCards
+from app.views.charts import (
+    FRAME,
+    Layer,
+    LiveChart,
+    lines,
+    on_time_range,
+    series_layers,
+    stacked_bars,
+    stacked_layers,
+    to_utc,
+)
+from pipelines import metrics
+
+# Field of metrics.Kpis -> its card.
+KPIS = {
+    "messages": Card("Messages"),
+    "conversations": Card("Conversations"),
+    "active_agents": Card("Active agents"),
+    "error_rate": Card("Error rate", "{value:.1%}", higher_is_better=False),
+    "latency_p50": Card("Latency p50", "{value:,.0f} ms", higher_is_better=False),
+    "latency_p95": Card("Latency p95", "{value:,.0f} ms", higher_is_better=False),
+    "tokens_in": Card("Tokens in"),
+    "tokens_out": Card("Tokens out"),
+}
+TOP_AGENTS = 10
+
+
+def _top_bars(layers: Sequence[Layer]) -> hv.Bars:
+    layer = layers[0]
+    return hv.Bars(layer.frame, "agent", ["messages", "agent_id"], label=layer.label).opts(
+        invert_axes=True,
+        color="#4e79a7",
+        tools=["hover", "tap"],
+        title="Busiest agents (click to filter)",
+        xlabel="",
+        ylabel="messages",
+        **{**FRAME, "show_grid": False},
+    )
+
+
+class OverviewView(View):
+    """KPI cards with their change, message volume, latency percentiles and top agents.
+
+    Box-select a time range on a chart or click an agent's bar to narrow the
+    messages pipeline (and with it every view that shares it)::
+
+        OverviewView(messages=MessagesPipeline(window="24h"))
+    """
+
+    by: str = param.Selector(  # type: ignore[assignment]
+        default="status", objects=["status", "agent_id"], doc="Stack message volume by this."
+    )
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.cards = KpiCards(KPIS)
+        select_time = on_time_range(self._select_time)
+        self.volume = LiveChart(self._draw_volume, link=select_time, height=300)
+        self.latency = LiveChart(self._draw_latency, link=select_time, height=260)
+        self.top_agents = LiveChart(_top_bars, value_axis="x", link=self._link_top, height=260)
+        self._top_ids: list[str] = []
+        stack_by = pn.widgets.RadioButtonGroup.from_param(
+            self.param.by, options={"by status": "status", "by agent": "agent_id"}, width=200
+        )
+        self.layout.extend(
+            [
+                self.cards,
+                stack_by,
+                self.volume,
+                pn.Row(self.latency, self.top_agents),
+            ]
+        )
+        self.param.watch(self._filters_changed, "by")
+        self._refresh_now()
+
+    def _draw_volume(self, layers: Sequence[Layer]) -> hv.Overlay:
+        return stacked_bars(layers, title="Messages over time", ylabel="messages", select=True)
+
+    def _draw_latency(self, layers: Sequence[Layer]) -> hv.Overlay:
+        return lines(
+            layers, value="latency_ms", title="Agent reply latency", ylabel="ms", select=True
+        )
+
+    def _select_time(self, x0: Any, x1: Any) -> None:
+        tz = self.messages.tz
+        narrow_time(self.messages, to_utc(x0, tz), to_utc(x1, tz))
+
+    def _link_top(self, element: hv.Element) -> None:
+        def tapped(index: list[int]) -> None:
+            if index:
+                self.messages.agents = [self._top_ids[index[0]]]
+
+        hv.streams.Selection1D(source=element, subscribers=[tapped])
+
+    def refresh(self) -> None:
+        messages, tz = self.messages, self.messages.tz
+        window, agents = current(messages), current(self.agents)
+        now = memo(metrics.kpis, window)
+        changes = metrics.kpi_changes(now, memo(metrics.kpis, previous(messages)))
+        values = {name: getattr(now, name) for name in KPIS}
+        self.cards.update(values, changes, period_name(messages))
+
+        names = memo(agent_names, agents)
+        start, end = messages.bounds
+        interval = metrics.choose_interval(pd.Timestamp(start), pd.Timestamp(end))
+        volume = memo(metrics.volume_series, window, interval, by=self.by, tz=tz)
+        self.volume.update(stacked_layers(volume, interval, names))
+        latency = memo(metrics.latency_series, window, interval, tz=tz)
+        percentiles = [f"p{p}" for p in metrics.LATENCY_PERCENTILES]
+        self.latency.update(series_layers(latency, "latency_ms", percentiles))
+
+        table = memo(metrics.per_agent, window, agents)
+        # Least first: inverted bars draw the first row at the bottom.
+        top = table[table["messages"] > 0].head(TOP_AGENTS).iloc[::-1]
+        self._top_ids = list(top["agent_id"])
+        labels = [names.get(agent, agent) for agent in self._top_ids]
+        columns = {
+            "agent": np.array(labels, dtype=object),
+            "messages": top["messages"].to_numpy(),
+            "agent_id": top["agent_id"].to_numpy(dtype=object),
+        }
+        self.top_agents.update([Layer("agents", columns)])

@@ -1,0 +1,335 @@
+"""Views, filters and the shared memo on a small demo store, without a browser."""
+
+from __future__ import annotations
+
+import html
+import io
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+import pytest
+from bokeh.document import Document
+from bokeh.models import ColumnDataSource
+
+from app import compute
+from app.compute import Memo, current, memo
+from app.dashboard import TABS, Dashboard
+from app.views.agents import AgentsView
+from app.views.base import narrow_time
+from app.views.charts import sync_source
+from app.views.filters import Filters
+from app.views.messages import MessagesView
+from app.views.metrics import has_cycle
+from app.views.overview import KPIS, OverviewView
+from app.views.tables import sync_table, table
+from pipelines import AgentsPipeline, Backend, MessagesPipeline, demo, metrics
+from pipelines.cache import MemoryFrameCache
+from pipelines.sources.local import LocalSource
+
+pn.extension("tabulator")
+hv.extension("bokeh")
+
+
+AGENTS, MESSAGES = demo.generate(6, 3000, 3, seed=1)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalSource:
+    source = LocalSource(tmp_path / "store.db")
+    source.upsert("agents", AGENTS)
+    source.upsert("messages", MESSAGES)
+    return source
+
+
+@pytest.fixture
+def backend(store: LocalSource) -> Iterator[Backend]:
+    compute.MEMO.clear()
+    yield Backend(store, MemoryFrameCache())
+    compute.MEMO.clear()
+
+
+def render(viewable: pn.viewable.Viewable) -> Document:
+    """Render as a server session would, so that charts have Bokeh sources."""
+    doc = Document()
+    doc.add_root(pn.panel(viewable).get_root(doc))
+    return doc
+
+
+def add_messages(backend: Backend, pipeline: MessagesPipeline, n: int = 30) -> None:
+    """Write ``n`` messages of the last seconds and let the backend read them."""
+    backend.source.upsert("messages", demo.live_messages(AGENTS, n, seed=2))  # type: ignore[attr-defined]
+    backend.refresh(pipeline.spec())
+
+
+# -- the shared memo ------------------------------------------------------------------------
+
+
+def test_sessions_with_the_same_filters_share_one_computation(backend: Backend) -> None:
+    first, second = (MessagesPipeline(backend=backend, window="24h") for _ in range(2))
+    misses = compute.MEMO.stats.misses
+    assert memo(metrics.kpis, current(first)) == memo(metrics.kpis, current(second))
+    assert compute.MEMO.stats.misses == misses + 1
+    other = MessagesPipeline(backend=backend, window="24h", statuses=["error"])
+    assert memo(metrics.kpis, current(other)).messages < memo(metrics.kpis, current(first)).messages
+    assert compute.MEMO.stats.misses == misses + 2
+
+
+def test_new_data_replace_the_old_entry_of_the_same_question(backend: Backend) -> None:
+    pipeline = MessagesPipeline(backend=backend, window="24h")
+    before = memo(metrics.kpis, current(pipeline))
+    entries = len(compute.MEMO)
+    add_messages(backend, pipeline)
+    after = memo(metrics.kpis, current(pipeline))
+    assert after.messages == before.messages + 30
+    assert len(compute.MEMO) == entries
+
+
+def test_the_memo_is_bounded_by_entries_and_bytes() -> None:
+    small = Memo(max_entries=2)
+    for key in "abc":
+        small.get(key, 0, lambda: 1)
+    assert len(small) == 2 and small.stats.evictions == 1
+    frame = pd.DataFrame({"x": np.arange(1000)})
+    tight = Memo(max_bytes=frame.memory_usage().sum() * 2)
+    for key in "abcd":
+        tight.get(key, 0, lambda: frame.copy())
+    assert len(tight) == 2 and tight.nbytes <= tight.max_bytes
+
+
+def test_concurrent_misses_compute_once() -> None:
+    shared, calls = Memo(), []
+
+    def slow() -> int:
+        calls.append(1)
+        time.sleep(0.05)
+        return 42
+
+    threads = [threading.Thread(target=shared.get, args=("q", 1, slow)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == [1]
+
+
+# -- in-place updates ------------------------------------------------------------------------
+
+
+def source_of(data: dict[str, list[float]], events: list[str]) -> ColumnDataSource:
+    """A source in a document that records the kind of each change sent to browsers."""
+    source = ColumnDataSource({k: np.asarray(v) for k, v in data.items()})
+    doc = Document()
+    doc.add_root(source)
+    doc.on_change(lambda event: events.append(type(event).__name__))
+    return source
+
+
+def test_sync_source_patches_changed_rows_and_streams_new_ones() -> None:
+    events: list[str] = []
+    source = source_of({"t": [1, 2, 3], "y": [10.0, 20.0, 30.0]}, events)
+    done = sync_source(source, {"t": np.array([2, 3, 4]), "y": np.array([20.0, 35.0, 5.0])})
+    assert done and events == ["ColumnsPatchedEvent", "ColumnsStreamedEvent"]
+    assert source.data["t"].tolist() == [2, 3, 4]
+    assert source.data["y"].tolist() == [20.0, 35.0, 5.0]
+
+
+def test_sync_source_refuses_rows_that_do_not_continue() -> None:
+    events: list[str] = []
+    source = source_of({"t": [1, 2, 3], "y": [1.0, 2.0, 3.0]}, events)
+    assert not sync_source(source, {"t": np.array([5, 6]), "y": np.array([1.0, 2.0])})
+    assert not sync_source(source, {"t": np.array([1, 2, 3]), "z": np.array([1.0, 2.0, 3.0])})
+    assert source.data["t"].tolist() == [1, 2, 3] and events == []
+
+
+def test_sync_table_patches_cells_and_streams_rows() -> None:
+    shown = table(pd.DataFrame({"key": ["a", "b"], "n": [1, 2]}))
+    render(shown)
+    before = shown.value
+    sync_table(shown, pd.DataFrame({"key": ["a", "b", "c"], "n": [1, 5, 7]}))
+    assert shown.value["n"].tolist() == [1, 5, 7]
+    assert shown.value["key"].tolist() == ["a", "b", "c"]
+    assert before["n"].tolist() == [1, 5]  # patched in place, not replaced
+    sync_table(shown, pd.DataFrame({"key": ["z"], "n": [0]}))
+    assert shown.value["key"].tolist() == ["z"]
+
+
+def test_new_data_stream_into_the_overview_without_drawing_it_again(backend: Backend) -> None:
+    messages = MessagesPipeline(backend=backend, window="24h")
+    view = OverviewView(messages=messages, agents=AgentsPipeline(backend=backend))
+    render(view)
+    charts = (view.volume, view.latency)
+    redraws = [chart.redraws for chart in charts]
+    add_messages(backend, messages)
+    messages.sync()
+    assert [chart.redraws for chart in charts] == redraws
+    expected = metrics.kpis(messages.frame)
+    assert view.cards.values["messages"] == expected.messages
+    drawn = sum(s[0].data["count"].sum() for s in view.volume._sources.values())
+    assert drawn == expected.messages
+
+
+def test_kpi_cards_show_the_kpis_and_their_change(backend: Backend) -> None:
+    messages = MessagesPipeline(backend=backend, window="24h")
+    view = OverviewView(messages=messages)
+    now, before = metrics.kpis(messages.frame), metrics.kpis(messages.previous_frame)
+    changes = metrics.kpi_changes(now, before)
+    shown = view.cards.pane.object
+    for name, card in KPIS.items():
+        assert view.cards.values[name] == pytest.approx(getattr(now, name), nan_ok=True)
+        assert card.fmt.format(value=getattr(now, name)) in shown
+        if changes[name] is not None:
+            assert f"{changes[name]:+.1%}" in shown
+
+
+def test_a_hidden_view_catches_up_when_shown(backend: Backend) -> None:
+    messages = MessagesPipeline(backend=backend, window="24h")
+    view = OverviewView(messages=messages, shown=False)
+    shown_before = view.cards.values["messages"]
+    assert shown_before is not None
+    add_messages(backend, messages)
+    messages.sync()
+    assert view.cards.values["messages"] == shown_before
+    view.shown = True
+    assert view.cards.values["messages"] == shown_before + 30
+
+
+# -- filters and drill-down ------------------------------------------------------------------
+
+
+def test_filters_drive_the_pipelines_and_follow_drill_down(backend: Backend) -> None:
+    messages, agents = MessagesPipeline(backend=backend), AgentsPipeline(backend=backend)
+    filters = Filters(messages, agents)
+    agent = agents.frame["id"].iloc[0]
+    filters.param.update(window="7d", agents=[agent], tz="Europe/Paris")
+    assert (messages.window, messages.agents, messages.tz) == ("7d", [agent], "Europe/Paris")
+    assert agents.agents == [agent]
+    start, end = messages.bounds
+    narrow_time(messages, start + (end - start) / 2, end)
+    assert filters.window == "custom" and filters.start == start + (end - start) / 2
+
+
+def test_clicking_an_agent_bar_narrows_to_that_agent(backend: Backend) -> None:
+    messages = MessagesPipeline(backend=backend, window="7d")
+    view = OverviewView(messages=messages)
+    render(view)
+    bars = view.top_agents.pane.object
+    (tap,) = (s for s in hv.streams.Stream.registry[bars] if isinstance(s, hv.streams.Selection1D))
+    shown = list(bars.data["agent_id"])
+    tap.event(index=[len(shown) - 1])  # the top bar: the busiest agent
+    assert messages.agents == [shown[-1]]
+    assert set(messages.frame["agent_id"]) == {shown[-1]}
+
+
+def test_bad_values_from_a_link_are_refused_with_a_reason(backend: Backend) -> None:
+    filters = Filters(MessagesPipeline(backend=backend))
+    filters.refuse({"window": "2d", "tz": "Mars/Base", "start": "yesterday", "search": "c-1"})
+    assert (filters.window, filters.tz, filters.start, filters.search) == (
+        "24h",
+        "UTC",
+        None,
+        "c-1",
+    )
+    assert len(filters.problems) == 3
+    assert "window '2d' is not one of 15m, 1h, 24h, 7d, 30d, custom" in filters.problems[0]
+    assert "Mars/Base" in filters.problems[1] and "yesterday" in filters.problems[2]
+
+
+def test_a_custom_window_ending_before_it_starts_is_refused(backend: Backend) -> None:
+    messages = MessagesPipeline(backend=backend)
+    filters = Filters(messages)
+    filters.param.update(window="custom", start=datetime(2024, 5, 2), end=datetime(2024, 5, 1))
+    assert messages.window == "24h" and filters.window == "24h"
+    assert "is not before end" in filters.problems[-1]
+
+
+def test_url_forms_of_lists_and_dates() -> None:
+    statuses, start = Filters.param["statuses"], Filters.param["start"]
+    assert statuses.deserialize("error,timeout") == ["error", "timeout"]
+    assert statuses.serialize(["error", "timeout"]) == "error,timeout"
+    assert statuses.deserialize("") == []
+    assert start.deserialize("2024-05-01") == datetime(2024, 5, 1, tzinfo=UTC)
+    assert start.serialize(datetime(2024, 5, 1, 2, tzinfo=UTC)) == "2024-05-01T02:00:00+00:00"
+    assert start.serialize(None) == "" and start.deserialize("") is None
+
+
+# -- the views -------------------------------------------------------------------------------
+
+
+def test_every_tab_builds_and_shows_data(backend: Backend) -> None:
+    dashboard = Dashboard(backend)
+    render(dashboard)
+    for name in TABS:
+        dashboard.tab = name
+        view = dashboard.views[name]
+        assert not view.problem.visible, view.problem.object
+        assert view.shown and all(v.shown is (n == name) for n, v in dashboard.views.items())
+
+
+def test_tabs_are_built_when_first_shown(backend: Backend) -> None:
+    dashboard = Dashboard(backend)
+    assert list(dashboard.views) == ["overview"]
+    dashboard.tab = "ops"
+    assert list(dashboard.views) == ["overview", "ops"]
+
+
+def test_selecting_a_message_opens_its_conversation(backend: Backend) -> None:
+    view = MessagesView(messages=MessagesPipeline(backend=backend))
+    view.table.selection = [0]
+    expected = view.table.value["conversation_id"].iloc[0]
+    assert view.conversation == expected
+    turns = view.messages.conversation(expected)
+    assert len(view.thread.turns) == len(turns)
+    assert html.escape(turns["content"].iloc[0]) in view.thread.turns[0].object
+
+
+def test_selecting_an_agent_opens_its_page(backend: Backend) -> None:
+    view = AgentsView(messages=MessagesPipeline(backend=backend, window="7d"))
+    render(view)
+    view.table.selection = [0]
+    agent = view.table.value["agent_id"].iloc[0]
+    assert view.agent == agent and view.page is not None
+    assert f"### {view.table.value['name'].iloc[0]}" in view.page.header.object
+    assert not view.page.problem.visible
+    conversations = view.page.conversations.value
+    assert len(conversations) > 0
+    view.page.conversations.selection = [0]
+    assert view.page.thread.conversation == conversations["conversation_id"].iloc[0]
+
+
+def test_downloads_hold_the_filtered_rows(backend: Backend) -> None:
+    messages = MessagesPipeline(backend=backend, window="7d", statuses=["error", "timeout"])
+    view = MessagesView(messages=messages)
+    csv = pd.read_csv(view.download("csv"))
+    parquet = pd.read_parquet(view.download("parquet"))
+    assert len(csv) == len(parquet) == len(messages.frame) > 0
+    assert set(csv["status"]) <= {"error", "timeout"}
+    assert sorted(parquet["id"]) == sorted(messages.frame["id"])
+    assert str(parquet["timestamp"].dt.tz) == "UTC"
+    assert isinstance(view.download("csv"), io.BytesIO)
+
+
+def test_a_source_failing_on_first_load_shows_a_message(tmp_path: Path) -> None:
+    class Broken(LocalSource):
+        def fetch(self, query):  # type: ignore[no-untyped-def]
+            raise OSError("disk on fire")
+
+    broken = Backend(Broken(tmp_path / "broken.db"), MemoryFrameCache())
+    view = OverviewView(messages=MessagesPipeline(backend=broken))
+    assert view.problem.visible
+    assert "could not be read" in view.problem.object and "disk on fire" in view.problem.object
+
+
+@pytest.mark.parametrize(
+    ("edges", "loops"),
+    [([("a", "b"), ("b", "c")], False), ([("a", "b"), ("b", "a")], True), ([], False)],
+)
+def test_hand_off_cycles_are_found(edges: list[tuple[str, str]], loops: bool) -> None:
+    frame = pd.DataFrame(edges, columns=["source", "target"])
+    assert has_cycle(frame) is loops
