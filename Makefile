@@ -29,8 +29,8 @@ run: install
 	$(BIN)/agentdash serve
 
 lint: install
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check app pipelines tests benchmarks
+	$(BIN)/ruff format --check app pipelines tests benchmarks
 	$(BIN)/mypy app pipelines
 
 test: install system-deps lint

@@ -260,7 +260,7 @@ def messages(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def conversation(conversation_id: str) -> dict[str, Any]:
-    frame = MessagesPipeline().conversation(conversation_id)
+    frame = Backend.default().conversation(conversation_id)
     if frame.empty:
         raise ApiError(404, "not found", f"no conversation has the id {conversation_id!r}")
     return {"id": conversation_id, "messages": records(frame)}

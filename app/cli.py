@@ -268,6 +268,38 @@ def _check_container(
     return len(result.frame) > 0
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """Write a self-contained report of a window; exit codes in ``app.report.ExitCode``."""
+    from app.report import Report, ReportError
+    from pipelines.windows import as_utc
+
+    fmt = args.format or (Path(args.out).suffix.removeprefix(".").lower() if args.out else "html")
+    # strftime codes in --out name each scheduled run's file: reports/agents-%Y-%m-%d.html
+    out = Path(datetime.now(UTC).strftime(args.out or f"report.{fmt}"))
+    if args.window and (args.start or args.end):
+        raise AgentdashError("give --window or --start and --end, not both")
+    try:
+        report = Report.from_settings(
+            settings,
+            window=args.window or "7d",
+            start=as_utc(args.start, "--start") if args.start else None,
+            end=as_utc(args.end, "--end") if args.end else None,
+            agents=[agent for value in args.agents for agent in value.split(",") if agent],
+            tz=args.tz,
+            title=args.title,
+        )
+        report.save(out, fmt, args.chromium)
+    except ReportError as exc:
+        print(f"agentdash: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    rows = report.provenance().rows
+    print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {rows['messages']:,} messages, "
+        f"{report.messages.window} window ending {report.messages.bounds[1]:%Y-%m-%d %H:%M} UTC"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentdash",
@@ -322,6 +354,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--sample", type=int, default=200, help="documents to read per container")
     check.set_defaults(func=cmd_check)
+
+    from pipelines.windows import WINDOWS
+
+    report = sub.add_parser(
+        "report",
+        help="write a self-contained HTML report (or PDF/PNG) of a window",
+        description="Exit codes: 0 written, 2 configuration or source error, "
+        "3 no messages in the window, 4 no Chromium for PDF/PNG, 5 Chromium failed.",
+    )
+    report.add_argument("--window", choices=list(WINDOWS), help="the last 15m ... 30d (default 7d)")
+    report.add_argument("--start", help="ISO 8601 start of a fixed window (UTC if no offset)")
+    report.add_argument("--end", help="ISO 8601 end of a fixed window (UTC if no offset)")
+    report.add_argument(
+        "--agents", nargs="+", default=[], metavar="AGENT", help="only these agent ids or names"
+    )
+    report.add_argument("--title", default="", help="heading (default: names the window)")
+    report.add_argument("--tz", default="UTC", help="IANA time zone of times and bins")
+    report.add_argument(
+        "--out", help="file to write, strftime codes allowed (default report.FORMAT)"
+    )
+    report.add_argument(
+        "--format", choices=["html", "pdf", "png"], help="default: the suffix of --out, else html"
+    )
+    report.add_argument("--chromium", help="Chromium executable for PDF/PNG (default: on PATH)")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -1,0 +1,150 @@
+"""What the dashboard benchmarks share: served apps, their sessions, CPU and memory.
+
+The dashboard and each baseline are served the same way, by ``panel serve``
+in a process of their own (the dashboard with the API plugin, for /health), so
+the figures of one run compare like with like.  Run from the repository root:
+``python -m benchmarks.bench_dashboard_load``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from pipelines import demo
+from pipelines.query import Query
+from pipelines.sources.local import LocalSource
+from tests.conftest import free_port, wait_until
+from tests.ui.conftest import get_json
+
+ROOT = Path(__file__).parents[1]
+DASHBOARD = ROOT / "app" / "main.py"
+BASELINES = Path(__file__).with_name("baselines")
+
+
+@dataclass(eq=False)
+class Server:
+    """``panel serve app`` on a free loopback port, with the environment given."""
+
+    app: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{self.app.stem}"
+
+    @property
+    def dashboard(self) -> bool:
+        return self.app == DASHBOARD
+
+    def __enter__(self) -> Server:
+        command = [sys.executable, "-m", "panel", "serve", str(self.app), "--port", str(self.port)]
+        command += ["--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{self.port}"]
+        if self.dashboard:
+            command += ["--plugins", "app.api"]
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(self._answers, timeout=600, message=f"{self.url} to answer")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url, timeout=600) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    @property
+    def ps(self) -> psutil.Process:
+        assert self.process is not None
+        return psutil.Process(self.process.pid)
+
+    def cpu_seconds(self) -> float:
+        times = self.ps.cpu_times()
+        return float(times.user + times.system)
+
+    def rss(self) -> int:
+        return int(self.ps.memory_info().rss)
+
+    def health(self) -> dict[str, Any]:
+        status, body = get_json(f"http://127.0.0.1:{self.port}/health")
+        if status != 200:
+            raise RuntimeError(f"/health answered {status}: {body}")
+        return body  # type: ignore[no-any-return]
+
+
+def dashboard_env(store: Path, refresh_seconds: float = 1.0) -> dict[str, str]:
+    return {
+        "AGENTDASH_SOURCE": "local",
+        "AGENTDASH_LOCAL_PATH": str(store),
+        "AGENTDASH_REFRESH_SECONDS": str(refresh_seconds),
+        "AGENTDASH_REDIS_URL": "",
+    }
+
+
+@contextmanager
+def sessions(url: str, count: int) -> Iterator[None]:
+    """``count`` live ``bokeh.client`` sessions on ``url`` (see benchmarks/sessions.py)."""
+    client = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.sessions", url, str(count)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert client.stdout is not None and client.stdin is not None
+    try:
+        line = client.stdout.readline()
+        if not line.startswith("ready"):
+            raise RuntimeError(f"the session client failed: {line!r}")
+        yield
+    finally:
+        client.stdin.close()
+        client.wait(timeout=60)
+
+
+@contextmanager
+def live_writer(store: Path, per_second: int = 5) -> Iterator[None]:
+    """Append ``per_second`` demo messages a second to ``store`` (``agentdash demo --live``)."""
+    source = LocalSource(store)
+    agents = [doc for page in source.fetch(Query.build("agents")) for doc in page]
+    stop = threading.Event()
+
+    def write() -> None:
+        writer = LocalSource(store)
+        while not stop.wait(1.0):
+            writer.upsert("messages", demo.live_messages(agents, per_second))
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def ratio(value: float, baseline: float) -> str:
+    return f"{value / baseline:.2f}x" if baseline else "n/a"

@@ -1,0 +1,76 @@
+"""Open N Bokeh sessions on a served app and keep them live until stdin closes.
+
+    python -m benchmarks.sessions http://127.0.0.1:5006/main 50
+
+Each session speaks the Bokeh server protocol as a browser tab does: it opens
+the session's websocket, pulls the document, says the document is ready
+(Panel waits for that before it treats the session as loaded) and then reads
+every update the server sends.  The updates are read, not applied: the server
+does the same work either way, and one client process can hold many sessions.
+(``bokeh.client`` sessions apply them, but recurse once per message and fail
+after a thousand or so.)  Prints ``ready N`` once all are open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from bokeh.client.util import websocket_url_for_server_url
+from bokeh.client.websocket import WebSocketClientConnectionWrapper
+from bokeh.document import Document
+from bokeh.document.events import MessageSentEvent
+from bokeh.events import DocumentReady
+from bokeh.protocol import Protocol
+from bokeh.protocol.receiver import Receiver
+from bokeh.util.token import generate_jwt_token, generate_session_id
+from tornado.websocket import websocket_connect
+
+PROTOCOL = Protocol()
+
+
+async def reply(connection: WebSocketClientConnectionWrapper, msgtype: str) -> None:
+    """Read messages until one of type ``msgtype`` has arrived whole."""
+    receiver = Receiver(PROTOCOL)
+    while True:
+        fragment = await connection.read_message()
+        if fragment is None:
+            raise RuntimeError(f"the server closed the session before {msgtype}")
+        message = await receiver.consume(fragment)
+        if message is not None and message.msgtype == msgtype:
+            return
+
+
+async def open_session(url: str) -> WebSocketClientConnectionWrapper:
+    socket = await websocket_connect(
+        websocket_url_for_server_url(url),
+        subprotocols=["bokeh", generate_jwt_token(generate_session_id())],
+        max_message_size=100 * 2**20,
+    )
+    connection = WebSocketClientConnectionWrapper(socket)
+    await reply(connection, "ACK")
+    await PROTOCOL.create("PULL-DOC-REQ").send(connection)
+    await reply(connection, "PULL-DOC-REPLY")
+    ready = MessageSentEvent(Document(), "bokeh_event", DocumentReady())
+    await PROTOCOL.create("PATCH-DOC", [ready]).send(connection)
+    return connection
+
+
+async def drain(connection: WebSocketClientConnectionWrapper) -> None:
+    while await connection.read_message() is not None:
+        pass
+
+
+async def main() -> None:
+    url, count = sys.argv[1], int(sys.argv[2])
+    readers = []
+    for _ in range(count):  # one at a time: the server builds sessions one after another
+        readers.append(asyncio.create_task(drain(await open_session(url))))
+    print(f"ready {count}", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    for reader in readers:
+        reader.cancel()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
