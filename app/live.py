@@ -40,6 +40,9 @@ class Refresher:
     def __init__(self, backend: Backend, period: float) -> None:
         self.backend = backend
         self.period = period
+        # Processes sharing a Redis cache: whichever refreshes first in a period reads
+        # the source, the others take its result (one source query per cycle in all).
+        backend.min_refresh_seconds = period / 2
         self.cycles = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="agentdash-refresher", daemon=True)

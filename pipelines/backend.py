@@ -64,6 +64,8 @@ class LiveFrame:
     stale: bool = False
     error: str | None = None
     last_success: float = field(default_factory=time.time)
+    #: When a reader last asked for this frame (monotonic seconds), for eviction.
+    last_read: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,13 @@ class Backend:
         cache: FrameCache,
         fields: dict[str, dict[str, str]] | None = None,
         history: int = 200,
+        idle_seconds: float = 900,
     ) -> None:
         self.source = source
+        #: A frame nobody read for this long is no longer refreshed (and is dropped).
+        self.idle_seconds = idle_seconds
+        #: Skip a refresh when another process refreshed the same frame this recently.
+        self.min_refresh_seconds = 0.0
         self.cache = cache
         self.fields = fields or {}
         self.quarantine = Quarantine()
@@ -109,6 +116,7 @@ class Backend:
         self._guards: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._listeners: list[Listener] = []
+        self._derived: dict[str, tuple[int, int, LiveFrame]] = {}
 
     # -- construction ---------------------------------------------------------------
     @classmethod
@@ -185,11 +193,22 @@ class Backend:
 
     # -- reading ----------------------------------------------------------------------
     def get(self, spec: FrameSpec) -> LiveFrame:
-        """The live frame of ``spec``: from memory, else the cache, else the source."""
+        """The live frame of ``spec``: from memory, else the cache, else the source.
+
+        A custom window lying inside a relative one already read (a drill-down)
+        is cut from that frame instead of being read again.
+        """
         key = self.key(spec)
         live = self._live.get(key)
-        if live is not None:
-            return live
+        if live is None:
+            parent = self._covering(spec)
+            if parent is not None:
+                return self._cut(spec, key, parent)
+            live = self._read(spec, key)
+        live.last_read = time.monotonic()
+        return live
+
+    def _read(self, spec: FrameSpec, key: str) -> LiveFrame:
         with self._guard_for(key):
             live = self._live.get(key)
             if live is not None:
@@ -206,6 +225,46 @@ class Backend:
             self._live[key] = live
             self._specs[key] = spec
             return live
+
+    def _covering(self, spec: FrameSpec) -> LiveFrame | None:
+        """A live relative-window frame holding all that a custom window needs."""
+        window = spec.window
+        if window is None or window.label is not None:
+            return None
+        assert window.start is not None and window.end is not None
+        needed = window.start - window.length
+        for key, other in list(self._specs.items()):
+            live = self._live.get(key)
+            if (
+                live is not None
+                and other.container == spec.container
+                and other.window is not None
+                and other.window.label is not None
+                and other.window.previous_bounds(live.as_of)[0] <= needed
+                and window.end <= live.as_of
+            ):
+                return live
+        return None
+
+    def _cut(self, spec: FrameSpec, key: str, parent: LiveFrame) -> LiveFrame:
+        parent.last_read = time.monotonic()
+        cached = self._derived.get(key)
+        if cached is not None and cached[:2] == (id(parent), parent.version):
+            return cached[2]
+        assert spec.window is not None and spec.window.end is not None
+        column = parent.frame[TIME_FIELD[spec.container]]
+        start = spec.window.previous_bounds(parent.as_of)[0]
+        inside = (column >= start) & (column <= spec.window.end)
+        live = LiveFrame(
+            parent.frame.loc[inside].reset_index(drop=True),
+            parent.token,
+            parent.as_of,
+            parent.version,
+            parent.stale,
+            parent.error,
+        )
+        self._derived[key] = (id(parent), parent.version, live)
+        return live
 
     def _normalise(self, spec: FrameSpec, docs: list[Document]) -> pd.DataFrame:
         result = normalise(docs, self.mapping(spec.container))
@@ -241,19 +300,31 @@ class Backend:
     def refresh(self, spec: FrameSpec) -> LiveFrame:
         """Bring a live frame up to date with the changes since its token.
 
-        Single flight: when another process holds the key's lock this one keeps
-        its frame (or adopts the newer one that process wrote to the cache).
-        A failing source leaves the last frame in place, marked stale.
+        Single flight: when another process holds the key's lock, or refreshed
+        the frame less than ``min_refresh_seconds`` ago, this one reads no
+        source and adopts what that process wrote to the cache.  A failing
+        source leaves the last frame in place, marked stale.
         """
         key = self.key(spec)
+        if key not in self._live and self._covering(spec) is not None:
+            parent = self._covering(spec)
+            assert parent is not None
+            parent_key = next(k for k, v in self._live.items() if v is parent)
+            self.refresh(self._specs[parent_key])
+            return self.get(spec)
         live = self.get(spec)
         with self._guard_for(key), self.cache.lock(key, blocking=False) as acquired:
             if not acquired:
                 return self._adopt(spec, key, live)
-            shared = self.cache.token(key)
-            if shared is not None and shared != live.token:
+            shared = self.cache.stamp(key)
+            if shared is not None and shared[0] != live.token:
                 return self._adopt(spec, key, live)
-            return self._apply_changes(spec, key, live)
+            recent = _now().timestamp() - self.min_refresh_seconds
+            if shared is not None and shared[1].timestamp() > recent and not live.stale:
+                if shared[1] > live.as_of:
+                    live.as_of = shared[1]
+                return live
+            return self._apply_changes(spec, key, live, cached=shared is not None)
 
     def _adopt(self, spec: FrameSpec, key: str, live: LiveFrame) -> LiveFrame:
         entry = self.cache.get(key)
@@ -264,14 +335,17 @@ class Backend:
             coerce(entry.frame, spec.container), entry.token, entry.as_of, live.version + 1
         )
         self._live[key] = fresh
-        changed = _delta(before, fresh.frame)
+        # New ids only: comparing whole frames column by column would cost more than the read.
+        added = fresh.frame.loc[~_isin(fresh.frame["id"], before["id"])]
         self.refreshes.append(
-            RefreshRecord(spec.describe(), _now(), 0, len(changed), 0.0, 0.0, 0, 0, adopted=True)
+            RefreshRecord(spec.describe(), _now(), 0, len(added), 0.0, 0.0, 0, 0, adopted=True)
         )
-        self._notify(spec, changed, fresh)
+        self._notify(spec, added, fresh)
         return fresh
 
-    def _apply_changes(self, spec: FrameSpec, key: str, live: LiveFrame) -> LiveFrame:
+    def _apply_changes(
+        self, spec: FrameSpec, key: str, live: LiveFrame, cached: bool = True
+    ) -> LiveFrame:
         started = time.perf_counter()
         before = self.source.stats.snapshot()
         as_of = _now()
@@ -297,17 +371,42 @@ class Backend:
         frame = live.frame
         if len(replaced):
             frame = pd.concat([frame[~_isin(frame["id"], replaced)], new], ignore_index=True)
+        slid = False
         if spec.window is not None:
-            frame = frame.loc[self._inside(spec, frame, as_of)].reset_index(drop=True)
+            inside = self._inside(spec, frame, as_of)
+            if not bool(inside.all()):
+                frame = frame.loc[inside].reset_index(drop=True)
+                slid = True
             new = new.loc[self._inside(spec, new, as_of)]
+            slid = slid or self._crossed(spec, frame, live.as_of, as_of)
+        self._record(spec, before, started, len(changes.documents), len(new))
+        if not len(replaced) and not slid and not live.stale:
+            # Nothing changed and no row moved between periods: same frame, same
+            # version (views stay as they are); only the time of the data moves on.
+            live.as_of, live.token, live.last_success = as_of, changes.token, time.time()
+            if cached:
+                self.cache.restamp(key, changes.token, as_of)
+            else:  # the cache lost it (expired, or Redis restarted empty)
+                self.cache.put(key, CachedFrame(live.frame, changes.token, as_of, {}))
+            self._notify(spec, new.iloc[:0], live)
+            return live
         if _chunks(frame) > MAX_CHUNKS:
             frame = _rechunk(frame, spec.container)
         fresh = LiveFrame(frame, changes.token, as_of, live.version + 1)
         self._live[key] = fresh
         self.cache.put(key, CachedFrame(frame, changes.token, as_of, {"schema": SCHEMA_VERSION}))
-        self._record(spec, before, started, len(changes.documents), len(new))
         self._notify(spec, new, fresh)
         return fresh
+
+    @staticmethod
+    def _crossed(spec: FrameSpec, frame: pd.DataFrame, before: datetime, after: datetime) -> bool:
+        """Whether a row left the window for the previous period between two as-of times."""
+        assert spec.window is not None
+        if spec.window.label is None:
+            return False
+        column = frame[TIME_FIELD[spec.container]]
+        edge_before, edge_after = before - spec.window.length, after - spec.window.length
+        return bool(((column > edge_before) & (column <= edge_after)).any())
 
     @staticmethod
     def _inside(spec: FrameSpec, frame: pd.DataFrame, as_of: datetime) -> pd.Series:
@@ -319,7 +418,22 @@ class Backend:
         return inside
 
     def refresh_all(self) -> list[LiveFrame]:
-        """Refresh every spec that has been read in this process."""
+        """Refresh every frame read in this process lately; drop those nobody reads."""
+        idle_since = time.monotonic() - self.idle_seconds
+        for key, live in list(self._live.items()):
+            if live.last_read < idle_since:
+                log.info(
+                    "dropping %s: not read for %.0f s",
+                    self._specs[key].describe(),
+                    self.idle_seconds,
+                )
+                self._live.pop(key, None)
+                self._specs.pop(key, None)
+        self._derived = {
+            k: v
+            for k, v in self._derived.items()
+            if any(v[0] == id(live) for live in self._live.values())
+        }
         return [self.refresh(spec) for spec in list(self._specs.values())]
 
     def live(self, spec: FrameSpec) -> LiveFrame | None:
@@ -439,11 +553,3 @@ def _isin(values: pd.Series, candidates: pd.Series) -> pd.Series:
     """``values.isin(candidates)`` through Arrow: pandas' own loops in Python for strings."""
     found = pc.is_in(pa.array(values), value_set=pa.array(candidates, type=pa.string()))
     return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index)
-
-
-def _delta(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``after`` that are new or different from ``before``."""
-    if not len(before):
-        return after
-    merged = after.merge(before, how="left", indicator=True, on=list(after.columns))
-    return after.loc[(merged["_merge"] == "left_only").to_numpy()]

@@ -135,8 +135,16 @@ class FrameCache(Protocol):
 
     def get(self, key: str) -> CachedFrame | None: ...
 
+    def stamp(self, key: str) -> tuple[str | None, datetime] | None:
+        """(change token, as-of time) of the entry, without reading its frame."""
+        ...
+
     def token(self, key: str) -> str | None:
         """The change token of the entry, without reading its frame."""
+        ...
+
+    def restamp(self, key: str, token: str | None, as_of: datetime) -> None:
+        """Record that the entry's frame is still right at ``as_of`` (nothing changed)."""
         ...
 
     def put(self, key: str, entry: CachedFrame) -> None: ...
@@ -169,10 +177,23 @@ class MemoryFrameCache:
             self.stats.hits += 1
             return item[1]
 
-    def token(self, key: str) -> str | None:
+    def stamp(self, key: str) -> tuple[str | None, datetime] | None:
         with self._guard:
             item = self._entries.get(key)
-            return item[1].token if item and item[0] >= time.monotonic() else None
+            if item is None or item[0] < time.monotonic():
+                return None
+            return item[1].token, item[1].as_of
+
+    def token(self, key: str) -> str | None:
+        stamp = self.stamp(key)
+        return stamp[0] if stamp else None
+
+    def restamp(self, key: str, token: str | None, as_of: datetime) -> None:
+        with self._guard:
+            item = self._entries.get(key)
+            if item is not None:
+                entry = CachedFrame(item[1].frame, token, as_of, item[1].meta)
+                self._entries[key] = (time.monotonic() + self.ttl_seconds, entry)
 
     def put(self, key: str, entry: CachedFrame) -> None:
         with self._guard:
@@ -271,7 +292,7 @@ class RedisFrameCache:
         self.stats.hits += 1
         return _entry(frame_from_bytes(data), meta)
 
-    def token(self, key: str) -> str | None:
+    def stamp(self, key: str) -> tuple[str | None, datetime] | None:
         if not self._available():
             return None
         try:
@@ -280,7 +301,34 @@ class RedisFrameCache:
             self._failed(exc)
             return None
         self._recovered()
-        return json.loads(meta)["token"] if meta else None
+        if not meta:
+            return None
+        parsed = json.loads(meta)
+        return parsed["token"], datetime.fromisoformat(parsed["as_of"])
+
+    def token(self, key: str) -> str | None:
+        stamp = self.stamp(key)
+        return stamp[0] if stamp else None
+
+    def restamp(self, key: str, token: str | None, as_of: datetime) -> None:
+        if not self._available():
+            return
+        frame_key, meta_key, _ = self._keys(key)
+        ttl = max(1, int(self.ttl_seconds))
+        try:
+            meta = self._redis.get(meta_key)
+            if not meta:
+                return
+            parsed = json.loads(meta)
+            parsed.update(token=token, as_of=as_of.isoformat())
+            with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(meta_key, json.dumps(parsed, sort_keys=True), ex=ttl)
+                pipe.expire(frame_key, ttl)
+                pipe.execute()
+        except self._errors as exc:
+            self._failed(exc)
+            return
+        self._recovered()
 
     def put(self, key: str, entry: CachedFrame) -> None:
         if not self._available():
