@@ -41,7 +41,12 @@ class Dashboard(pn.viewable.Viewer):
 
     tab = Choice(default="overview", objects=list(TABS), doc="The tab shown.")
 
-    def __init__(self, backend: Backend | None = None, **params: Any) -> None:
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        location: pn.io.location.Location | None = None,
+        **params: Any,
+    ) -> None:
         super().__init__(**params)
         self.messages = MessagesPipeline(backend=backend)
         self.agents = AgentsPipeline(backend=backend)
@@ -60,9 +65,10 @@ class Dashboard(pn.viewable.Viewer):
         self._problem_row = pn.Row(self.problems, dismiss, visible=False)
         self.filters.param.watch(self._show_problems, "problems")
         self.layout = pn.Column(self._problem_row, self.tabs, sizing_mode="stretch_width")
-        # The page shows first, with a spinner where the tab's figures will be.
-        self._slots[self.tab].loading = True
-        pn.state.onload(self._show_tab)
+        # The link picks the tab and filters first; the tab shown is then built into the
+        # page's first document, so its figures arrive with the page (no second round trip).
+        self.sync_url(location)
+        self._show_tab()
 
     def __panel__(self) -> pn.Column:
         return self.layout
@@ -71,6 +77,7 @@ class Dashboard(pn.viewable.Viewer):
         """Keep the filters and the tab in the page's query string; refuse bad values there.
 
         Outside a server there is no URL (``pn.state.location`` is None): nothing to keep.
+        ``Dashboard(location=...)`` calls it before building the tab the link names.
         """
         if location is None:
             return
@@ -100,7 +107,6 @@ class Dashboard(pn.viewable.Viewer):
         view = TABS[name][1](messages=self.messages, agents=self.agents)
         self.views[name] = view
         self._slots[name].objects = [view]
-        self._slots[name].loading = False
 
     def template(self) -> pn.template.BootstrapTemplate:
         """The page: filters in the sidebar, tabs in the main area, live controls on top."""

@@ -145,7 +145,7 @@ class LiveSession:
             self._pending = False
             if self.paused or self._closed:
                 return
-        with pn.io.hold():
+        with pn.io.hold(self.doc):
             for pipeline in self.pipelines:
                 try:
                     pipeline.sync()

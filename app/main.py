@@ -9,6 +9,5 @@ from pipelines import Backend
 pn.extension("tabulator", sizing_mode="stretch_width")
 hv.extension("bokeh")
 
-dashboard = Dashboard(Backend.default())
-dashboard.sync_url(pn.state.location)
+dashboard = Dashboard(Backend.default(), location=pn.state.location)
 dashboard.template().servable()

@@ -108,34 +108,40 @@ class View(pn.viewable.Viewer):
     def _refresh_now(self) -> None:
         self._scheduled = False
         self._refreshed_at = time.monotonic()
-        try:
-            self.refresh()
-        except AgentdashError as exc:
-            # Keep the last figures on screen: a failing source must not blank the view.
-            self.problem.object = (
-                f"**Could not update this view; it shows the last data read.** {exc}"
-                if self._shown_data
-                else f"### The data could not be read\n\n{exc}\n\n"
-                "Reload the page once the source answers again."
-            )
-            self.problem.visible = True
-        else:
-            self._shown_data = True
-            self.problem.visible = False
-        finally:
-            self.layout.loading = False
+        with pn.io.hold():  # whatever the refresh changes leaves in one message
+            try:
+                self.refresh()
+            except AgentdashError as exc:
+                # Keep the last figures on screen: a failing source must not blank the view.
+                self.problem.object = (
+                    f"**Could not update this view; it shows the last data read.** {exc}"
+                    if self._shown_data
+                    else f"### The data could not be read\n\n{exc}\n\n"
+                    "Reload the page once the source answers again."
+                )
+                self.problem.visible = True
+            else:
+                self._shown_data = True
+                self.problem.visible = False
+            finally:
+                self.layout.loading = False
 
     def _request(self, slow: bool) -> None:
         if not self.shown:
             self._behind = True
             return
-        if slow:
-            self.layout.loading = True
-        if not self._scheduled:
-            # On the server this runs on the next tick: the spinner reaches the browser
-            # before the work starts, and changes arriving together refresh once.
-            self._scheduled = True
-            pn.state.execute(self._refresh_now, schedule=True)
+        if self._scheduled:
+            return  # the refresh already on its way reads the latest data and filters
+        if not slow:
+            # New data: refresh inside the live update's tick, whose hold sends the
+            # whole update (every view and the age of the data) as one message.
+            self._refresh_now()
+            return
+        self.layout.loading = True
+        # On the server this runs on the next tick: the spinner reaches the browser
+        # before the work starts, and filter changes arriving together refresh once.
+        self._scheduled = True
+        pn.state.execute(self._refresh_now, schedule=True)
 
     def _filters_changed(self, *events: param.parameterized.Event) -> None:
         self._request(slow=True)

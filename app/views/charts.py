@@ -6,7 +6,8 @@ per glyph, named as HoloViews names the columns of the glyph's Bokeh
 new rows into those sources and patches the changed ones, which costs a few
 hundred bytes on the websocket and almost no server time; HoloViews draws the
 chart again only when the new layers do not continue the old ones (another
-filter, other columns, other labels).
+filter, other columns, other labels).  Bars over categories (the busiest agents)
+take new categories, or a new order of them, in place too.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
-from bokeh.models import ColumnDataSource, DataRange1d, Range1d
+from bokeh.models import ColumnDataSource, DataRange1d, FactorRange, Range1d
 
 from app.theme import color_for
 
@@ -146,6 +147,7 @@ class LiveChart(pn.viewable.Viewer):
         self._value_axis = value_axis
         self._labels: list[str] = []
         self._sources: dict[str, list[ColumnDataSource]] = {}
+        self._categories: FactorRange | None = None
         self.redraws = 0
         pane_params.setdefault("sizing_mode", "stretch_width")
         # Filled by the first update(): drawing before the data are known would be wasted.
@@ -162,6 +164,10 @@ class LiveChart(pn.viewable.Viewer):
         if all(s is not source for s in sources):
             sources.append(source)
         _autorange(plot.state, self._value_axis)
+        category_axis = "y" if self._value_axis == "x" else "x"
+        categories = getattr(plot.state, f"{category_axis}_range")
+        if isinstance(categories, FactorRange):
+            self._categories = categories
 
     def _redraw(self, layers: Sequence[Layer]) -> None:
         element = self._draw(layers)
@@ -172,8 +178,40 @@ class LiveChart(pn.viewable.Viewer):
             self._link(element)
         self._labels = [layer.label for layer in layers]
         self._sources.clear()
+        self._categories = None
         self.redraws += 1
         self.pane.object = element
+
+    def _sync(self, layers: Sequence[Layer]) -> bool:
+        """Bring the drawn sources to ``layers``; False when only a redraw can."""
+        if self._categories is not None:
+            return self._recategorise(layers)
+        return all(
+            sync_source(source, layer.columns)
+            for layer in layers
+            for source in self._sources[layer.label]
+        )
+
+    def _recategorise(self, layers: Sequence[Layer]) -> bool:
+        """Bars of one layer over categories (its first column): new values are patched;
+        other categories, or the same in another order, replace the rows and the axis'
+        factors (rows rolled over and streamed as in a time series would miss the axis)."""
+        assert self._categories is not None
+        if len(layers) != 1:
+            return False
+        (layer,) = layers
+        sources = self._sources[layer.label]
+        factors = [str(key) for key in next(iter(layer.columns.values()))]
+        if factors == list(self._categories.factors):
+            return all(sync_source(source, layer.columns) for source in sources)
+        if len(set(factors)) < len(factors) or any(
+            set(source.data) != set(layer.columns) for source in sources
+        ):
+            return False
+        for source in sources:
+            source.data = {name: np.asarray(values) for name, values in layer.columns.items()}
+        self._categories.factors = factors
+        return True
 
     def update(self, layers: Sequence[Layer]) -> None:
         """Show ``layers``: streamed and patched into the drawn chart, else drawn again."""
@@ -181,11 +219,7 @@ class LiveChart(pn.viewable.Viewer):
         in_place = (
             labels == self._labels
             and all(self._sources.get(label) for label in labels)
-            and all(
-                sync_source(source, layer.columns)
-                for layer in layers
-                for source in self._sources[layer.label]
-            )
+            and self._sync(layers)
         )
         if not in_place:
             self._redraw(layers)

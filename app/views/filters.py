@@ -154,6 +154,7 @@ class Filters(pn.viewable.Viewer):
         self.param.watch(self._push, list(FILTERS))
         messages.param.watch(self._pull, list(FILTERS))
         self.agent_pipeline.param.watch(self._agent_options, "version")
+        self._agents_listed: pd.DataFrame | None = None
         self._push()
         self._widgets = self._make_widgets()
 
@@ -204,6 +205,9 @@ class Filters(pn.viewable.Viewer):
             agents = self.agent_pipeline.frame
         except AgentdashError:  # the views say so; the sidebar keeps its options
             return
+        if agents is self._agents_listed:
+            return  # new messages, same agents: nothing to recompute or send
+        self._agents_listed = agents
         names = agents["name"].fillna(agents["id"])
         options = dict(zip(names, agents["id"], strict=True))
         # Ids picked in a link but unknown to the agents list stay selectable.

@@ -16,18 +16,18 @@ import pandas as pd
 import panel as pn
 import pytest
 from bokeh.document import Document
-from bokeh.models import ColumnDataSource
+from bokeh.models import ColumnDataSource, Plot
 
 from app import compute
 from app.compute import Memo, current, memo
 from app.dashboard import TABS, Dashboard
 from app.views.agents import AgentsView
 from app.views.base import narrow_time
-from app.views.charts import sync_source
+from app.views.charts import Layer, LiveChart, sync_source
 from app.views.filters import Filters
 from app.views.messages import MessagesView
 from app.views.metrics import has_cycle
-from app.views.overview import KPIS, OverviewView
+from app.views.overview import KPIS, OverviewView, _top_bars
 from app.views.tables import sync_table, table
 from pipelines import AgentsPipeline, Backend, MessagesPipeline, demo, metrics
 from pipelines.cache import MemoryFrameCache
@@ -173,6 +173,25 @@ def test_new_data_stream_into_the_overview_without_drawing_it_again(backend: Bac
     assert view.cards.values["messages"] == expected.messages
     drawn = sum(s[0].data["count"].sum() for s in view.volume._sources.values())
     assert drawn == expected.messages
+
+
+def test_busiest_agents_reorder_in_place_and_the_axis_follows() -> None:
+    chart = LiveChart(_top_bars, value_axis="x")
+
+    def bars(agents: list[str], counts: list[int]) -> list[Layer]:
+        ids = np.array([f"id-{agent}" for agent in agents], dtype=object)
+        names = np.array(agents, dtype=object)
+        return [Layer("agents", {"agent": names, "messages": np.array(counts), "agent_id": ids})]
+
+    chart.update(bars(["c", "a", "b"], [1, 5, 9]))
+    figure = render(chart).select_one({"type": Plot})
+    source = chart._sources["agents"][0]
+    chart.update(bars(["a", "b", "d"], [3, 5, 9]))  # c drops out, d comes in on top
+    chart.update(bars(["d", "b", "a"], [4, 6, 9]))  # and the order changes
+    assert chart.redraws == 1 and chart._sources["agents"][0] is source
+    assert figure.y_range.factors == ["d", "b", "a"]
+    assert list(source.data["agent"]) == ["d", "b", "a"]
+    assert list(source.data["messages"]) == [4, 6, 9]
 
 
 def test_kpi_cards_show_the_kpis_and_their_change(backend: Backend) -> None:
