@@ -8,11 +8,13 @@ subset of the gateway (REST) protocol that the SDK needs for what this project d
   range (with the incremental-feed / 304 handshake the SDK uses to read ranges);
 - document upsert, create and point read;
 - queries in a small SQL subset: ``SELECT *`` | ``SELECT VALUE COUNT(1)`` |
-  ``SELECT c.a, c.b.c, c["x"] AS y``; ``FROM <alias>``; ``WHERE`` with
-  ``= != <> < <= > >=`` and ``IN (...)`` between property paths, ``@parameters`` and
-  literals, ``AND``, ``OR``, ``NOT``, parentheses and ``IS_DEFINED(path)``; one
-  ``ORDER BY <path> [ASC|DESC]``. Comparisons follow Cosmos: values of different types are
-  neither equal nor ordered, and an undefined result never selects a row;
+  ``SELECT c.a, c.b.c, c["x"] AS y`` | ``SELECT VALUE [c.a, IS_DEFINED(c.b) ? c.b : null]``
+  (array elements are operands or ``condition ? element : element``); ``FROM <alias>``;
+  ``WHERE`` with ``= != <> < <= > >=`` and ``IN (...)`` between property paths,
+  ``@parameters`` and literals, ``AND``, ``OR``, ``NOT``, parentheses and
+  ``IS_DEFINED(path)``; one ``ORDER BY <path> [ASC|DESC]``. Comparisons follow Cosmos:
+  values of different types are neither equal nor ordered, and an undefined result never
+  selects a row; an array built by the query leaves undefined values out, as Cosmos does;
 - the change feed of a whole container, latest version only, from the beginning, from now,
   from a point in time or from a continuation;
 - master-key (HMAC-SHA256) authentication.
@@ -62,7 +64,8 @@ EMULATOR_KEY: Final = (
 Document = dict[str, Any]
 Getter = Callable[[Mapping[str, Any]], Any]
 Predicate = Callable[[Document], bool | None]
-Projector = Callable[[Document], Document]
+# Builds a row from a document: an object of columns, or an array of values.
+Projector = Callable[[Document], Any]
 RequestKind = Literal[
     "account",
     "database",
@@ -189,7 +192,7 @@ _TOKEN: Final = re.compile(
       | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
       | (?P<param>@\w+)
       | (?P<name>[A-Za-z_]\w*)
-      | (?P<symbol><=|>=|!=|<>|[=<>*.,()\[\]])
+      | (?P<symbol><=|>=|!=|<>|[=<>*.,()\[\]?:])
     )""",
     re.VERBOSE,
 )
@@ -322,6 +325,16 @@ def _projector(columns: list[tuple[str, Getter]]) -> Projector:
     return project
 
 
+def _array(elements: list[Getter]) -> Projector:
+    # Cosmos leaves undefined values out: the values after one move up a position.
+    return lambda doc: [value for get in elements if (value := get(doc)) is not _UNDEFINED]
+
+
+def _choice(condition: Predicate, first: Getter, second: Getter) -> Getter:
+    # As the offline query engine of Microsoft's .NET SDK: anything but true picks ``second``.
+    return lambda doc: first(doc) if condition(doc) is True else second(doc)
+
+
 @dataclass(frozen=True)
 class _Path:
     root: str
@@ -337,14 +350,14 @@ class _Cursor:
     predicate: Predicate | None
     project: Projector | None
 
-    def page(self, start: int, size: int) -> tuple[list[Document], int | None]:
+    def page(self, start: int, size: int) -> tuple[list[Any], int | None]:
         """Up to ``size`` rows from index ``start``, and the index of the next row if any.
 
         Looking one row ahead spares the client a last, empty page; continuing from an
         index, not a generator, makes a retried request get the same page again.
         """
         rows, keep, project = self.rows, self.predicate, self.project
-        page: list[Document] = []
+        page: list[Any] = []
         for index in range(start, len(rows)):
             doc = rows[index]
             if keep is None or keep(doc) is True:
@@ -383,32 +396,33 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.index = 0
         self.parameters = parameters
-        self.alias: str | None = None
+        # Paths are read before FROM names the alias: their roots are checked at the end.
+        self.paths: list[_Path] = []
 
     def parse(self) -> _Query:
         self.expect_keyword("SELECT")
         count_only = False
-        columns: list[tuple[str, _Path]] | None = None
+        select: Projector | None = None
         if self.keyword("VALUE"):
-            self.expect_keyword("COUNT")
-            self.expect_symbol("(")
-            one = self.advance()
-            if one.kind != "number" or one.value != 1:
-                raise self.error("COUNT(1)", one)
-            self.expect_symbol(")")
-            count_only = True
+            if self.symbol("["):
+                select = _array(self.elements())
+            else:
+                self.expect_keyword("COUNT")
+                self.expect_symbol("(")
+                one = self.advance()
+                if one.kind != "number" or one.value != 1:
+                    raise self.error("COUNT(1) or an array [...]", one)
+                self.expect_symbol(")")
+                count_only = True
         elif not self.symbol("*"):
             columns = [self.column()]
             while self.symbol(","):
                 columns.append(self.column())
+            select = _projector(columns)
         self.expect_keyword("FROM")
         alias = self.advance()
         if alias.kind != "name":
             raise self.error("a collection alias", alias)
-        self.alias = alias.text
-        select = None
-        if columns is not None:
-            select = _projector([(name, self.getter(path)) for name, path in columns])
         where = self.disjunction() if self.keyword("WHERE") else None
         order_by, descending = None, False
         if self.keyword("ORDER"):
@@ -419,17 +433,51 @@ class _Parser:
                 self.keyword("ASC")
         if self.peek().kind != "end":
             raise self.error("the end of the query", self.peek())
+        for path in self.paths:
+            if path.root != alias.text:
+                raise QueryError(
+                    f"unknown identifier {path.root!r} at position {path.at}: "
+                    f"the FROM alias is {alias.text!r}"
+                )
         return _Query(where, select, count_only, order_by, descending)
 
-    def column(self) -> tuple[str, _Path]:
+    def column(self) -> tuple[str, Getter]:
         path = self.path()
         if self.keyword("AS"):
             name = self.advance()
             if name.kind != "name":
                 raise self.error("a column name", name)
-            return name.text, path
+            return name.text, self.getter(path)
         last = path.segments[-1]
-        return (last if isinstance(last, str) else "$1"), path
+        return (last if isinstance(last, str) else "$1"), self.getter(path)
+
+    def elements(self) -> list[Getter]:
+        """The elements of an array after its ``[``, and the closing ``]``."""
+        if self.symbol("]"):
+            return []
+        elements = [self.element()]
+        while self.symbol(","):
+            elements.append(self.element())
+        self.expect_symbol("]")
+        return elements
+
+    def element(self) -> Getter:
+        """An operand, or ``condition ? element : element``.
+
+        The condition must start as no operand does (IS_DEFINED, NOT or a parenthesis),
+        which tells the two forms apart without looking further ahead.
+        """
+        token = self.peek()
+        if not (
+            (token.kind == "name" and token.text.upper() in ("IS_DEFINED", "NOT"))
+            or (token.kind == "symbol" and token.text == "(")
+        ):
+            return self.operand()
+        condition = self.disjunction()
+        self.expect_symbol("?")
+        first = self.element()
+        self.expect_symbol(":")
+        return _choice(condition, first, self.element())
 
     def disjunction(self) -> Predicate:
         terms = [self.conjunction()]
@@ -519,11 +567,7 @@ class _Parser:
         return _Path(root.text, tuple(segments), root.at)
 
     def getter(self, path: _Path) -> Getter:
-        if path.root != self.alias:
-            raise QueryError(
-                f"unknown identifier {path.root!r} at position {path.at}: "
-                f"the FROM alias is {self.alias!r}"
-            )
+        self.paths.append(path)
         return _getter(path.segments)
 
     def peek(self) -> _Token:
@@ -1211,7 +1255,12 @@ class CosmosStandin:
     ) -> _Reply:
         rows, following = cursor.page(start, size)
         reply = self._documents(container, rows)
-        if following is not None:
+        if following is None:
+            # The last page: free the snapshot.  Faults strike before a query is answered,
+            # so no retry asks for this page again.
+            with self._lock:
+                self._cursors.pop(cursor_id, None)
+        else:
             reply.headers["x-ms-continuation"] = f"{cursor_id}:{following}"
         return reply
 

@@ -1,7 +1,8 @@
 """Azure Cosmos DB through the official ``azure-cosmos`` SDK, read only.
 
 Queries come from :mod:`pipelines.query_cosmos` (parameters only, projection
-pushed down) and page through continuations.  Incremental reads follow the
+pushed down, projected rows as arrays keyed here by field path) and page through
+continuations.  Incremental reads follow the
 change feed; where Cosmos DB refuses the feed, a ``_ts`` watermark query takes
 its place.  Change tokens say which: ``cf:<SDK continuation>`` or
 ``ts:<epoch seconds>``.
@@ -251,10 +252,9 @@ class CosmosSource:
                     continuation, pages = pages.continuation_token, None
                 continue
             failures = 0
-            for alias, path in sql.renames:
-                for doc in page:
-                    if alias in doc:
-                        doc[path] = doc.pop(alias)
+            if sql.fields is not None:
+                fields = sql.fields  # a local, read once per row below
+                page = [dict(zip(fields, row, strict=True)) for row in page]
             self._count(call, len(page))
             yield page
 

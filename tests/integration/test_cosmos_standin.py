@@ -155,6 +155,61 @@ def test_projection_returns_only_projected_fields_and_fewer_bytes(
     assert standin.counters().bytes_sent < whole_bytes / 3
 
 
+SPARSE: list[dict[str, Any]] = [
+    {"id": "full", "agent": "sparse", "n": 1, "meta": {"model": "gpt-4o"}},
+    {"id": "null-n", "agent": "sparse", "n": None},
+    {"id": "no-n", "agent": "sparse", "meta": {"model": "o3"}},
+    {"id": "flat-meta", "agent": "sparse", "n": -2, "meta": "none"},
+]
+
+
+def sparse_rows(
+    standin: CosmosStandin, container: ContainerProxy, elements: str, **parameters: Any
+) -> dict[str, list[Any]]:
+    """Each SPARSE document's ``SELECT VALUE [c.id, <elements>]`` row, by id."""
+    standin.upsert(DB, container.id, SPARSE)
+    rows = container.query_items(
+        f"SELECT VALUE [c.id, {elements}] FROM c WHERE c.agent = 'sparse'",
+        parameters=[{"name": name, "value": value} for name, value in parameters.items()],
+        partition_key="sparse",
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+def test_value_array_leaves_undefined_values_out(
+    standin: CosmosStandin, container: ContainerProxy
+) -> None:
+    rows = sparse_rows(standin, container, 'c.n, c.meta.model, c["meta"]')
+
+    # As in Cosmos DB: a missing property is no element at all, null is one.
+    assert rows == {
+        "full": [1, "gpt-4o", {"model": "gpt-4o"}],
+        "null-n": [None],
+        "no-n": ["o3", {"model": "o3"}],
+        "flat-meta": [-2, "none"],
+    }
+
+
+def test_is_defined_ternaries_keep_every_value_at_its_position(
+    standin: CosmosStandin, container: ContainerProxy
+) -> None:
+    rows = sparse_rows(
+        standin,
+        container,
+        "IS_DEFINED(c.n) ? c.n : null, "
+        'IS_DEFINED(c["meta"]["model"]) ? c["meta"]["model"] : @absent, '
+        "NOT IS_DEFINED(c.meta) ? 'no meta' : (IS_DEFINED(c.n) AND c.n > 0) ? 'positive' : 'other'",
+        **{"@absent": "absent"},
+    )
+
+    assert rows == {
+        "full": [1, "gpt-4o", "positive"],
+        "null-n": [None, "absent", "no meta"],
+        "no-n": [None, "o3", "other"],
+        "flat-meta": [-2, "absent", "other"],
+    }
+
+
 def test_in_and_order_by(container: ContainerProxy) -> None:
     rows = list(
         container.query_items(
@@ -208,6 +263,8 @@ def test_value_count(container: ContainerProxy) -> None:
         "SELECT * FROM c WHERE x.agent = 'a'",
         "SELECT * FROM c WHERE c.agent = @missing",
         "SELECT * FROM c WHERE STARTSWITH(c.agent, 'a')",
+        "SELECT VALUE [c.id, c.agent ? 1 : 2] FROM c",
+        "SELECT VALUE [c.id, IS_DEFINED(c.agent) ? c.agent] FROM c",
     ],
 )
 def test_queries_outside_the_subset_are_bad_requests(container: ContainerProxy, query: str) -> None:
