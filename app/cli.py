@@ -273,29 +273,32 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from app.report import Report, ReportError
     from pipelines.windows import as_utc
 
-    fmt = args.format or (Path(args.out).suffix.removeprefix(".").lower() if args.out else "html")
+    now = datetime.now(UTC)
+    if args.window and args.start:
+        raise AgentdashError("give --window or --start (and --end), not both")
+    if args.end and not args.start:
+        raise AgentdashError("--end needs --start")
     # strftime codes in --out name each scheduled run's file: reports/agents-%Y-%m-%d.html
-    out = Path(datetime.now(UTC).strftime(args.out or f"report.{fmt}"))
-    if args.window and (args.start or args.end):
-        raise AgentdashError("give --window or --start and --end, not both")
+    out = Path(now.strftime(args.out or f"report.{args.format or 'html'}"))
     try:
         report = Report.from_settings(
             settings,
             window=args.window or "7d",
             start=as_utc(args.start, "--start") if args.start else None,
-            end=as_utc(args.end, "--end") if args.end else None,
+            end=as_utc(args.end, "--end") if args.end else now if args.start else None,
             agents=[agent for value in args.agents for agent in value.split(",") if agent],
             tz=args.tz,
             title=args.title,
         )
-        report.save(out, fmt, args.chromium)
+        report.save(out, args.format, args.chromium)
     except ReportError as exc:
         print(f"agentdash: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
-    rows = report.provenance().rows
+    start, end = report.messages.bounds
     print(
-        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {rows['messages']:,} messages, "
-        f"{report.messages.window} window ending {report.messages.bounds[1]:%Y-%m-%d %H:%M} UTC"
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): "
+        f"{len(report.messages.frame):,} messages from {start:%Y-%m-%d %H:%M} "
+        f"to {end:%Y-%m-%d %H:%M} UTC"
     )
     return 0
 
@@ -365,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--window", choices=list(WINDOWS), help="the last 15m ... 30d (default 7d)")
     report.add_argument("--start", help="ISO 8601 start of a fixed window (UTC if no offset)")
-    report.add_argument("--end", help="ISO 8601 end of a fixed window (UTC if no offset)")
+    report.add_argument("--end", help="ISO 8601 end of a fixed window (default now)")
     report.add_argument(
         "--agents", nargs="+", default=[], metavar="AGENT", help="only these agent ids or names"
     )

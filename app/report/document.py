@@ -1,0 +1,416 @@
+"""A report: the dashboard's figures for one window, in one file that opens anywhere.
+
+::
+
+    report = Report(MessagesPipeline(window="7d"), title="Agents, last week")
+    report.add("Tokens per conversation", chart)  # anything pn.panel can show
+    report.save("weekly.html")  # or .pdf / .png, drawn by headless Chromium
+
+Built from the dashboard's building blocks (KPI cards, charts, tables) over the
+same metrics, without the dashboard's drill-down (box selection, clicks), which
+needs a server.  The file holds aggregates only: binned series and tables per
+agent, per error and per conversation, never messages, so a month of messages
+makes a file about the size of a day's.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import holoviews as hv
+
+# The charts' options need a plotting backend; hv.extension would also print notebook output.
+import holoviews.plotting.bokeh
+import pandas as pd
+import panel as pn
+import param
+from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
+from bokeh.resources import INLINE
+from panel.viewable import Viewable
+
+from app.report import chromium, page
+from app.report.errors import NoDataError, ReportError
+from app.views.agents import agent_table
+from app.views.base import agent_names, period_name
+from app.views.cards import KpiCards
+from app.views.charts import (
+    histogram,
+    histogram_layer,
+    lines,
+    series_layers,
+    stacked_bars,
+    stacked_layers,
+)
+from app.views.metrics import named
+from app.views.overview import KPIS
+from app.views.tables import table
+from pipelines import metrics
+from pipelines.backend import Backend
+from pipelines.errors import ConfigError, SourceUnavailableError
+from pipelines.pipeline import AgentsPipeline, MessagesPipeline
+from pipelines.settings import Settings
+
+FORMATS = ("html", "pdf", "png")
+METADATA_ID = "agentdash-report"
+"""Id of the ``<script type="application/json">`` holding the :class:`Provenance` of a file."""
+TOP = 10
+SECONDS = "%Y-%m-%d %H:%M:%S"
+CHART_HEIGHT = 300
+FILTERS = ("agents", "statuses", "roles", "search")
+HELP = (
+    "Drag across a chart to zoom into that box, hover for values; the reset button of its "
+    "toolbar restores it. Click a column heading to sort a table. This file needs no network."
+)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """When, from what data and by what a report was built."""
+
+    title: str
+    built_at: datetime
+    agentdash_version: str
+    source: str
+    window: str
+    start: datetime
+    end: datetime
+    previous_start: datetime
+    previous_end: datetime
+    tz: str
+    read_at: datetime
+    """When the source was read: the end of a relative window."""
+    latest_message: datetime | None
+    filters: dict[str, Any]
+    rows: dict[str, int]
+    """Messages in the window and in the previous period, agents, unreadable documents."""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; times in ISO 8601, UTC."""
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()}
+
+
+class Report(pn.viewable.Viewer):
+    """KPIs against the previous period, volume and latency charts, per-agent table, top
+    errors and slowest conversations of a messages pipeline, then any sections added.
+
+    The figures are read from the pipelines each time the report is shown or saved.
+    """
+
+    title = param.String(default="", doc="Heading and page title; names the window when empty.")
+    messages: MessagesPipeline = param.ClassSelector(  # type: ignore[assignment]
+        class_=MessagesPipeline, doc="The messages reported on: window, filters and time zone."
+    )
+    agents: AgentsPipeline = param.ClassSelector(  # type: ignore[assignment]
+        class_=AgentsPipeline,
+        doc="The agents listed and named; by default those of the messages' agent filter.",
+    )
+
+    def __init__(
+        self, messages: MessagesPipeline, agents: AgentsPipeline | None = None, **params: Any
+    ) -> None:
+        super().__init__(messages=messages, agents=agents or _agents_of(messages), **params)
+        self._added: list[tuple[str, Any]] = []
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        window: str = "7d",
+        start: datetime | None = None,
+        end: datetime | None = None,
+        agents: Sequence[str] = (),
+        tz: str = "UTC",
+        **params: Any,
+    ) -> Report:
+        """A report on a fresh read of the configured source.
+
+        ``agents`` are ids or names.  Unlike the dashboard, this never writes demo
+        data into an empty store: a report of made-up data would mislead.
+        """
+        if settings.source == "local" and not settings.local_path.is_file():
+            raise ConfigError(
+                f"there is no local store at {settings.local_path}: point AGENTDASH_LOCAL_PATH "
+                "at one, or fill it with `agentdash import` (or `agentdash demo`)"
+            )
+        backend = Backend.from_settings(settings, seed_demo=False)
+        known = AgentsPipeline(backend=backend)
+        _read(known)
+        ids = {name: agent for agent, name in agent_names(known.frame).items()}
+        chosen = [ids.get(agent, agent) for agent in agents]
+        known.agents = chosen
+        span = {"window": window} if start is None and end is None else {"start": start, "end": end}
+        messages = MessagesPipeline(backend=backend, agents=chosen, tz=tz, **span)
+        _read(messages)
+        return cls(messages, known, **params)
+
+    def add(self, title: str, viewable: Any) -> Report:
+        """Add a section after the standard ones (anything ``pn.panel`` shows); returns self."""
+        self._added.append((title, viewable))
+        return self
+
+    def provenance(self) -> Provenance:
+        """What the report is built from, now."""
+        messages = self.messages
+        frame = messages.frame
+        start, end = messages.bounds
+        previous_start, previous_end = messages.previous_bounds
+        latest = frame["timestamp"].max() if len(frame) else None
+        return Provenance(
+            title=self.title or f"Agent report, {_window_name(messages)}",
+            built_at=datetime.now(UTC),
+            agentdash_version=version("agentdash"),
+            source=messages.data.source.identity,
+            window=messages.window,
+            start=start,
+            end=end,
+            previous_start=previous_start,
+            previous_end=previous_end,
+            tz=messages.tz,
+            read_at=messages.as_of,
+            latest_message=None if latest is None else latest.to_pydatetime(),
+            filters={name: getattr(messages, name) for name in FILTERS if getattr(messages, name)},
+            rows={
+                "messages": len(frame),
+                "previous_messages": len(messages.previous_frame),
+                "agents": len(self.agents.frame),
+                "quarantined": messages.data.quarantine.count,
+            },
+        )
+
+    def layout(self) -> pn.Column:
+        """The report as Panel components; raises :class:`NoDataError` for an empty window."""
+        return self._layout(self.provenance())
+
+    def __panel__(self) -> pn.Column:
+        return self.layout()
+
+    def html(self) -> str:
+        """The report as one HTML page that needs no network, its provenance as JSON inside."""
+        provenance = self.provenance()
+        buffer = io.StringIO()
+        self._layout(provenance).save(buffer, resources=INLINE, embed=False, title=provenance.title)
+        return page.add_to_head(
+            page.self_contained(buffer.getvalue()),
+            page.json_script(METADATA_ID, provenance.to_json()),
+        )
+
+    def save(
+        self, path: str | Path, fmt: str | None = None, chromium_path: str | None = None
+    ) -> Path:
+        """Write the report as HTML, PDF or PNG (``fmt``, else the suffix of ``path``).
+
+        The file appears complete or not at all: a reader never sees half of it.
+        """
+        path = Path(path)
+        fmt = (fmt or path.suffix.removeprefix(".") or "html").lower()
+        if fmt not in FORMATS:
+            raise ReportError(f"cannot write {path.name} as {fmt!r}: use {', '.join(FORMATS)}")
+        partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            html = self.html()
+            if fmt == "html":
+                partial.write_text(html, encoding="utf-8")
+            else:
+                chromium.render(html, partial, "pdf" if fmt == "pdf" else "png", chromium_path)
+            os.replace(partial, path)
+        except OSError as exc:
+            raise ReportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        finally:
+            partial.unlink(missing_ok=True)
+        return path
+
+    # -- building ---------------------------------------------------------------------
+    def _layout(self, provenance: Provenance) -> pn.Column:
+        messages, tz = self.messages, self.messages.tz
+        frame, agents = messages.frame, self.agents.frame
+        names = agent_names(agents)
+        if not len(frame):
+            raise NoDataError(
+                f"no messages from {provenance.start:%Y-%m-%d %H:%M} to "
+                f"{provenance.end:%Y-%m-%d %H:%M} UTC{_filters_text(provenance.filters, names)} "
+                f"in {provenance.source}: nothing to report"
+            )
+        now = metrics.kpis(frame)
+        cards = KpiCards(KPIS)
+        changes = metrics.kpi_changes(now, metrics.kpis(messages.previous_frame))
+        cards.update({name: getattr(now, name) for name in KPIS}, changes, period_name(messages))
+        interval = metrics.choose_interval(
+            pd.Timestamp(provenance.start), pd.Timestamp(provenance.end)
+        )
+        sections = [
+            ("Headline numbers", cards),
+            *_charts(frame, interval, names, tz).items(),
+            *(
+                (title, _table(rows, tz))
+                for title, rows in _tables(frame, agents, names, tz).items()
+            ),
+            *self._added,
+        ]
+        return pn.Column(
+            pn.pane.Markdown(_heading(provenance, names), sizing_mode="stretch_width"),
+            *(_section(title, content) for title, content in sections),
+            _section("About this report", pn.pane.Markdown(_about(provenance))),
+            sizing_mode="stretch_width",
+            styles={"max-width": "1400px", "margin": "0 auto"},
+        )
+
+
+def _charts(
+    frame: pd.DataFrame, interval: str, names: dict[str, str], tz: str
+) -> dict[str, Viewable]:
+    """Message volume and latency, binned by ``interval`` (at most ``metrics.MAX_BINS`` bins)."""
+    volume = metrics.volume_series(frame, interval, by="status", tz=tz)
+    latency = metrics.latency_series(frame, interval, tz=tz)
+    percentiles = [f"p{p}" for p in metrics.LATENCY_PERCENTILES]
+    return {
+        "Message volume": _chart(
+            stacked_bars(
+                stacked_layers(volume, interval, names),
+                title=f"Messages per {interval} by status",
+                ylabel="messages",
+            )
+        ),
+        "Latency": pn.Row(
+            _chart(
+                lines(
+                    series_layers(latency, "latency_ms", percentiles),
+                    value="latency_ms",
+                    title=f"Agent reply latency per {interval}",
+                    ylabel="ms",
+                )
+            ),
+            _chart(
+                histogram(
+                    [histogram_layer(metrics.latency_distribution(frame), "replies")],
+                    title="Reply latency distribution",
+                    xlabel="ms",
+                )
+            ),
+        ),
+    }
+
+
+def _tables(
+    frame: pd.DataFrame, agents: pd.DataFrame, names: dict[str, str], tz: str
+) -> dict[str, pd.DataFrame]:
+    """One row per agent, per frequent failure and per slow conversation: no message."""
+    errors = named(metrics.top_errors(frame, TOP), names, "agent_id")
+    slowest = metrics.slowest_conversations(frame, TOP)
+    return {
+        # As in the dashboard's agents table: team and kind would crowd out the numbers.
+        "Agents": agent_table(frame, agents, tz).drop(columns=["agent_id", "team", "kind"]),
+        f"Top {TOP} errors": _local(errors.rename(columns={"agent_id": "agent"}), tz),
+        f"Slowest {TOP} conversations": _local(slowest.drop(columns=["ended", "unanswered"]), tz),
+    }
+
+
+def _agents_of(messages: MessagesPipeline) -> AgentsPipeline:
+    """The agents that ``messages`` is filtered to (all when none), following its filter."""
+    agents = AgentsPipeline(backend=messages.data, agents=list(messages.agents))
+    messages.param.watch(lambda event: setattr(agents, "agents", list(event.new)), "agents")
+    return agents
+
+
+def _read(pipeline: AgentsPipeline | MessagesPipeline) -> None:
+    """Bring ``pipeline`` up to date with its source (a shared cache may hold an older frame)."""
+    pipeline.refresh()
+    if pipeline.stale:
+        raise SourceUnavailableError(
+            f"reading {pipeline.spec().describe()} failed: {pipeline.live.error}"
+        )
+
+
+def _chart(chart: hv.Element | hv.Overlay) -> pn.pane.HoloViews:
+    # A drag zooms into a box (it would pan by default): readers of a file look closer.
+    return pn.pane.HoloViews(
+        chart.opts(active_tools=["box_zoom"]),
+        height=CHART_HEIGHT,
+        sizing_mode="stretch_width",
+        linked_axes=False,
+    )
+
+
+def _section(title: str, content: Any) -> pn.Column:
+    return pn.Column(
+        pn.pane.Markdown(f"## {title}", margin=(20, 10, 0, 10)),
+        pn.panel(content),
+        sizing_mode="stretch_width",
+        # Printed, a section starts on the next page rather than being cut in two.
+        styles={"break-inside": "avoid"},
+    )
+
+
+def _table(frame: pd.DataFrame, tz: str) -> pn.widgets.Tabulator:
+    """A read-only table as the dashboard draws one; rates as percentages, times in ``tz``."""
+    numbers = frame.select_dtypes("number").columns
+    times = frame.select_dtypes("datetime").columns
+    formatters: dict[str, Any] = {
+        column: NumberFormatter(format="0.0%" if column.endswith("rate") else "0,0")
+        for column in numbers
+    }
+    formatters.update({column: DateFormatter(format="%Y-%m-%d %H:%M") for column in times})
+    titles = {
+        column: column.replace("_", " ") + (f" ({tz})" if column in times else "")
+        for column in frame.columns
+    }
+    return table(frame, formatters=formatters, titles=titles)
+
+
+def _local(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """``frame`` with its aware timestamps as naive wall times in ``tz``, as tables show them."""
+    aware = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
+    return frame.assign(**{c: frame[c].dt.tz_convert(tz).dt.tz_localize(None) for c in aware})
+
+
+def _window_name(messages: MessagesPipeline) -> str:
+    if messages.window != "custom":
+        return f"last {messages.window}"
+    start, end = messages.bounds
+    return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+
+
+def _when(moment: datetime, tz: str) -> str:
+    return pd.Timestamp(moment).tz_convert(tz).strftime("%a %d %b %Y %H:%M")
+
+
+def _filters_text(filters: dict[str, Any], names: dict[str, str]) -> str:
+    """ ", agents atlas-router, rigel-retrieval, search 'c-12'": the filters set, agents named."""
+    parts = []
+    for name, value in filters.items():
+        if name == "agents":
+            value = [names.get(agent, agent) for agent in value]
+        parts.append(f", {name} {', '.join(value) if isinstance(value, list) else repr(value)}")
+    return "".join(parts)
+
+
+def _heading(p: Provenance, names: dict[str, str]) -> str:
+    return (
+        f"# {p.title}\n\n{_when(p.start, p.tz)} to {_when(p.end, p.tz)} ({p.tz})"
+        f"{_filters_text(p.filters, names)}. Changes are against "
+        f"{_when(p.previous_start, p.tz)} to {_when(p.previous_end, p.tz)}."
+    )
+
+
+def _about(p: Provenance) -> str:
+    latest = "none" if p.latest_message is None else _when(p.latest_message, p.tz)
+    rows = p.rows
+    return "\n".join(
+        [
+            f"- **Built** {_when(p.built_at, p.tz)} ({p.tz}) by agentdash {p.agentdash_version}",
+            f"- **Source** `{p.source}`, read {_when(p.read_at, p.tz)}; latest message {latest}",
+            f"- **Window** {p.window}: {p.start:{SECONDS}} to {p.end:{SECONDS}} UTC",
+            f"- **Rows** {rows['messages']:,} messages in the window, "
+            f"{rows['previous_messages']:,} in the period before, {rows['agents']:,} agents, "
+            f"{rows['quarantined']:,} unreadable documents left out",
+            f"- {HELP}",
+        ]
+    )
