@@ -43,13 +43,6 @@ class Settings:
     cosmos_page_size: int = 1000
     fields: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
-    @property
-    def source_identity(self) -> str:
-        """A stable name of the data behind these settings, for cache keys."""
-        if self.source == "cosmos":
-            return f"cosmos:{self.cosmos_endpoint}/{self.cosmos_database}"
-        return f"local:{self.local_path.resolve()}"
-
 
 def _positive_number(name: str, raw: Any, kind: type[int] | type[float]) -> Any:
     try:

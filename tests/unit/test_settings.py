@@ -25,7 +25,6 @@ def test_defaults() -> None:
     assert settings.cache_ttl_seconds == 3600
     assert settings.refresh_seconds == 5.0
     assert settings.fields == {}
-    assert settings.source_identity == f"local:{Path('data/agentdash.db').resolve()}"
 
 
 def test_the_process_environment_is_read_when_none_is_given(
@@ -51,7 +50,6 @@ def test_environment_variables(tmp_path: Path) -> None:
     assert settings.redis_url == "redis://cache:6379/2"
     assert settings.cache_ttl_seconds == 600
     assert settings.refresh_seconds == 0.5
-    assert settings.source_identity == f"local:{(tmp_path / 'store.db').resolve()}"
 
 
 @pytest.mark.parametrize("url", ["redis://h:1/0", "rediss://user:pw@h:6380", "unix:///run/r.sock"])
@@ -117,7 +115,6 @@ def test_cosmos_settings(tmp_path: Path) -> None:
         "AGENTDASH_COSMOS_KEY": "c2VjcmV0",
     }
     settings = load_settings(env)
-    assert settings.source_identity == "cosmos:https://acct.documents.azure.com:443//agents-db"
     assert settings.cosmos_page_size == 250
     assert settings.cosmos_key == "c2VjcmV0"
     assert "c2VjcmV0" not in repr(settings)
