@@ -560,8 +560,12 @@ class _Store(Protocol):
 
 
 def seed(store: _Store) -> None:
-    """Write the default demo agents and messages into ``store``."""
-    agent_docs, message_docs = generate()
+    """Write the default demo agents and messages into ``store``.
+
+    Five weeks of history: every window up to 30 days has a previous period to
+    compare with (the last 5 days of the 30-day one's).
+    """
+    agent_docs, message_docs = generate(agents=12, messages=60_000, days=35)
     store.upsert("agents", agent_docs)
     store.upsert("messages", message_docs)
 
