@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import re
@@ -93,12 +94,15 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"appending {args.rate} messages a second; Ctrl-C to stop", flush=True)
     try:
-        while True:
+        for tick in itertools.count(1):
             started = time.monotonic()
             store.upsert("messages", demo.live_messages(agents, args.rate))
+            if tick % 10 == 0:  # agents report in now and then: their lastSeen moves on
+                store.upsert("agents", demo.touch_agents(agents, datetime.now(UTC)))
             time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
     except KeyboardInterrupt:
-        return 0
+        pass
+    return 0
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
