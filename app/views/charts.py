@@ -1,13 +1,17 @@
-"""HoloViews charts that later data update in place.
+"""Charts that later data update in place.
 
-A chart is drawn once by HoloViews from *layers*: one labelled set of columns
-per glyph, named as HoloViews names the columns of the glyph's Bokeh
-``ColumnDataSource``.  When new data arrive, :meth:`LiveChart.update` streams the
-new rows into those sources and patches the changed ones, which costs a few
-hundred bytes on the websocket and almost no server time; HoloViews draws the
-chart again only when the new layers do not continue the old ones (another
-filter, other columns, other labels).  Bars over categories (the busiest agents)
-take new categories, or a new order of them, in place too.
+A chart is drawn once, by HoloViews or directly as a Bokeh figure, from
+*layers*: one labelled set of columns per glyph, named as HoloViews names the
+columns of the glyph's Bokeh ``ColumnDataSource``.  When new data arrive,
+:meth:`LiveChart.update` streams the new rows into those sources and patches
+the changed ones, which costs a few hundred bytes on the websocket and almost
+no server time; the chart is drawn again only when the new layers do not
+continue the old ones (another filter, other columns, other labels).  Bars over
+categories (the busiest agents) take new categories, or a new order of them, in place too.
+
+The Overview's live charts (:class:`LiveFigure`) are plain Bokeh figures: they
+show counts and percentiles, nothing HoloViews analyses, and drawing them
+without it takes a fraction of the time and memory of each session.
 """
 
 from __future__ import annotations
@@ -21,7 +25,18 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
-from bokeh.models import ColumnDataSource, DataRange1d, FactorRange, Range1d
+from bokeh.core.properties import value as literal
+from bokeh.events import SelectionGeometry
+from bokeh.models import (
+    BoxSelectTool,
+    ColumnDataSource,
+    DataRange1d,
+    FactorRange,
+    HoverTool,
+    Range1d,
+)
+from bokeh.models.annotations import Legend, LegendItem
+from bokeh.plotting import figure
 
 from app.theme import color_for
 
@@ -80,6 +95,19 @@ def _python(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def own_source(columns: Columns) -> ColumnDataSource:
+    """A source holding its own copy of ``columns``, which :func:`sync_source` may patch.
+
+    (Columns read from shared, copy-on-write frames are read-only: Bokeh would skip
+    patches to them, and they belong to every session.)
+    """
+    return ColumnDataSource(_own(columns))
+
+
+def _own(columns: Columns) -> dict[str, Any]:
+    return {name: np.array(values) for name, values in columns.items()}
+
+
 def sync_source(source: ColumnDataSource, columns: Columns) -> bool:
     """Bring ``source`` to ``columns`` with the smallest update Bokeh can send.
 
@@ -135,10 +163,10 @@ class LiveChart(pn.viewable.Viewer):
 
     def __init__(
         self,
-        draw: Callable[[Sequence[Layer]], hv.Element | hv.Overlay],
+        draw: Callable[[Sequence[Layer]], Any],
         *,
         value_axis: Literal["x", "y"] = "y",
-        link: Callable[[hv.Element | hv.Overlay], None] | None = None,
+        link: Callable[[Any], None] | None = None,
         **pane_params: Any,
     ) -> None:
         super().__init__()
@@ -151,35 +179,44 @@ class LiveChart(pn.viewable.Viewer):
         self.redraws = 0
         pane_params.setdefault("sizing_mode", "stretch_width")
         # Filled by the first update(): drawing before the data are known would be wasted.
-        self.pane = pn.pane.HoloViews(linked_axes=False, **pane_params)
+        self.pane = self._pane(**pane_params)
 
-    def __panel__(self) -> pn.pane.HoloViews:
+    def __panel__(self) -> pn.pane.HoloViews | pn.pane.Bokeh:
         return self.pane
 
-    def _capture(self, plot: Any, element: hv.Element) -> None:
-        source = plot.handles.get("source")
-        if source is None:
-            return
-        sources = self._sources.setdefault(element.label, [])
+    def _pane(self, **params: Any) -> pn.pane.HoloViews | pn.pane.Bokeh:
+        return pn.pane.HoloViews(linked_axes=False, **params)
+
+    def _keep(self, label: str, source: ColumnDataSource, plot: Any) -> None:
+        """Remember the source of the glyph labelled ``label`` on the Bokeh figure ``plot``."""
+        sources = self._sources.setdefault(label, [])
         if all(s is not source for s in sources):
             sources.append(source)
-        _autorange(plot.state, self._value_axis)
+        _autorange(plot, self._value_axis)
         category_axis = "y" if self._value_axis == "x" else "x"
-        categories = getattr(plot.state, f"{category_axis}_range")
+        categories = getattr(plot, f"{category_axis}_range")
         if isinstance(categories, FactorRange):
             self._categories = categories
 
+    def _capture(self, plot: Any, element: hv.Element) -> None:
+        source = plot.handles.get("source")
+        if source is not None:
+            self._keep(element.label, source, plot.state)
+
     def _redraw(self, layers: Sequence[Layer]) -> None:
-        element = self._draw(layers)
-        glyphs: Iterable[hv.Element] = element if isinstance(element, hv.Overlay) else [element]
-        for glyph in glyphs:
-            glyph.opts(hooks=[self._capture])
-        if self._link is not None:
-            self._link(element)
         self._labels = [layer.label for layer in layers]
         self._sources.clear()
         self._categories = None
         self.redraws += 1
+        self._show(layers)
+
+    def _show(self, layers: Sequence[Layer]) -> None:
+        element = self._draw(layers)
+        glyphs: Iterable[hv.Element] = element if isinstance(element, hv.Overlay) else [element]
+        for glyph in glyphs:
+            glyph.opts(hooks=[self._capture])  # the sources exist once the pane renders
+        if self._link is not None:
+            self._link(element)
         self.pane.object = element
 
     def _sync(self, layers: Sequence[Layer]) -> bool:
@@ -209,7 +246,7 @@ class LiveChart(pn.viewable.Viewer):
         ):
             return False
         for source in sources:
-            source.data = {name: np.asarray(values) for name, values in layer.columns.items()}
+            source.data = _own(layer.columns)
         self._categories.factors = factors
         return True
 
@@ -223,6 +260,30 @@ class LiveChart(pn.viewable.Viewer):
         )
         if not in_place:
             self._redraw(layers)
+
+
+class LiveFigure(LiveChart):
+    """A :class:`LiveChart` drawn directly as a Bokeh figure, for charts HoloViews adds nothing to.
+
+    ``draw`` returns a figure whose glyph renderers are named by the layers'
+    labels (see :func:`live_stacked_bars`); ``link`` gets the figure.
+    """
+
+    def _pane(self, **params: Any) -> pn.pane.HoloViews | pn.pane.Bokeh:
+        return pn.pane.Bokeh(**params)
+
+    def _show(self, layers: Sequence[Layer]) -> None:
+        plot = self._draw(layers)
+        plot.sizing_mode = self.pane.sizing_mode
+        if self.pane.height is not None:
+            plot.height = self.pane.height
+        labels = set(self._labels)
+        for renderer in plot.renderers:
+            if renderer.name in labels:
+                self._keep(renderer.name, renderer.data_source, plot)
+        if self._link is not None:
+            self._link(plot)
+        self.pane.object = plot
 
 
 def stacked_layers(table: pd.DataFrame, interval: str, labels: Mapping[str, str]) -> list[Layer]:
@@ -293,17 +354,112 @@ def to_utc(wall: Any, tz: str) -> datetime:
     return stamp.tz_localize(tz, ambiguous=True, nonexistent="shift_forward").tz_convert("UTC")
 
 
-def on_time_range(select: Callable[[Any, Any], None]) -> Callable[[hv.Element], None]:
-    """A ``link`` for :class:`LiveChart`: ``select(x0, x1)`` on a box selection along x."""
+def on_time_range(select: Callable[[Any, Any], None]) -> Callable[[Any], None]:
+    """A ``link`` for :class:`LiveFigure`: ``select(x0, x1)`` on a box selection along x."""
 
-    def link(element: hv.Element) -> None:
-        def selected(boundsx: tuple[Any, Any] | None) -> None:
-            if boundsx is not None:
-                select(*boundsx)
+    def link(plot: Any) -> None:
+        def selected(event: SelectionGeometry) -> None:
+            geometry: dict[str, Any] = dict(event.geometry or {})
+            if event.final and geometry.get("type") == "rect":
+                # A datetime axis speaks milliseconds since the epoch (of wall time).
+                select(*(pd.Timestamp(geometry[x], unit="ms") for x in ("x0", "x1")))
 
-        hv.streams.BoundsX(source=element, subscribers=[selected])
+        plot.on_event(SelectionGeometry, selected)
 
     return link
+
+
+def _frame(title: str, *, xlabel: str = "", ylabel: str = "", **params: Any) -> Any:
+    """A Bokeh figure dressed as :data:`FRAME` dresses the HoloViews charts."""
+    plot = figure(
+        title=title,
+        tools=FRAME["default_tools"],
+        toolbar_location=FRAME["toolbar"],
+        sizing_mode="stretch_width",
+        min_height=FRAME["min_height"],
+        **params,
+    )
+    plot.toolbar.logo = None
+    plot.xaxis.axis_label = xlabel
+    plot.yaxis.axis_label = ylabel
+    return plot
+
+
+def _time_frame(title: str, ylabel: str, select: bool) -> Any:
+    plot = _frame(
+        title,
+        ylabel=ylabel,
+        x_axis_type="datetime",
+        x_range=DataRange1d(range_padding=0.05),
+        y_range=DataRange1d(range_padding=0.05, start=0),
+    )
+    if select:  # a drag along x then picks a time range (see on_time_range)
+        tool = BoxSelectTool(dimensions="width")
+        plot.add_tools(tool)
+        plot.toolbar.active_drag = tool
+    return plot
+
+
+def bar_frame(title: str, categories: Iterable[Any], xlabel: str) -> Any:
+    """A figure for horizontal bars over ``categories``, values from zero, without a grid."""
+    plot = _frame(
+        title,
+        xlabel=xlabel,
+        x_range=DataRange1d(range_padding=0.05, start=0),
+        y_range=FactorRange(factors=[str(c) for c in categories]),
+    )
+    plot.xgrid.visible = plot.ygrid.visible = False
+    return plot
+
+
+def _legend(plot: Any, renderers: Sequence[Any]) -> None:
+    items = [LegendItem(label=literal(r.name), renderers=[r]) for r in renderers]
+    plot.add_layout(Legend(items=items, click_policy="mute"), "right")
+
+
+def live_stacked_bars(
+    layers: Sequence[Layer], *, title: str, ylabel: str, select: bool = False
+) -> Any:
+    """:func:`stacked_bars` as a Bokeh figure, for :class:`LiveFigure`."""
+    plot = _time_frame(title, ylabel, select)
+    bars = []
+    for i, layer in enumerate(layers):
+        bar = plot.quad(
+            *BOX,
+            source=own_source(layer.columns),
+            color=color_for(layer.label, i),
+            line_alpha=0,
+            name=layer.label,
+        )
+        tips = [(layer.label, "@count{0,0}"), ("from", "@left{%F %H:%M}")]
+        plot.add_tools(HoverTool(renderers=[bar], tooltips=tips, formatters={"@left": "datetime"}))
+        bars.append(bar)
+    _legend(plot, bars)
+    return plot
+
+
+def live_lines(
+    layers: Sequence[Layer], *, value: str, title: str, ylabel: str, select: bool = False
+) -> Any:
+    """:func:`lines` as a Bokeh figure, for :class:`LiveFigure`."""
+    plot = _time_frame(title, ylabel, select)
+    curves = []
+    for i, layer in enumerate(layers):
+        curve = plot.line(
+            "timestamp",
+            value,
+            source=own_source(layer.columns),
+            color=color_for(layer.label, i),
+            line_width=2,
+            name=layer.label,
+        )
+        tips = [(layer.label, f"@{{{value}}}{{0,0}}"), ("at", "@timestamp{%F %H:%M}")]
+        plot.add_tools(
+            HoverTool(renderers=[curve], tooltips=tips, formatters={"@timestamp": "datetime"})
+        )
+        curves.append(curve)
+    _legend(plot, curves)
+    return plot
 
 
 def histogram_layer(table: pd.DataFrame, label: str) -> Layer:

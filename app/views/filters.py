@@ -33,6 +33,8 @@ URL_NAMES = {
     "tz": "tz",
 }
 """Filter parameter -> query parameter of the page's URL."""
+TIME_ZONES = sorted(available_timezones())
+"""Read once per process: listing them walks the tz database on disk."""
 
 
 def _choices(objects: list[Any]) -> str:
@@ -239,7 +241,7 @@ class Filters(pn.viewable.Viewer):
             pn.widgets.AutocompleteInput.from_param(
                 self.param.tz,
                 label="Time zone",
-                options=sorted(available_timezones()),
+                options=TIME_ZONES,
                 restrict=True,
                 case_sensitive=False,
                 search_strategy="includes",

@@ -5,23 +5,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import HoverTool, TapTool
 
 from app.compute import current, memo, previous
 from app.views.base import View, agent_names, narrow_time, period_name
 from app.views.cards import Card, KpiCards
 from app.views.charts import (
-    FRAME,
     Layer,
-    LiveChart,
-    lines,
+    LiveFigure,
+    bar_frame,
+    live_lines,
+    live_stacked_bars,
     on_time_range,
+    own_source,
     series_layers,
-    stacked_bars,
     stacked_layers,
     to_utc,
 )
@@ -41,17 +42,22 @@ KPIS = {
 TOP_AGENTS = 10
 
 
-def _top_bars(layers: Sequence[Layer]) -> hv.Bars:
-    layer = layers[0]
-    return hv.Bars(layer.frame, "agent", ["messages", "agent_id"], label=layer.label).opts(
-        invert_axes=True,
+def _top_bars(layers: Sequence[Layer]) -> Any:
+    (layer,) = layers
+    plot = bar_frame("Busiest agents (click to filter)", layer.columns["agent"], "messages")
+    bars = plot.hbar(
+        y="agent",
+        right="messages",
+        height=0.8,
+        source=own_source(layer.columns),
         color="#4e79a7",
-        tools=["hover", "tap"],
-        title="Busiest agents (click to filter)",
-        xlabel="",
-        ylabel="messages",
-        **{**FRAME, "show_grid": False},
+        name=layer.label,
     )
+    plot.add_tools(
+        HoverTool(renderers=[bars], tooltips=[("agent", "@agent"), ("messages", "@messages{0,0}")]),
+        TapTool(renderers=[bars]),
+    )
+    return plot
 
 
 class OverviewView(View):
@@ -71,9 +77,9 @@ class OverviewView(View):
         super().__init__(**params)
         self.cards = KpiCards(KPIS)
         select_time = on_time_range(self._select_time)
-        self.volume = LiveChart(self._draw_volume, link=select_time, height=300)
-        self.latency = LiveChart(self._draw_latency, link=select_time, height=260)
-        self.top_agents = LiveChart(_top_bars, value_axis="x", link=self._link_top, height=260)
+        self.volume = LiveFigure(self._draw_volume, link=select_time, height=300)
+        self.latency = LiveFigure(self._draw_latency, link=select_time, height=260)
+        self.top_agents = LiveFigure(_top_bars, value_axis="x", link=self._link_top, height=260)
         self._top_ids: list[str] = []
         stack_by = pn.widgets.RadioButtonGroup.from_param(
             self.param.by, options={"by status": "status", "by agent": "agent_id"}, width=200
@@ -89,11 +95,11 @@ class OverviewView(View):
         self.param.watch(self._filters_changed, "by")
         self._refresh_now()
 
-    def _draw_volume(self, layers: Sequence[Layer]) -> hv.Overlay:
-        return stacked_bars(layers, title="Messages over time", ylabel="messages", select=True)
+    def _draw_volume(self, layers: Sequence[Layer]) -> Any:
+        return live_stacked_bars(layers, title="Messages over time", ylabel="messages", select=True)
 
-    def _draw_latency(self, layers: Sequence[Layer]) -> hv.Overlay:
-        return lines(
+    def _draw_latency(self, layers: Sequence[Layer]) -> Any:
+        return live_lines(
             layers, value="latency_ms", title="Agent reply latency", ylabel="ms", select=True
         )
 
@@ -101,12 +107,13 @@ class OverviewView(View):
         tz = self.messages.tz
         narrow_time(self.messages, to_utc(x0, tz), to_utc(x1, tz))
 
-    def _link_top(self, element: hv.Element) -> None:
-        def tapped(index: list[int]) -> None:
+    def _link_top(self, plot: Any) -> None:
+        def tapped(attr: str, old: list[int], index: list[int]) -> None:
             if index:
                 self.messages.agents = [self._top_ids[index[0]]]
 
-        hv.streams.Selection1D(source=element, subscribers=[tapped])
+        for bars in plot.renderers:
+            bars.data_source.selected.on_change("indices", tapped)
 
     def refresh(self) -> None:
         messages, tz = self.messages, self.messages.tz
