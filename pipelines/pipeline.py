@@ -8,6 +8,9 @@ Usable anywhere Python runs::
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -24,6 +27,41 @@ def _datetime(value: date | datetime) -> datetime:
     if isinstance(value, datetime):
         return value
     return datetime(value.year, value.month, value.day)
+
+
+class Slices:
+    """Frames cut from live frames, shared by every pipeline of the process.
+
+    Sessions asking the same question (same filters, same window) get the same
+    frame object instead of a copy each; bounded, least recently used out.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[Any, ...], tuple[pd.DataFrame, pd.DataFrame]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def get(
+        self, source: pd.DataFrame, key: tuple[Any, ...], cut: Callable[[], pd.DataFrame]
+    ) -> pd.DataFrame:
+        # The entry keeps its source alive, so the source's id cannot be reused meanwhile.
+        full_key = (id(source), *key)
+        with self._lock:
+            entry = self._entries.get(full_key)
+            if entry is not None and entry[0] is source:
+                self._entries.move_to_end(full_key)
+                return entry[1]
+        result = cut()
+        with self._lock:
+            self._entries[full_key] = (source, result)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return result
+
+
+SLICES = Slices()
 
 
 class TimeZone(param.String):
@@ -58,10 +96,6 @@ class Pipeline(param.Parameterized):
     )
 
     _container = "messages"
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._memo: tuple[Any, pd.DataFrame] | None = None
 
     @property
     def data(self) -> Backend:
@@ -117,13 +151,12 @@ class Pipeline(param.Parameterized):
     def _select(self, frame: pd.DataFrame) -> pd.Series:
         return pd.Series(True, index=frame.index)
 
-    def _filtered(self, key: Any, frame: pd.DataFrame) -> pd.DataFrame:
-        if self._memo is not None and self._memo[0] == key:
-            return self._memo[1]
-        mask = self._select(frame)
-        result = frame if bool(mask.all()) else frame.loc[mask].reset_index(drop=True)
-        self._memo = (key, result)
-        return result
+    def _filtered(self, frame: pd.DataFrame) -> pd.DataFrame:
+        def cut() -> pd.DataFrame:
+            mask = self._select(frame)
+            return frame if bool(mask.all()) else frame.loc[mask].reset_index(drop=True)
+
+        return SLICES.get(frame, (type(self).__name__, *self._key()), cut)
 
     def _key(self) -> tuple[Any, ...]:
         return ()
@@ -131,8 +164,7 @@ class Pipeline(param.Parameterized):
     @property
     def frame(self) -> pd.DataFrame:
         """The canonical frame for the current parameters."""
-        live = self.live
-        return self._filtered((id(live), live.version, *self._key()), live.frame)
+        return self._filtered(self.live.frame)
 
 
 class MessagesPipeline(Pipeline):
@@ -204,28 +236,25 @@ class MessagesPipeline(Pipeline):
             )
         return mask
 
-    def _between(self, bounds: tuple[datetime, datetime], tag: str) -> pd.DataFrame:
-        live = self.live
+    def _between(self, bounds: tuple[datetime, datetime]) -> pd.DataFrame:
         start, end = bounds
-        everything = self._filtered((id(live), live.version, *self._key()), live.frame)
-        memo = getattr(self, "_period_memo", {})
-        key = (tag, id(everything), start, end)
-        if key not in memo:
+        everything = self._filtered(self.live.frame)
+
+        def cut() -> pd.DataFrame:
             ts = everything[TIME_FIELD["messages"]]
-            inside = (ts >= start) & (ts <= end)
-            memo = {key: everything.loc[inside].reset_index(drop=True)}
-            self._period_memo = memo
-        return memo[key]
+            return everything.loc[(ts >= start) & (ts <= end)].reset_index(drop=True)
+
+        return SLICES.get(everything, ("between", start, end), cut)
 
     @property
     def frame(self) -> pd.DataFrame:
         """Messages in the window, as the canonical frame."""
-        return self._between(self.bounds, "current")
+        return self._between(self.bounds)
 
     @property
     def previous_frame(self) -> pd.DataFrame:
         """Messages in the period of the same length just before the window."""
-        return self._between(self.previous_bounds, "previous")
+        return self._between(self.previous_bounds)
 
     def conversation(self, conversation_id: str) -> pd.DataFrame:
         """Every message of one conversation with its text (``content``), oldest first."""
