@@ -19,18 +19,12 @@ from urllib.parse import urlparse
 
 import pytest
 
+from app.report.chromium import FLAGS
 from tests.conftest import free_port, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# The report renderer's flags; Playwright adds its own headless switch.
+CHROMIUM_ARGS = [flag for flag in FLAGS if flag != "--headless"]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
