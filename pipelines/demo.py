@@ -22,6 +22,8 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from pipelines.schema import CANONICAL_FIELDS
+
 __all__ = ["generate", "live_messages", "seed", "touch_agents"]
 
 Document = dict[str, Any]
@@ -37,19 +39,8 @@ _TIMEOUT_MS = 30_000  # the gateway gives up on a model call after this
 _TOOL_TIMEOUT_MS = 10_000
 _LIVE_WINDOW_MS = 10_000
 
-_MESSAGE_FIELDS = (
-    "id",
-    "conversationId",
-    "agentId",
-    "role",
-    "timestamp",
-    "latencyMs",
-    "tokensIn",
-    "tokensOut",
-    "status",
-    "userId",
-    "content",
-)
+# The default field names of the mapping: what a team stores when nothing is renamed.
+_MESSAGE_FIELDS = tuple(CANONICAL_FIELDS["messages"].values())
 # Which fields a message carries, by shape: clients write only what they measured.
 _REPLY, _TOOL_CALL, _COUNTED, _PLAIN = range(4)
 _SHAPE_FIELDS = (

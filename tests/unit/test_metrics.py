@@ -14,24 +14,11 @@ from hypothesis import strategies as st
 
 from pipelines import metrics
 from pipelines.metrics import Kpis
+from pipelines.schema import MESSAGE_COLUMNS, MESSAGE_DTYPES
 
 NaN = math.nan
-COLUMNS = (
-    "id", "conversation_id", "agent_id", "role", "timestamp",
-    "latency_ms", "tokens_in", "tokens_out", "status", "user_id",
-)  # fmt: skip
-DTYPES = {
-    "id": "str",
-    "conversation_id": "str",
-    "agent_id": "str",
-    "role": "str",
-    "timestamp": "datetime64[ns, UTC]",
-    "latency_ms": "float64",
-    "tokens_in": "Int64",
-    "tokens_out": "Int64",
-    "status": "str",
-    "user_id": "str",
-}
+COLUMNS = MESSAGE_COLUMNS
+DTYPES = MESSAGE_DTYPES
 
 
 def messages_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
