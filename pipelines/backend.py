@@ -306,9 +306,8 @@ class Backend:
         source leaves the last frame in place, marked stale.
         """
         key = self.key(spec)
-        if key not in self._live and self._covering(spec) is not None:
-            parent = self._covering(spec)
-            assert parent is not None
+        parent = None if key in self._live else self._covering(spec)
+        if parent is not None:  # a drill-down window: refresh the frame it is cut from
             parent_key = next(k for k, v in self._live.items() if v is parent)
             self.refresh(self._specs[parent_key])
             return self.get(spec)
