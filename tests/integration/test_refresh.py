@@ -409,3 +409,21 @@ def test_spec_of_a_pipeline(store: LocalSource) -> None:
     pipeline = MessagesPipeline(backend=Backend(store, MemoryFrameCache()), window="7d")
     assert pipeline.spec().describe() == "messages[7d]"
     assert FrameSpec("agents").describe() == "agents"
+
+
+def test_a_drill_down_window_is_cut_from_the_loaded_frame(store: LocalSource) -> None:
+    backend = Backend(LocalSource(store.path), MemoryFrameCache())
+    day = MessagesPipeline(backend=backend, window="24h")
+    assert len(day.frame) == 24
+    read = backend.source.stats.snapshot()["requests"]
+    end = day.as_of - timedelta(hours=2)
+    start = end - timedelta(hours=3)
+    drill = MessagesPipeline(backend=backend, start=start, end=end)
+
+    assert_same_frames(drill, full_load(store, start=start, end=end))
+    assert backend.source.stats.snapshot()["requests"] == read  # nothing read again
+
+    store.upsert("messages", [message(90, end - timedelta(minutes=1), prefix="d")])
+    drill.refresh()
+    assert "d090" in set(drill.frame["id"])
+    assert "d090" in set(day.frame["id"])
