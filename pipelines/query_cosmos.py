@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.query import Query, check_field, epoch_ms
-from pipelines.schema import EPOCH_MS_THRESHOLD
+from pipelines.schema import EPOCH_MS_THRESHOLD, lookup
 
 # Largest epoch number read as seconds; from EPOCH_MS_THRESHOLD up, numbers are milliseconds.
 _LAST_SECOND = EPOCH_MS_THRESHOLD - 0.001
@@ -163,16 +163,6 @@ def compile_since(query: Query, since: int) -> CosmosSql:
 
 NEWEST_TS = CosmosSql(f'SELECT {_values(["_ts"])} FROM c ORDER BY c["_ts"] DESC', fields=("_ts",))
 """The latest ``_ts`` of a container comes first (read one row): the start of a watermark."""
-
-
-def lookup(doc: dict[str, Any], path: str) -> Any:
-    """The value at a dotted ``path`` of a whole document, or None."""
-    value: Any = doc
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def project(docs: Iterable[dict[str, Any]], projection: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -200,18 +200,21 @@ def coerce(frame: pd.DataFrame, container: str) -> pd.DataFrame:
     return frame.astype(wrong) if wrong else frame
 
 
-def _lookup(path: str) -> Any:
-    parts = path.split(".")
+def lookup(doc: dict[str, Any], path: str) -> Any:
+    """The value at a dotted ``path`` of a whole document, or None."""
+    value: Any = doc
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
 
+
+def _lookup(path: str) -> Any:
     def get(doc: dict[str, Any]) -> Any:
         if path in doc:  # a source that projected the path already
             return doc[path]
-        value: Any = doc
-        for part in parts:
-            if not isinstance(value, dict):
-                return None
-            value = value.get(part)
-        return value
+        return lookup(doc, path)
 
     return get
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from pipelines.errors import QueryError
 from pipelines.query import FIELD_PATTERN, Query, compile_select, compile_where
+from pipelines.schema import lookup
 from pipelines.sources.local import LocalSource
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -302,15 +303,6 @@ def render_time(ms: int, form: str, draw: st.DrawFn) -> Any:
     if form == "epoch_ms_float":
         return float(ms)
     return ms
-
-
-def lookup(doc: dict[str, Any], path: str) -> Any:
-    value: Any = doc
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def micros(value: Any) -> Fraction:
