@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -103,3 +104,12 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
         redis_server.start()
     redis_server.flush()
     yield redis_server.url
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No AGENTDASH_* setting from outside the test; set what the test needs on the result."""
+    for name in list(os.environ):
+        if name.startswith("AGENTDASH_"):
+            monkeypatch.delenv(name)
+    return monkeypatch

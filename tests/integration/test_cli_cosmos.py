@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -35,11 +34,9 @@ def standin() -> Iterator[CosmosStandin]:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+def env(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     """No AGENTDASH_* setting from outside the test; the embedded store in tmp_path."""
-    for name in list(os.environ):
-        if name.startswith("AGENTDASH_"):
-            monkeypatch.delenv(name)
+    monkeypatch = clean_env
     monkeypatch.setenv("AGENTDASH_LOCAL_PATH", str(tmp_path / "store.db"))
     return monkeypatch
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -30,12 +29,9 @@ def test_every_notebook_is_here_and_stripped() -> None:
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_the_notebook_runs_without_error(
-    path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, store: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith("AGENTDASH_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AGENTDASH_LOCAL_PATH", str(store))  # the kernel inherits the environment
+    clean_env.setenv("AGENTDASH_LOCAL_PATH", str(store))  # the kernel inherits the environment
     notebook = nbformat.read(path, as_version=4)
     # "python3" is the kernel of the interpreter running the tests (ipykernel's own spec),
     # whether or not a kernelspec is installed; a failing cell raises CellExecutionError.

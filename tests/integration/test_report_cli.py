@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -39,11 +38,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, store: Path) -> pytest.MonkeyPatch:
+def env(clean_env: pytest.MonkeyPatch, store: Path) -> pytest.MonkeyPatch:
     """No AGENTDASH_* setting from outside the test; the demo store as the source."""
-    for name in list(os.environ):
-        if name.startswith("AGENTDASH_"):
-            monkeypatch.delenv(name)
+    monkeypatch = clean_env
     monkeypatch.setenv("AGENTDASH_SOURCE", "local")
     monkeypatch.setenv("AGENTDASH_LOCAL_PATH", str(store))
     return monkeypatch
