@@ -184,7 +184,7 @@ def _import_window(args: argparse.Namespace) -> tuple[datetime, datetime]:
     return now - timedelta(**{unit: int(match[1])}), now
 
 
-def _user_fields(batches: Iterable[list[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+def _user_fields(batches: Iterable[Sequence[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
     """The documents without the properties Cosmos DB adds (the store adds its own)."""
     from pipelines.sources.cosmos import SYSTEM_PROPERTIES
 

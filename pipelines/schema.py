@@ -8,6 +8,7 @@ be read is quarantined with its reason.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,6 +20,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from pipelines.sources.base import ColumnBatch
 
 SCHEMA_VERSION = 1
 
@@ -271,6 +274,12 @@ def parse_timestamps(values: Sequence[Any]) -> tuple[pd.Series, np.ndarray]:
     text_array = _uniform(values, "text")
     number_array = None if text_array is not None else _uniform(values, "number")
     if text_array is not None:  # all text: the usual case, at C speed
+        with contextlib.suppress(pa.ArrowInvalid):
+            # ISO 8601 with a zone (Z or an offset) throughout, the commonest form: Arrow
+            # reads it directly.  It refuses anything else (numbers, dates without a zone,
+            # dates out of range), which then takes the general path below.
+            parsed = pc.cast(text_array, pa.timestamp("ns", "UTC"))
+            return parsed.to_pandas(), np.zeros(len(values), dtype=bool)
         present = text_array.is_valid().to_numpy(zero_copy_only=False)
         numeric = pc.fill_null(pc.match_substring_regex(text_array, _NUMERIC_TEXT), False)
         numeric_mask = numeric.to_numpy(zero_copy_only=False)
@@ -322,11 +331,19 @@ def _numbers(values: Sequence[Any], integer: bool) -> tuple[np.ndarray, np.ndarr
     return nums, bad
 
 
+_STR = pd.StringDtype(na_value=np.nan)  # the "str" dtype, Arrow-backed
+
+
+def _str_series(array: pa.Array) -> pd.Series:
+    """An Arrow string array as a "str" series, without a round trip through objects."""
+    return pd.Series(array.to_pandas(types_mapper={pa.string(): _STR}.get))
+
+
 def _strings(values: Sequence[Any]) -> tuple[pd.Series, np.ndarray]:
     array = _uniform(values, "text")
     if array is not None:
-        text = pd.Series(array.to_pandas(), dtype="str")
-        return text.where(text != ""), np.zeros(len(text), dtype=bool)
+        given = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+        return _str_series(given), np.zeros(len(array), dtype=bool)
     raw = pd.Series(values, dtype=object)
     is_str = raw.map(lambda v: type(v) is str).to_numpy(dtype=bool)
     is_int = raw.map(lambda v: type(v) is int).to_numpy(dtype=bool)
@@ -341,6 +358,22 @@ def _strings(values: Sequence[Any]) -> tuple[pd.Series, np.ndarray]:
 def _categories(
     values: Sequence[Any], allowed: Sequence[str], synonyms: Mapping[str, str], default: str | None
 ) -> tuple[pd.Series, np.ndarray]:
+    array = _uniform(values, "text")
+    if array is not None:  # all text: map each distinct word once
+        encoded = pc.dictionary_encode(array)
+        words = encoded.dictionary.to_pylist()
+        canonical = [synonyms.get(w, w) for w in (w.strip().lower() for w in words)]
+        kept = [w if w in allowed else None for w in canonical]
+        # The last slot stands for an absent value.
+        slots = pc.fill_null(encoded.indices, len(words))
+        if default is None:
+            mapped = pc.take(pa.array([*kept, None], type=pa.string()), slots)
+            given = np.array([w != "" for w in words] + [False])
+            bad = (given & np.array([w is None for w in [*kept, None]]))[slots.to_numpy()]
+            return _str_series(mapped), bad
+        filled = [default if w is None else w for w in kept]
+        mapped = pc.take(pa.array([*filled, default], type=pa.string()), slots)
+        return _str_series(mapped), np.zeros(len(array), dtype=bool)
     strings, bad = _strings(values)
     lowered = strings.str.strip().str.lower()
     mapped = lowered.replace(synonyms)
@@ -355,27 +388,43 @@ def normalise(
     docs: Sequence[Any],
     mapping: FieldMapping,
     extra: Sequence[str] = (),
+    *,
+    deduplicate: bool = True,
 ) -> Normalised:
     """Map raw documents to the canonical frame of ``mapping.container``.
 
-    ``extra`` names optional columns to keep as well (``content``).
+    ``docs`` is a list of documents, or a :class:`ColumnBatch` keyed by field path.
+
+    ``extra`` names optional columns to keep as well (``content``).  With
+    ``deduplicate`` an id read twice keeps its last version; a caller that joins
+    several batches and de-duplicates the whole turns it off.
     """
     container = mapping.container
     if not docs:
         return Normalised(empty_frame(container, extra))
     fields = dict(mapping.fields)
-    is_dict = np.fromiter((isinstance(d, dict) for d in docs), dtype=bool, count=len(docs))
-    quarantined = [
-        QuarantinedDocument(container, None, "not an object: a document must be a JSON object", d)
-        for d, ok in zip(docs, is_dict, strict=True)
-        if not ok
-    ]
-    objs = [d for d, ok in zip(docs, is_dict, strict=True) if ok]
+    quarantined: list[QuarantinedDocument] = []
+    objs: Sequence[Any]
+    if isinstance(docs, ColumnBatch):  # values already by field: nothing to take apart
+        objs = docs
+    else:
+        is_dict = np.fromiter((isinstance(d, dict) for d in docs), dtype=bool, count=len(docs))
+        quarantined = [
+            QuarantinedDocument(
+                container, None, "not an object: a document must be a JSON object", d
+            )
+            for d, ok in zip(docs, is_dict, strict=True)
+            if not ok
+        ]
+        objs = [d for d, ok in zip(docs, is_dict, strict=True) if ok]
     columns: dict[str, Any] = {}
     reasons: list[tuple[np.ndarray, str]] = []
     for column, dtype in {**DTYPES[container], **{c: "str" for c in extra}}.items():
         source = fields[column]
-        if "." in source:
+        values: Sequence[Any]
+        if isinstance(objs, ColumnBatch):
+            values = objs.column(source)
+        elif "." in source:
             getter = _lookup(source)
             values = [getter(d) for d in objs]
         else:  # the common case, at C speed
@@ -418,9 +467,10 @@ def normalise(
             QuarantinedDocument(
                 container, ids[i] if isinstance(ids[i], str) else None, str(why[i]), objs[i]
             )
-            for i in np.flatnonzero(rejected)
+            for i in np.flatnonzero(rejected).tolist()
         )
         frame = frame.loc[~rejected]
-    # The same id twice in one read: the later version wins, as in an upsert.
-    frame = frame.drop_duplicates("id", keep="last").reset_index(drop=True)
+    if deduplicate:  # the same id twice in one read: the later version wins, as in an upsert
+        frame = frame.drop_duplicates("id", keep="last")
+    frame = frame.reset_index(drop=True)
     return Normalised(coerce(frame, container), quarantined)

@@ -3,13 +3,64 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from pipelines.query import Query
 
 Document = dict[str, Any]
+
+
+class ColumnBatch(Sequence[Document]):
+    """Documents held column by column: one sequence of values per field path.
+
+    A source whose reads come back as rows of values (a projected query) hands
+    them over like this, so that normalisation takes each column as it is
+    instead of rebuilding it from one dict per document.  Read as a sequence,
+    it gives the documents as dicts keyed by field path, built on demand.
+    """
+
+    def __init__(self, columns: dict[str, Sequence[Any]], length: int) -> None:
+        self.columns = columns
+        self._length = length
+
+    @classmethod
+    def from_rows(cls, fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> ColumnBatch:
+        """Rows of values, each in the order of ``fields`` (ValueError when one is not)."""
+        values = list(zip(*rows, strict=True)) if rows else [() for _ in fields]
+        return cls(dict(zip(fields, values, strict=True)), len(rows))
+
+    def column(self, path: str) -> Sequence[Any]:
+        """The values of ``path``, None where the batch does not hold the field."""
+        values = self.columns.get(path)
+        return values if values is not None else [None] * self._length
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> Document: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Document]: ...
+
+    def __getitem__(self, index: int | slice) -> Document | list[Document]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._length))]
+        return {path: values[index] for path, values in self.columns.items()}
+
+    def __iter__(self) -> Iterator[Document]:
+        paths = list(self.columns)
+        for row in zip(*self.columns.values(), strict=True):
+            yield dict(zip(paths, row, strict=True))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ColumnBatch | list):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass
@@ -56,8 +107,8 @@ class Source(Protocol):
     identity: str
     stats: SourceStats
 
-    def fetch(self, query: Query) -> Iterator[list[Document]]:
-        """Yield pages of raw documents matching ``query``."""
+    def fetch(self, query: Query) -> Iterator[Sequence[Document]]:
+        """Yield pages of raw documents matching ``query`` (lists, or column batches)."""
         ...
 
     def changes(self, query: Query, token: str | None) -> ChangeSet:

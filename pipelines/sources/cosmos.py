@@ -1,8 +1,9 @@
 """Azure Cosmos DB through the official ``azure-cosmos`` SDK, read only.
 
 Queries come from :mod:`pipelines.query_cosmos` (parameters only, projection
-pushed down, projected rows as arrays keyed here by field path) and page through
-continuations.  Incremental reads follow the
+pushed down) and page through continuations.  Projected rows come back as arrays
+of values and leave as :class:`ColumnBatch` es keyed by field path, which
+normalisation reads column by column.  Incremental reads follow the
 change feed; where Cosmos DB refuses the feed, a ``_ts`` watermark query takes
 its place.  Change tokens say which: ``cf:<SDK continuation>`` or
 ``ts:<epoch seconds>``.
@@ -21,7 +22,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -45,7 +46,7 @@ from pipelines.errors import (
 from pipelines.query import Query
 from pipelines.query_cosmos import NEWEST_TS, CosmosSql, compile_query, compile_since, project
 from pipelines.settings import Settings
-from pipelines.sources.base import ChangeSet, Document, SourceStats
+from pipelines.sources.base import ChangeSet, ColumnBatch, Document, SourceStats
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -171,20 +172,29 @@ class CosmosSource:
         )
 
     # -- the Source contract ----------------------------------------------------------
-    def fetch(self, query: Query) -> Iterator[list[Document]]:
-        """Yield the matching documents in lists of at least ``batch_size``, the last shorter."""
+    def fetch(self, query: Query) -> Iterator[Sequence[Document]]:
+        """Yield the matching documents in batches of at least ``batch_size``, the last shorter.
+
+        A projected query's batches are :class:`ColumnBatch` es keyed by field path.
+        """
         call = self._begin("fetch", query.container)
         sql = compile_query(query)
         if sql is None:
             return
-        batch: list[Document] = []
-        for page in self._pages(query.container, sql, call):
+        batch: list[Any] = []
+        for page in self._pages(query.container, sql, call, rows=True):
             batch += page
             if len(batch) >= self.batch_size:
-                yield batch
+                yield self._batch(sql, batch)
                 batch = []
         if batch:
-            yield batch
+            yield self._batch(sql, batch)
+
+    @staticmethod
+    def _batch(sql: CosmosSql, rows: list[Any]) -> Sequence[Document]:
+        if sql.fields is None:
+            return rows
+        return ColumnBatch.from_rows(sql.fields, rows)
 
     def changes(self, query: Query, token: str | None) -> ChangeSet:
         """Documents changed since ``token``, by change feed or ``_ts`` watermark."""
@@ -221,9 +231,19 @@ class CosmosSource:
 
     # -- reading ------------------------------------------------------------------------
     def _pages(
-        self, container: str, sql: CosmosSql, call: CallStats, page_size: int | None = None
-    ) -> Generator[list[Document], None, None]:
-        """The query's pages, resuming from the last continuation after a transient error."""
+        self,
+        container: str,
+        sql: CosmosSql,
+        call: CallStats,
+        page_size: int | None = None,
+        *,
+        rows: bool = False,
+    ) -> Generator[list[Any], None, None]:
+        """The query's pages, resuming from the last continuation after a transient error.
+
+        A projected query's rows are arrays of values in the order of ``sql.fields``:
+        with ``rows`` they stay so, else they become documents keyed by field path.
+        """
         continuation: str | None = None
         pages: PageIterator | None = None
         failures = 0
@@ -252,7 +272,7 @@ class CosmosSource:
                     continuation, pages = pages.continuation_token, None
                 continue
             failures = 0
-            if sql.fields is not None:
+            if sql.fields is not None and not rows:
                 fields = sql.fields  # a local, read once per row below
                 page = [dict(zip(fields, row, strict=True)) for row in page]
             self._count(call, len(page))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from pipelines.backend import Backend, FrameSpec
+from pipelines.backend import Backend, FrameSpec, collector_paused
 from pipelines.cache import FrameCache, MemoryFrameCache, RedisFrameCache
 from pipelines.errors import QueryError, SourceUnavailableError
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
@@ -427,3 +428,51 @@ def test_a_drill_down_window_is_cut_from_the_loaded_frame(store: LocalSource) ->
     drill.refresh()
     assert "d090" in set(drill.frame["id"])
     assert "d090" in set(day.frame["id"])
+
+
+# --- the garbage collector during a cold read ---------------------------------------------------
+
+
+class WatchedSource(FlakySource):
+    """Notes whether the garbage collector ran while each batch was read."""
+
+    def __init__(self, inner: LocalSource, fail_fetch: bool = False) -> None:
+        super().__init__(inner)
+        self.collector_on: list[bool] = []
+        self.fail_fetch = fail_fetch
+
+    def fetch(self, query: Query) -> Iterator[list[Document]]:
+        for batch in self.inner.fetch(query):
+            self.collector_on.append(gc.isenabled())
+            if self.fail_fetch:
+                raise SourceUnavailableError("connection dropped mid-read")
+            yield batch
+
+
+def test_a_cold_read_holds_the_collector_off_and_gives_it_back(store: LocalSource) -> None:
+    source = WatchedSource(LocalSource(store.path))
+    assert len(Backend(source, MemoryFrameCache()).get(FrameSpec("messages")).frame) == 35
+    assert source.collector_on == [False]
+    assert gc.isenabled()
+
+    failing = WatchedSource(LocalSource(store.path), fail_fetch=True)
+    with pytest.raises(SourceUnavailableError, match="dropped mid-read"):
+        Backend(failing, MemoryFrameCache()).get(FrameSpec("messages"))
+    assert failing.collector_on == [False]
+    assert gc.isenabled()
+
+
+def test_collector_pauses_nest_and_keep_a_disabled_collector_disabled() -> None:
+    with collector_paused():
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still runs
+    assert gc.isenabled()
+
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()

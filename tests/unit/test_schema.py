@@ -20,6 +20,7 @@ from pipelines.schema import (
     normalise,
     parse_timestamps,
 )
+from pipelines.sources.base import ColumnBatch
 
 MESSAGES = FieldMapping.for_container("messages")
 AGENTS = FieldMapping.for_container("agents")
@@ -478,3 +479,68 @@ def test_epoch_seconds_are_exact(seconds: int, quarter: int) -> None:
     parsed, _ = parse_timestamps([value])
     expected = pd.Timestamp(seconds, unit="s", tz="UTC") + pd.Timedelta(milliseconds=250 * quarter)
     assert parsed.tolist() == [expected]
+
+
+# --- fast paths read exactly what the general path reads -----------------------------------------
+
+# A value of another type sends a whole batch down the general, value-by-value path.
+_GENERAL = object()
+
+_ZONED_TIMES = st.builds(
+    lambda t, fraction, zone: t.strftime("%Y-%m-%dT%H:%M:%S") + fraction + zone,
+    st.datetimes(min_value=pd.Timestamp("1700-01-01"), max_value=pd.Timestamp("2250-12-31")),
+    st.sampled_from(["", ".5", ".123", ".123456", ".123456789"]),
+    st.sampled_from(["Z", "+00:00", "+02:00", "-05:30", "+0100"]),
+)
+
+
+@given(st.lists(st.one_of(st.none(), _ZONED_TIMES), min_size=1, max_size=30))
+def test_zoned_iso_timestamps_parse_as_on_the_general_path(values: list[Any]) -> None:
+    fast, fast_bad = parse_timestamps(values)
+    general, general_bad = parse_timestamps([*values, _GENERAL])
+    assert fast.tolist() == general.tolist()[:-1]
+    assert not fast_bad.any() and not general_bad[:-1].any()
+
+
+_ROLE_WORDS = ["agent", "Assistant", " BOT ", "user", "human", "tool", "function", "system"]
+_STATUS_WORDS = ["ok", "Success", "FAILED", "timed_out", "error", "timeout", "pending"]
+_WORDS = st.sampled_from([*_ROLE_WORDS, *_STATUS_WORDS, "wizard", "", "  "])
+
+
+@given(st.lists(st.one_of(st.none(), _WORDS), min_size=1, max_size=30))
+def test_roles_and_statuses_read_as_on_the_general_path(words: list[Any]) -> None:
+    docs = [message(id=f"m{i}", role=w, status=w) for i, w in enumerate(words)]
+    fast = normalise(docs, MESSAGES)
+    general = normalise([*docs, message(id="general", role=7, status=7)], MESSAGES)
+    general_frame = general.frame[general.frame["id"] != "general"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(fast.frame, general_frame)
+    reasons = {(q.id, q.reason) for q in general.quarantined if q.id != "general"}
+    assert {(q.id, q.reason) for q in fast.quarantined} == reasons
+
+
+def test_a_column_batch_normalises_like_the_documents_it_holds() -> None:
+    docs = [
+        message(id="m1"),
+        message(id="m2", role="wizard"),
+        message(id="m3", timestamp=1704067200),
+        message(id="m1", status="failed"),
+    ]
+    fields = [source for _, source in MESSAGES.fields]
+    batch = ColumnBatch.from_rows(fields, [[doc.get(f) for f in fields] for doc in docs])
+    by_dicts, by_columns = normalise(docs, MESSAGES), normalise(batch, MESSAGES)
+    pd.testing.assert_frame_equal(by_columns.frame, by_dicts.frame)
+    assert [(q.id, q.reason) for q in by_columns.quarantined] == [
+        (q.id, q.reason) for q in by_dicts.quarantined
+    ]
+    assert by_columns.quarantined[0].document == {f: docs[1].get(f) for f in fields}
+
+
+def test_a_column_batch_reads_as_documents() -> None:
+    batch = ColumnBatch.from_rows(["id", "a.b"], [["x", 1], ["y", None]])
+    assert len(batch) == 2
+    assert list(batch) == [{"id": "x", "a.b": 1}, {"id": "y", "a.b": None}]
+    assert batch[1] == {"id": "y", "a.b": None} and batch[-1] == batch[1]
+    assert batch[:1] == [{"id": "x", "a.b": 1}]
+    assert list(batch.column("missing")) == [None, None]
+    with pytest.raises(ValueError):
+        ColumnBatch.from_rows(["id", "a.b"], [["x", 1], ["y"]])
