@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import panel as pn
+from bokeh.models.widgets import Div
 
 from app.theme import BAD, CARD_STYLE, GOOD, MUTED
 
@@ -28,8 +29,9 @@ def _style(styles: Mapping[str, str]) -> str:
 class KpiCards(pn.viewable.Viewer):
     """A row of cards, each a number with, optionally, its relative change.
 
-    Drawn as one HTML pane rather than an indicator per number: an update is
-    then one small message to the browser instead of a dozen property changes.
+    Drawn as one Bokeh ``Div`` rather than an indicator per number: an update is
+    then one property change, sent as one small message, and set on the Bokeh
+    model directly (a live page updates it every refresh, in every session).
     ``values`` and ``changes`` hold what is shown.
     """
 
@@ -38,9 +40,10 @@ class KpiCards(pn.viewable.Viewer):
         self.cards = dict(cards)
         self.values: dict[str, float | None] = dict.fromkeys(cards)
         self.changes: dict[str, float | None] = dict.fromkeys(cards)
-        self.pane = pn.pane.HTML("", sizing_mode="stretch_width", margin=(5, 8))
+        self.div = Div(text="", sizing_mode="stretch_width", margin=(5, 8, 5, 8))
+        self.pane = pn.pane.Bokeh(self.div, sizing_mode="stretch_width")
 
-    def __panel__(self) -> pn.pane.HTML:
+    def __panel__(self) -> pn.pane.Bokeh:
         return self.pane
 
     def update(
@@ -56,7 +59,9 @@ class KpiCards(pn.viewable.Viewer):
             self._card(card, self.values[name], self.changes[name], period if changes else None)
             for name, card in self.cards.items()
         )
-        self.pane.object = f'<div style="display: flex; flex-wrap: wrap; gap: 10px">{cards}</div>'
+        text = f'<div style="display: flex; flex-wrap: wrap; gap: 10px">{cards}</div>'
+        if text != self.div.text:
+            self.div.text = text
 
     @staticmethod
     def _card(card: Card, value: float | None, change: float | None, period: str | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -116,30 +117,66 @@ class OverviewView(View):
             bars.data_source.selected.on_change("indices", tapped)
 
     def refresh(self) -> None:
-        messages, tz = self.messages, self.messages.tz
-        window, agents = current(messages), current(self.agents)
-        now = memo(metrics.kpis, window)
-        changes = metrics.kpi_changes(now, memo(metrics.kpis, previous(messages)))
-        values = {name: getattr(now, name) for name in KPIS}
-        self.cards.update(values, changes, period_name(messages))
-
-        names = memo(agent_names, agents)
+        messages = self.messages
         start, end = messages.bounds
         interval = metrics.choose_interval(pd.Timestamp(start), pd.Timestamp(end))
-        volume = memo(metrics.volume_series, window, interval, by=self.by, tz=tz)
-        self.volume.update(stacked_layers(volume, interval, names))
-        latency = memo(metrics.latency_series, window, interval, tz=tz)
-        percentiles = [f"p{p}" for p in metrics.LATENCY_PERCENTILES]
-        self.latency.update(series_layers(latency, "latency_ms", percentiles))
+        # Sessions with the same filters show the same thing: drawn once per process.
+        drawn = memo(
+            _overview,
+            current(messages),
+            previous(messages),
+            current(self.agents),
+            interval=interval,
+            by=self.by,
+            tz=messages.tz,
+        )
+        self.cards.update(drawn.values, drawn.changes, period_name(messages))
+        self.volume.update(drawn.volume)
+        self.latency.update(drawn.latency)
+        self._top_ids = drawn.top_ids
+        self.top_agents.update(drawn.top_agents)
 
-        table = memo(metrics.per_agent, window, agents)
-        # Least first: inverted bars draw the first row at the bottom.
-        top = table[table["messages"] > 0].head(TOP_AGENTS).iloc[::-1]
-        self._top_ids = list(top["agent_id"])
-        labels = [names.get(agent, agent) for agent in self._top_ids]
-        columns = {
-            "agent": np.array(labels, dtype=object),
-            "messages": top["messages"].to_numpy(),
-            "agent_id": top["agent_id"].to_numpy(dtype=object),
-        }
-        self.top_agents.update([Layer("agents", columns)])
+
+@dataclass(frozen=True)
+class _Drawn:
+    """What the Overview shows of one window of messages."""
+
+    values: dict[str, float]
+    changes: dict[str, float | None]
+    volume: list[Layer]
+    latency: list[Layer]
+    top_ids: list[str]
+    top_agents: list[Layer]
+
+
+def _overview(
+    window: pd.DataFrame,
+    before: pd.DataFrame,
+    agents: pd.DataFrame,
+    *,
+    interval: str,
+    by: str,
+    tz: str,
+) -> _Drawn:
+    now = metrics.kpis(window)
+    names = agent_names(agents)
+    volume = metrics.volume_series(window, interval, by=by, tz=tz)
+    latency = metrics.latency_series(window, interval, tz=tz)
+    percentiles = [f"p{p}" for p in metrics.LATENCY_PERCENTILES]
+    table = metrics.per_agent(window, agents)
+    # Least first: inverted bars draw the first row at the bottom.
+    top = table[table["messages"] > 0].head(TOP_AGENTS).iloc[::-1]
+    top_ids = list(top["agent_id"])
+    columns = {
+        "agent": np.array([names.get(agent, agent) for agent in top_ids], dtype=object),
+        "messages": top["messages"].to_numpy(),
+        "agent_id": top["agent_id"].to_numpy(dtype=object),
+    }
+    return _Drawn(
+        values={name: getattr(now, name) for name in KPIS},
+        changes=metrics.kpi_changes(now, metrics.kpis(before)),
+        volume=stacked_layers(volume, interval, names),
+        latency=series_layers(latency, "latency_ms", percentiles),
+        top_ids=top_ids,
+        top_agents=[Layer("agents", columns)],
+    )

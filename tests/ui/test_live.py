@@ -146,6 +146,10 @@ def test_the_age_of_the_data_ticks_in_the_browser(
         raise AssertionError("the server kept sending to a paused page")
     assert ticked(2) == received, [str(frame)[:200] for frame in frames[received:]]
 
+    # Resumed, the page takes up the time of the latest refresh: the age starts again.
+    page.get_by_role("button", name="Resume").click()
+    expect(age(page)).to_have_text(re.compile(r"^updated [01] s ago$"), timeout=periods(2))
+
 
 def test_pause_holds_the_figures_and_resume_catches_up(
     live_app: ServedApp, guarded_page: tuple[Page, Any]

@@ -199,7 +199,7 @@ def test_kpi_cards_show_the_kpis_and_their_change(backend: Backend) -> None:
     view = OverviewView(messages=messages)
     now, before = metrics.kpis(messages.frame), metrics.kpis(messages.previous_frame)
     changes = metrics.kpi_changes(now, before)
-    shown = view.cards.pane.object
+    shown = view.cards.div.text
     for name, card in KPIS.items():
         assert view.cards.values[name] == pytest.approx(getattr(now, name), nan_ok=True)
         assert card.fmt.format(value=getattr(now, name)) in shown
