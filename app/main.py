@@ -1,5 +1,7 @@
 """The dashboard served by ``agentdash serve`` (or ``panel serve app/main.py``): one session."""
 
+import contextlib
+
 import holoviews as hv
 import panel as pn
 
@@ -9,5 +11,9 @@ from pipelines import Backend
 pn.extension("tabulator", sizing_mode="stretch_width")
 hv.extension("bokeh")
 
-dashboard = Dashboard(Backend.default(), location=pn.state.location)
-dashboard.template().servable()
+# Bokeh walks every model of the page each time one is added, unless frozen: building
+# the page frozen walks them once, which takes a fifth off the time to open a page.
+doc = pn.state.curdoc
+with doc.models.freeze() if doc is not None else contextlib.nullcontext():
+    dashboard = Dashboard(Backend.default(), location=pn.state.location)
+    dashboard.template().servable()

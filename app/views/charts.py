@@ -425,7 +425,10 @@ def live_stacked_bars(
     bars = []
     for i, layer in enumerate(layers):
         bar = plot.quad(
-            *BOX,
+            left="left",
+            right="right",
+            bottom="bottom",
+            top="top",
             source=own_source(layer.columns),
             color=color_for(layer.label, i),
             line_alpha=0,

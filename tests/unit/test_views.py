@@ -234,6 +234,24 @@ def test_filters_drive_the_pipelines_and_follow_drill_down(backend: Backend) -> 
     assert filters.window == "custom" and filters.start == start + (end - start) / 2
 
 
+def test_message_volume_bars_stack_the_counts_inside_the_window(backend: Backend) -> None:
+    messages = MessagesPipeline(backend=backend, window="7d")
+    view = OverviewView(messages=messages)
+    render(view)
+    start, end = (pd.Timestamp(t).tz_localize(None) for t in messages.bounds)
+    interval = pd.Timedelta(metrics.choose_interval(*map(pd.Timestamp, messages.bounds)))
+    tops = []
+    for bars in view.volume.pane.object.renderers:
+        glyph, data = bars.glyph, bars.data_source.data
+        left, right = (pd.to_datetime(data[glyph.left]), pd.to_datetime(data[glyph.right]))
+        assert (left >= start - interval).all() and (right <= end + interval).all()
+        assert ((right - left) == interval).all()
+        assert (np.asarray(data[glyph.top]) >= np.asarray(data[glyph.bottom])).all()
+        tops.append(np.asarray(data[glyph.top]))
+    # The top of the stack in each bin is the number of messages in it.
+    assert np.max(tops, axis=0).sum() == len(messages.frame)
+
+
 def test_clicking_an_agent_bar_narrows_to_that_agent(backend: Backend) -> None:
     messages = MessagesPipeline(backend=backend, window="7d")
     view = OverviewView(messages=messages)
