@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import HoverTool, TapTool
+from bokeh.models import HBar, HoverTool, TapTool
 
 from app.compute import current, memo, previous
 from app.views.base import View, agent_names, narrow_time, period_name
@@ -18,11 +18,11 @@ from app.views.cards import Card, KpiCards
 from app.views.charts import (
     Layer,
     LiveFigure,
+    add_glyph,
     bar_frame,
     live_lines,
     live_stacked_bars,
     on_time_range,
-    own_source,
     series_layers,
     stacked_layers,
     to_utc,
@@ -41,18 +41,14 @@ KPIS = {
     "tokens_out": Card("Tokens out"),
 }
 TOP_AGENTS = 10
+BAR = "#4e79a7"
 
 
 def _top_bars(layers: Sequence[Layer]) -> Any:
     (layer,) = layers
     plot = bar_frame("Busiest agents (click to filter)", layer.columns["agent"], "messages")
-    bars = plot.hbar(
-        y="agent",
-        right="messages",
-        height=0.8,
-        source=own_source(layer.columns),
-        color="#4e79a7",
-        name=layer.label,
+    bars = add_glyph(
+        plot, HBar(y="agent", right="messages", height=0.8, fill_color=BAR, line_color=BAR), layer
     )
     plot.add_tools(
         HoverTool(renderers=[bars], tooltips=[("agent", "@agent"), ("messages", "@messages{0,0}")]),
