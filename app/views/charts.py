@@ -31,7 +31,9 @@ from bokeh.models import (
     BoxSelectTool,
     ColumnDataSource,
     DataRange1d,
+    DatetimeAxis,
     FactorRange,
+    Grid,
     HoverTool,
     Line,
     Quad,
@@ -394,17 +396,32 @@ def _frame(
     return plot
 
 
-def _time_frame(title: str, ylabel: str, select: bool) -> Any:
+class TimeAxis:
+    """Ticks and tick labels of a time axis, for the time charts of one page to share.
+
+    Bokeh's date ticks are sixteen models per axis; a page builds them once.
+    """
+
+    def __init__(self) -> None:
+        axis = DatetimeAxis()  # Bokeh's own: round times, with the date under the hours
+        self.ticker, self.formatter = axis.ticker, axis.formatter
+
+
+def _time_frame(title: str, ylabel: str, select: bool, time_axis: TimeAxis | None) -> Any:
     plot = _frame(
         title,
         ylabel=ylabel,
         # Where a drag selects a time range, it narrows the window of every view: that
         # is the zoom, and a zoom tool of its own would only be more to build per session.
         tools=["save", "reset"] if select else FRAME["default_tools"],
-        x_axis_type="datetime",
+        x_axis_type=None,
         x_range=DataRange1d(range_padding=0.05),
         y_range=DataRange1d(range_padding=0.05, start=0),
     )
+    time_axis = time_axis or TimeAxis()
+    axis = DatetimeAxis(ticker=time_axis.ticker, formatter=time_axis.formatter)
+    plot.add_layout(axis, "below")
+    plot.add_layout(Grid(dimension=0, axis=axis))
     if select:  # a drag along x then picks a time range (see on_time_range)
         tool = BoxSelectTool(dimensions="width")
         plot.add_tools(tool)
@@ -431,10 +448,15 @@ def _legend(plot: Any, renderers: Sequence[Any]) -> None:
 
 
 def live_stacked_bars(
-    layers: Sequence[Layer], *, title: str, ylabel: str, select: bool = False
+    layers: Sequence[Layer],
+    *,
+    title: str,
+    ylabel: str,
+    select: bool = False,
+    time_axis: TimeAxis | None = None,
 ) -> Any:
     """:func:`stacked_bars` as a Bokeh figure, for :class:`LiveFigure`."""
-    plot = _time_frame(title, ylabel, select)
+    plot = _time_frame(title, ylabel, select, time_axis)
     bars = [
         add_glyph(
             plot,
@@ -457,10 +479,16 @@ def live_stacked_bars(
 
 
 def live_lines(
-    layers: Sequence[Layer], *, value: str, title: str, ylabel: str, select: bool = False
+    layers: Sequence[Layer],
+    *,
+    value: str,
+    title: str,
+    ylabel: str,
+    select: bool = False,
+    time_axis: TimeAxis | None = None,
 ) -> Any:
     """:func:`lines` as a Bokeh figure, for :class:`LiveFigure`."""
-    plot = _time_frame(title, ylabel, select)
+    plot = _time_frame(title, ylabel, select, time_axis)
     curves = [
         add_glyph(
             plot,

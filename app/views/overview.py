@@ -18,6 +18,7 @@ from app.views.cards import Card, KpiCards
 from app.views.charts import (
     Layer,
     LiveFigure,
+    TimeAxis,
     add_glyph,
     bar_frame,
     live_lines,
@@ -73,6 +74,7 @@ class OverviewView(View):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.cards = KpiCards(KPIS)
+        self._time_axis = TimeAxis()
         select_time = on_time_range(self._select_time)
         self.volume = LiveFigure(self._draw_volume, link=select_time, height=300)
         self.latency = LiveFigure(self._draw_latency, link=select_time, height=260)
@@ -93,11 +95,22 @@ class OverviewView(View):
         self._refresh_now()
 
     def _draw_volume(self, layers: Sequence[Layer]) -> Any:
-        return live_stacked_bars(layers, title="Messages over time", ylabel="messages", select=True)
+        return live_stacked_bars(
+            layers,
+            title="Messages over time",
+            ylabel="messages",
+            select=True,
+            time_axis=self._time_axis,
+        )
 
     def _draw_latency(self, layers: Sequence[Layer]) -> Any:
         return live_lines(
-            layers, value="latency_ms", title="Agent reply latency", ylabel="ms", select=True
+            layers,
+            value="latency_ms",
+            title="Agent reply latency",
+            ylabel="ms",
+            select=True,
+            time_axis=self._time_axis,
         )
 
     def _select_time(self, x0: Any, x1: Any) -> None:
