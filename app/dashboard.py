@@ -10,6 +10,7 @@ from typing import Any
 
 import panel as pn
 import param
+from bokeh.models.widgets import Div
 
 from app.live import LiveControls
 from app.views.agents import AgentsView
@@ -17,6 +18,7 @@ from app.views.base import View
 from app.views.filters import URL_NAMES, Choice, Filters, apply_each
 from app.views.messages import MessagesView
 from app.views.metrics import MetricsView
+from app.views.notice import Notice
 from app.views.ops import OpsView
 from app.views.overview import OverviewView
 from pipelines import AgentsPipeline, Backend, MessagesPipeline
@@ -59,7 +61,7 @@ class Dashboard(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         self.tabs.param.watch(self._tab_picked, "active")
-        self.problems = pn.pane.Alert(alert_type="warning", visible=False)
+        self.problems = Notice("warning")
         dismiss = pn.widgets.Button(label="Dismiss", color="default", width=90)
         dismiss.on_click(lambda event: setattr(self.filters, "problems", []))
         self._problem_row = pn.Row(self.problems, dismiss, visible=False)
@@ -89,8 +91,11 @@ class Dashboard(pn.viewable.Viewer):
         self.filters.problems = [*self.filters.problems, *refused]
 
     def _show_problems(self, event: param.parameterized.Event) -> None:
-        self.problems.object = "\n\n".join(event.new)
-        self.problems.visible = self._problem_row.visible = bool(event.new)
+        if event.new:
+            self.problems.notify("\n\n".join(event.new))
+        else:
+            self.problems.clear()
+        self._problem_row.visible = bool(event.new)
 
     def _tab_picked(self, event: param.parameterized.Event) -> None:
         self.tab = list(TABS)[event.new]
@@ -116,10 +121,22 @@ class Dashboard(pn.viewable.Viewer):
         )
         theme.js_on_click(code=_THEME_SWITCH)
         live = LiveControls(pipelines=[self.messages, self.agents])
-        return pn.template.BootstrapTemplate(
+        page = pn.template.BootstrapTemplate(
             title="Agent dashboard",
             sidebar=[self.filters],
             main=[self],
             header=[pn.Row(live, theme, align="center")],
             sidebar_width=330,
+            # Views show their own spinner while they compute.  The template's would flash
+            # at every live update, one more message per session, and being an HTML pane
+            # it would bring MathJax into every page (see below).
+            busy_indicator=None,
         )
+        # Panel sends MathJax (1.7 MB of JavaScript, a fifth of a second to load) with any
+        # page holding an HTML pane, and the template's own empty script area is one: an
+        # empty Bokeh Div stands in for it.  (Alerts are built only when shown, for the same
+        # reason.)  If Panel renames the area, pages load MathJax again and a UI test fails.
+        if "js_area" in getattr(page, "_render_items", {}):
+            area = pn.pane.Bokeh(Div(width=0, height=0, margin=0), margin=0)
+            page._render_items["js_area"] = (area, [])
+        return page

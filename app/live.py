@@ -29,6 +29,7 @@ from bokeh.document import Document
 from bokeh.model import DataModel
 from panel.custom import JSComponent
 
+from app.views.notice import Notice
 from pipelines.backend import Backend
 from pipelines.pipeline import Pipeline
 from pipelines.settings import load_settings
@@ -251,7 +252,7 @@ class LiveControls(pn.viewable.Viewer):
             name="Pause", width=90, align="center", description="Stop or resume live updates"
         )
         self._button.on_click(lambda _event: setattr(self, "paused", not self.paused))
-        self._banner = pn.pane.Alert(alert_type="warning", visible=False, margin=(0, 10))
+        self._banner = Notice("warning", margin=(0, 10))
         self._layout = pn.Column(
             pn.Row(self._age, self._button, sizing_mode="stretch_width"),
             self._banner,
@@ -281,12 +282,12 @@ class LiveControls(pn.viewable.Viewer):
         self._clock.as_of = min(live.as_of for live in lives).timestamp() * 1000
         errors = sorted({live.error or "unknown error" for live in lives if live.stale})
         if errors:
-            self._banner.object = (
+            self._banner.notify(
                 "**The data source is failing**: the dashboard shows the last data it read "
                 f"and updates again when the source recovers. ({'; '.join(errors)})"
             )
-        if self._banner.visible != bool(errors):
-            self._banner.visible = bool(errors)
+        else:
+            self._banner.clear()
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout

@@ -10,6 +10,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from app.views.notice import Notice
 from pipelines.errors import AgentdashError
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline, Pipeline
 
@@ -91,7 +92,7 @@ class View(pn.viewable.Viewer):
         self._scheduled = False
         self._shown_data = False
         self._refreshed_at = -float("inf")
-        self.problem = pn.pane.Alert(alert_type="danger", visible=False)
+        self.problem = Notice("danger")
         self.layout = pn.Column(self.problem, sizing_mode="stretch_width")
         for pipeline in (self.messages, self.agents):
             pipeline.param.watch(self._filters_changed, filter_names(pipeline))
@@ -113,16 +114,15 @@ class View(pn.viewable.Viewer):
                 self.refresh()
             except AgentdashError as exc:
                 # Keep the last figures on screen: a failing source must not blank the view.
-                self.problem.object = (
+                self.problem.notify(
                     f"**Could not update this view; it shows the last data read.** {exc}"
                     if self._shown_data
                     else f"### The data could not be read\n\n{exc}\n\n"
                     "Reload the page once the source answers again."
                 )
-                self.problem.visible = True
             else:
                 self._shown_data = True
-                self.problem.visible = False
+                self.problem.clear()
             finally:
                 self.layout.loading = False
 

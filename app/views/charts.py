@@ -388,11 +388,11 @@ def _frame(
         toolbar_location=FRAME["toolbar"],
         sizing_mode="stretch_width",
         min_height=FRAME["min_height"],
+        x_axis_label=xlabel,
+        y_axis_label=ylabel,
         **params,
     )
     plot.toolbar.logo = None
-    plot.xaxis.axis_label = xlabel
-    plot.yaxis.axis_label = ylabel
     return plot
 
 
@@ -438,7 +438,9 @@ def bar_frame(title: str, categories: Iterable[Any], xlabel: str) -> Any:
         x_range=DataRange1d(range_padding=0.05, start=0),
         y_range=FactorRange(factors=[str(c) for c in categories]),
     )
-    plot.xgrid.visible = plot.ygrid.visible = False
+    for grid in plot.center:  # (plot.xgrid would search the whole figure for them)
+        if isinstance(grid, Grid):
+            grid.visible = False
     return plot
 
 

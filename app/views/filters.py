@@ -231,9 +231,9 @@ class Filters(pn.viewable.Viewer):
             _buttons(pn.widgets.RadioButtonGroup, self.param.window),
             self._range,
             self._agent_choice,
-            pn.pane.Markdown("Status (none: all)", margin=(5, 10, 0, 10)),
+            pn.widgets.StaticText(value="Status (none: all)", margin=(5, 10, 0, 10)),
             _buttons(pn.widgets.CheckButtonGroup, self.param.statuses),
-            pn.pane.Markdown("Role (none: all)", margin=(5, 10, 0, 10)),
+            pn.widgets.StaticText(value="Role (none: all)", margin=(5, 10, 0, 10)),
             _buttons(pn.widgets.CheckButtonGroup, self.param.roles),
             pn.widgets.TextInput.from_param(
                 self.param.search, label="Conversation or user id", placeholder="contains…"
