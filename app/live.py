@@ -196,13 +196,6 @@ class DataAge(JSComponent):
         class_=Clock, constant=True, doc="Where the time is kept."
     )
 
-    def __init__(self, **params: Any) -> None:
-        params.setdefault("clock", Clock())
-        # Bokeh follows the references in tags (not those in component data): there the
-        # clock joins the page's document, so that changes made to it reach the browser.
-        params["tags"] = [*params.get("tags", []), params["clock"]]
-        super().__init__(**params)
-
     _esm = """
     function ago(seconds) {
       if (seconds < 120) return `${seconds} s`
@@ -228,6 +221,13 @@ class DataAge(JSComponent):
       el.append(label)
     }
     """
+
+    def __init__(self, **params: Any) -> None:
+        params.setdefault("clock", Clock())
+        # Bokeh follows the references in tags (not those in component data): there the
+        # clock joins the page's document, so that changes made to it reach the browser.
+        params["tags"] = [*params.get("tags", []), params["clock"]]
+        super().__init__(**params)
 
 
 class LiveControls(pn.viewable.Viewer):
