@@ -339,17 +339,32 @@ def stacked_bars(
 
 
 def lines(
-    layers: Sequence[Layer], *, value: str, title: str, ylabel: str, select: bool = False
+    layers: Sequence[Layer],
+    *,
+    value: str,
+    title: str,
+    ylabel: str,
+    select: bool = False,
+    markers: bool = False,
 ) -> hv.Overlay:
-    """Lines over time from :func:`series_layers`."""
-    curves = [
-        hv.Curve(layer.frame, "timestamp", value, label=layer.label).opts(
-            color=color_for(layer.label, i),
-            tools=["hover", "xbox_select"] if select else ["hover"],
+    """Lines over time from :func:`series_layers`; with ``markers``, a dot on each value
+    (for series of events, whose first value alone would draw no line)."""
+    glyphs: list[hv.Element] = []
+    for i, layer in enumerate(layers):
+        color = color_for(layer.label, i)
+        tools = ["hover", "xbox_select"] if select else ["hover"]
+        glyphs.append(
+            hv.Curve(layer.frame, "timestamp", value, label=layer.label).opts(
+                color=color, tools=tools
+            )
         )
-        for i, layer in enumerate(layers)
-    ]
-    return _time_chart(curves, title, ylabel, select)
+        if markers:
+            glyphs.append(
+                hv.Scatter(layer.frame, "timestamp", value, label=layer.label).opts(
+                    color=color, size=6, tools=tools
+                )
+            )
+    return _time_chart(glyphs, title, ylabel, select)
 
 
 def to_utc(wall: Any, tz: str) -> datetime:

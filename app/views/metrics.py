@@ -167,7 +167,7 @@ class MetricsView(View):
         self.ecdf = LiveChart(_ecdf, height=280)
         self.bands = LiveChart(_bands, height=280)
         self.tokens = LiveChart(
-            lambda layers: _agent_bars(layers, "Tokens by agent", "tokens", "0a"),
+            lambda layers: _agent_bars(layers, "Tokens by agent", "tokens", "0.[0]a"),
             value_axis="x",
             height=300,
         )

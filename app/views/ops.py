@@ -73,13 +73,21 @@ class OpsView(View):
         )
         self.costs = LiveChart(
             lambda layers: lines(
-                layers, value="request_charge", title="Request units per refresh", ylabel="RU"
+                layers,
+                value="request_charge",
+                title="Request units per refresh",
+                ylabel="RU",
+                markers=True,
             ),
             height=240,
         )
         self.documents = LiveChart(
             lambda layers: lines(
-                layers, value="documents", title="Documents read per refresh", ylabel="documents"
+                layers,
+                value="documents",
+                title="Documents read per refresh",
+                ylabel="documents",
+                markers=True,
             ),
             height=240,
         )
