@@ -12,11 +12,12 @@ field mapping::
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -100,11 +101,25 @@ def _check_fields(raw: Any) -> dict[str, dict[str, str]]:
     return checked
 
 
+def _check_keys(file_values: Mapping[str, Any]) -> None:
+    """Refuse a key of the file that is no setting: a typo would otherwise pass unseen."""
+    known = [f.name for f in fields(Settings)]
+    for key in file_values:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"{PREFIX}CONFIG: {key!r} is not a setting; {hint}the settings are "
+                f"{', '.join(known)}"
+            )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings, refusing a wrong value with a message naming the variable."""
     env = os.environ if env is None else env
     config_path = env.get(f"{PREFIX}CONFIG")
     file_values = _read_toml(config_path) if config_path else {}
+    _check_keys(file_values)
 
     def get(name: str) -> Any:
         value = env.get(f"{PREFIX}{name.upper()}")

@@ -178,6 +178,8 @@ def test_wrong_environment_values_are_refused_naming_the_variable(
         ("refresh_seconds = inf", "AGENTDASH_REFRESH_SECONDS"),
         ("refresh_seconds = [1]", "AGENTDASH_REFRESH_SECONDS"),
         ("source = ", "AGENTDASH_CONFIG"),  # not TOML
+        ("refresh_second = 1", "AGENTDASH_CONFIG"),  # a typo
+        ("[cosmos]\nendpoint = 'https://a.example'", "AGENTDASH_CONFIG"),
         ('fields = "timestamp"', "AGENTDASH_CONFIG"),
         ('[fields.tools]\nid = "toolId"', "AGENTDASH_CONFIG"),
         ('[fields]\nmessages = "createdAt"', "AGENTDASH_CONFIG"),
@@ -204,5 +206,7 @@ def test_refusals_say_what_to_do(tmp_path: Path) -> None:
         load_settings({"AGENTDASH_REFRESH_SECONDS": "soon"})
     with pytest.raises(ConfigError, match="no such file"):
         load_settings({"AGENTDASH_CONFIG": str(tmp_path / "missing.toml")})
+    with pytest.raises(ConfigError, match="'refresh_second' is not a setting; did you mean"):
+        load_settings(config(tmp_path, "refresh_second = 1\n"))
     with pytest.raises(ConfigError, match=r"'created' is not a column; use one of \['id', "):
         load_settings(config(tmp_path, '[fields.messages]\ncreated = "createdAt"\n'))
