@@ -78,7 +78,14 @@ def _ecdf(layers: Sequence[Layer]) -> hv.Overlay:
         for i, layer in enumerate(layers)
     ]
     return hv.Overlay(curves).opts(
-        title="Latency ECDF by agent", xlabel="ms", ylabel="share of replies", logx=True, **FRAME
+        title="Latency ECDF by agent",
+        xlabel="ms",
+        ylabel="share of replies",
+        logx=True,
+        # A column of more than ten agents would run past the top of the chart.
+        legend_cols=1 + len(curves) // 11,
+        legend_opts={"label_text_font_size": "8pt", "spacing": 0},
+        **FRAME,
     )
 
 
