@@ -73,7 +73,12 @@ def _bands(layers: Sequence[Layer]) -> hv.Overlay:
 def _ecdf(layers: Sequence[Layer]) -> hv.Overlay:
     curves = [
         hv.Curve(layer.frame, "latency_ms", "fraction", label=layer.label).opts(
-            color=color_for(layer.label, i), interpolation="steps-post", tools=["hover"]
+            color=color_for(layer.label, i),
+            # Past the palette's ten colours, a dashed line tells an agent from the one
+            # that has its colour.
+            line_dash="solid" if i < len(PALETTE) else "dashed",
+            interpolation="steps-post",
+            tools=["hover"],
         )
         for i, layer in enumerate(layers)
     ]
