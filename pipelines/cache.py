@@ -226,7 +226,7 @@ class RedisFrameCache:
         self,
         url: str,
         ttl_seconds: float = 3600,
-        lock_seconds: float = 120,
+        lock_seconds: float = 30,
         retry_seconds: float = 10,
     ) -> None:
         import redis
@@ -352,8 +352,11 @@ class RedisFrameCache:
             with self._local.lock(key, blocking) as acquired:
                 yield acquired
             return
+        # The holder keeps the lock alive while it works (see _renew), so a waiter waits for
+        # the work to end, or for the lock to expire if the holder died.  Not thread-local:
+        # the renewing thread extends it.
         lock = self._redis.lock(
-            self._keys(key)[2], timeout=self.lock_seconds, blocking_timeout=self.lock_seconds
+            self._keys(key)[2], timeout=self.lock_seconds, thread_local=False
         )
         try:
             acquired = bool(lock.acquire(blocking=blocking))
@@ -362,12 +365,27 @@ class RedisFrameCache:
             with self._local.lock(key, blocking) as acquired:
                 yield acquired
             return
+        done = threading.Event()
+        if acquired:
+            threading.Thread(
+                target=self._renew, args=(lock, done), name="agentdash-lock", daemon=True
+            ).start()
         try:
             yield acquired
         finally:
+            done.set()
             if acquired:
                 with contextlib.suppress(Exception):
                     lock.release()
+
+    def _renew(self, lock: Any, done: threading.Event) -> None:
+        """Keep a held lock alive however long the work takes (a cold read of many millions
+        of documents can outlast ``lock_seconds``); if the holder dies, it expires."""
+        while not done.wait(self.lock_seconds / 3):
+            try:
+                lock.reacquire()
+            except Exception:  # released meanwhile, or Redis gone: nothing left to keep
+                return
 
 
 def make_cache(redis_url: str | None, ttl_seconds: float) -> FrameCache:

@@ -289,6 +289,42 @@ def test_a_refresh_in_one_process_is_adopted_by_the_others(
     assert "m100" in set(second.get(DAY).frame["id"])
 
 
+def test_a_held_lock_outlives_its_expiry_and_its_waiter_waits(redis_url: str) -> None:
+    # Two processes' caches; the lock would expire every 0.3 s if its holder did not renew it.
+    holder, other = (RedisFrameCache(redis_url, lock_seconds=0.3) for _ in range(2))
+    release, waiting, got = threading.Event(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.lock("k") as acquired:
+            assert acquired
+            release.wait(30)
+
+    def wait_for_it() -> None:
+        waiting.set()
+        with other.lock("k") as acquired:
+            if acquired:
+                got.set()
+
+    threading.Thread(target=hold, daemon=True).start()
+    wait_until(lambda: holder._redis.exists(holder._keys("k")[2]), message="the lock taken")
+    waiter = threading.Thread(target=wait_for_it, daemon=True)
+    waiter.start()
+    waiting.wait(5)
+    # The lock lives 0.3 s; through nine renewals (three lifetimes and more) it stays held.
+    key = holder._keys("k")[2]
+    renewals, last = 0, holder._redis.pttl(key)
+    while renewals < 9:
+        ttl = holder._redis.pttl(key)
+        assert ttl > 0, "the lock expired while its holder worked"
+        renewals, last = renewals + (ttl > last), ttl
+        with other.lock("k", blocking=False) as acquired:
+            assert not acquired
+        assert not got.is_set()
+    release.set()
+    wait_until(got.is_set, message="the waiter to get the lock once released")
+    waiter.join(5)
+
+
 # --- Redis down --------------------------------------------------------------------------------
 
 
