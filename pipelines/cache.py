@@ -355,9 +355,7 @@ class RedisFrameCache:
         # The holder keeps the lock alive while it works (see _renew), so a waiter waits for
         # the work to end, or for the lock to expire if the holder died.  Not thread-local:
         # the renewing thread extends it.
-        lock = self._redis.lock(
-            self._keys(key)[2], timeout=self.lock_seconds, thread_local=False
-        )
+        lock = self._redis.lock(self._keys(key)[2], timeout=self.lock_seconds, thread_local=False)
         try:
             acquired = bool(lock.acquire(blocking=blocking))
         except self._errors as exc:
