@@ -505,10 +505,18 @@ class Backend:
             filters={mapping.source_field("conversation_id"): conversation_id},
             projection=mapping.projection([*DTYPES["messages"], "content"]),
         )
-        docs = [doc for page in self.source.fetch(query) for doc in page]
-        result = normalise(docs, mapping, extra=("content",))
-        self.quarantine.add(result.quarantined)
-        return result.frame.sort_values(["timestamp", "id"], ignore_index=True)
+        extra = ("content",)
+        # Page by page: a column batch is read as it is, not rebuilt into documents first.
+        results = [
+            normalise(page, mapping, extra, deduplicate=False) for page in self.source.fetch(query)
+        ]
+        for result in results:
+            self.quarantine.add(result.quarantined)
+        frames = [result.frame for result in results if len(result.frame)]
+        if not frames:
+            return empty_frame("messages", extra)
+        frame = pd.concat(frames, ignore_index=True).drop_duplicates("id", keep="last")
+        return frame.sort_values(["timestamp", "id"], ignore_index=True)
 
     def status(self) -> dict[str, Any]:
         """Freshness and costs, for the Ops view and the health endpoint."""

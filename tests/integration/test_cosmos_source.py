@@ -298,6 +298,30 @@ KEYED_DOCS: list[Document] = [
 KEYED_PROJECTION = ("metrics.latency", "id", "role", "missing")
 
 
+def test_a_conversation_read_over_several_pages_holds_its_messages_with_text(
+    loaded_standin: Loaded,
+) -> None:
+    counts = pd.Series([m["conversationId"] for m in loaded_standin.messages]).value_counts()
+    conversation = str(counts.index[0])  # the longest: it spans several pages and batches
+    expected = sorted(
+        (m for m in loaded_standin.messages if m["conversationId"] == conversation),
+        key=lambda m: (m["timestamp"], m["id"]),
+    )
+    assert len(expected) > 3
+    backend = Backend(
+        loaded_standin.source(page_size=2, batch_size=3), MemoryFrameCache(), fields=FIELDS
+    )
+
+    turns = backend.conversation(conversation)
+
+    assert list(turns["id"]) == [m["id"] for m in expected]
+    assert list(turns["content"]) == [m["content"] for m in expected]
+    assert list(turns["latency_ms"].fillna(-1)) == [
+        m.get("metrics", {}).get("latency", -1) or -1 for m in expected
+    ]
+    assert backend.conversation("no-such-conversation").empty
+
+
 @pytest.mark.cosmos_live
 def test_projected_documents_are_keyed_by_exactly_the_field_paths(target: Target) -> None:
     name = target.create("messages")
