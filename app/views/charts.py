@@ -473,26 +473,20 @@ def live_stacked_bars(
     time_axis: TimeAxis | None = None,
 ) -> Any:
     """:func:`stacked_bars` as a Bokeh figure, for :class:`LiveFigure`."""
-    plot = _time_frame(title, ylabel, select, time_axis)
-    bars = [
-        add_glyph(
-            plot,
-            Quad(
-                left="left",
-                right="right",
-                bottom="bottom",
-                top="top",
-                fill_color=color_for(layer.label, i),
-                line_alpha=0,
-            ),
-            layer,
-        )
-        for i, layer in enumerate(layers)
-    ]
-    tips = [("series", "$name"), ("messages", "@count{0,0}"), ("from", "@left{%F %H:%M}")]
-    plot.add_tools(HoverTool(renderers=bars, tooltips=tips, formatters={"@left": "datetime"}))
-    _legend(plot, bars)
-    return plot
+    return _live_time_chart(
+        layers,
+        lambda i, layer: Quad(
+            left="left",
+            right="right",
+            bottom="bottom",
+            top="top",
+            fill_color=color_for(layer.label, i),
+            line_alpha=0,
+        ),
+        [("series", "$name"), ("messages", "@count{0,0}"), ("from", "@left{%F %H:%M}")],
+        time_column="left",
+        plot=_time_frame(title, ylabel, select, time_axis),
+    )
 
 
 def live_lines(
@@ -505,20 +499,32 @@ def live_lines(
     time_axis: TimeAxis | None = None,
 ) -> Any:
     """:func:`lines` as a Bokeh figure, for :class:`LiveFigure`."""
-    plot = _time_frame(title, ylabel, select, time_axis)
-    curves = [
-        add_glyph(
-            plot,
-            Line(x="timestamp", y=value, line_color=color_for(layer.label, i), line_width=2),
-            layer,
-        )
-        for i, layer in enumerate(layers)
-    ]
-    tips = [("series", "$name"), (ylabel, f"@{{{value}}}{{0,0}}"), ("at", "@timestamp{%F %H:%M}")]
-    plot.add_tools(
-        HoverTool(renderers=curves, tooltips=tips, formatters={"@timestamp": "datetime"})
+    return _live_time_chart(
+        layers,
+        lambda i, layer: Line(
+            x="timestamp", y=value, line_color=color_for(layer.label, i), line_width=2
+        ),
+        [("series", "$name"), (ylabel, f"@{{{value}}}{{0,0}}"), ("at", "@timestamp{%F %H:%M}")],
+        time_column="timestamp",
+        plot=_time_frame(title, ylabel, select, time_axis),
     )
-    _legend(plot, curves)
+
+
+def _live_time_chart(
+    layers: Sequence[Layer],
+    glyph: Callable[[int, Layer], Any],
+    tooltips: list[tuple[str, str]],
+    *,
+    time_column: str,
+    plot: Any,
+) -> Any:
+    """One glyph per layer on ``plot``, one hover tool for them all, and a legend."""
+    renderers = [add_glyph(plot, glyph(i, layer), layer) for i, layer in enumerate(layers)]
+    hover = HoverTool(
+        renderers=renderers, tooltips=tooltips, formatters={f"@{time_column}": "datetime"}
+    )
+    plot.add_tools(hover)
+    _legend(plot, renderers)
     return plot
 
 

@@ -71,26 +71,8 @@ class OpsView(View):
                 for name in names
             }
         )
-        self.costs = LiveChart(
-            lambda layers: lines(
-                layers,
-                value="request_charge",
-                title="Request units per refresh",
-                ylabel="RU",
-                markers=True,
-            ),
-            height=240,
-        )
-        self.documents = LiveChart(
-            lambda layers: lines(
-                layers,
-                value="documents",
-                title="Documents read per refresh",
-                ylabel="documents",
-                markers=True,
-            ),
-            height=240,
-        )
+        self.costs = _per_refresh("request_charge", "Request units per refresh", "RU")
+        self.documents = _per_refresh("documents", "Documents read per refresh", "documents")
         self.history = table(pagination="local", page_size=10)
         self.reasons = table()
         self.quarantine = table(pagination="local", page_size=10)
@@ -141,3 +123,11 @@ class OpsView(View):
         )
         sync_table(self.reasons, reasons)
         sync_table(self.quarantine, backend.quarantine.frame())
+
+
+def _per_refresh(value: str, title: str, ylabel: str) -> LiveChart:
+    """A chart of one figure of each refresh, a line per frame, a dot per refresh."""
+    return LiveChart(
+        lambda layers: lines(layers, value=value, title=title, ylabel=ylabel, markers=True),
+        height=240,
+    )
