@@ -55,13 +55,6 @@ class ColumnBatch(Sequence[Document]):
         for row in zip(*self.columns.values(), strict=True):
             yield dict(zip(paths, row, strict=True))
 
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, ColumnBatch | list):
-            return list(self) == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
 
 @dataclass
 class ChangeSet:
