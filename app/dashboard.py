@@ -54,19 +54,20 @@ class Dashboard(pn.viewable.Viewer):
         self.agents = AgentsPipeline(backend=backend)
         self.filters = Filters(self.messages, self.agents)
         self.views: dict[str, View] = {}
-        self._slots = {name: pn.Column(sizing_mode="stretch_width") for name in TABS}
+        # A tab holds its view once built; until then, an empty column that the browser
+        # does not get either (dynamic tabs send only what the tab shown holds).
         self.tabs = pn.Tabs(
-            *[(title, self._slots[name]) for name, (title, _) in TABS.items()],
+            *[(title, pn.Column(sizing_mode="stretch_width")) for title, _ in TABS.values()],
             active=list(TABS).index(self.tab),
+            dynamic=True,
             sizing_mode="stretch_width",
         )
         self.tabs.param.watch(self._tab_picked, "active")
-        self.problems = Notice("warning")
-        dismiss = pn.widgets.Button(label="Dismiss", color="default", width=90)
-        dismiss.on_click(lambda event: setattr(self.filters, "problems", []))
-        self._problem_row = pn.Row(self.problems, dismiss, visible=False)
+        self.layout = pn.Column(self.tabs, sizing_mode="stretch_width")
+        self.problems = Notice(
+            self.layout, "warning", dismiss=lambda: setattr(self.filters, "problems", [])
+        )
         self.filters.param.watch(self._show_problems, "problems")
-        self.layout = pn.Column(self._problem_row, self.tabs, sizing_mode="stretch_width")
         # The link picks the tab and filters first; the tab shown is then built into the
         # page's first document, so its figures arrive with the page (no second round trip).
         self.sync_url(location)
@@ -95,7 +96,6 @@ class Dashboard(pn.viewable.Viewer):
             self.problems.notify("\n\n".join(event.new))
         else:
             self.problems.clear()
-        self._problem_row.visible = bool(event.new)
 
     def _tab_picked(self, event: param.parameterized.Event) -> None:
         self.tab = list(TABS)[event.new]
@@ -111,13 +111,16 @@ class Dashboard(pn.viewable.Viewer):
     def _build(self, name: str) -> None:
         view = TABS[name][1](messages=self.messages, agents=self.agents)
         self.views[name] = view
-        self._slots[name].objects = [view]
+        self.tabs[list(TABS).index(name)] = (TABS[name][0], view)
 
     def template(self) -> pn.template.BootstrapTemplate:
         """The page: filters in the sidebar, tabs in the main area, live controls on top."""
         dark = pn.config.theme == "dark"
         theme = pn.widgets.Button(
-            label="☀ Light theme" if dark else "☾ Dark theme", color="light", width=130
+            label="☀ Light theme" if dark else "☾ Dark theme",
+            color="light",
+            width=130,
+            align="center",
         )
         theme.js_on_click(code=_THEME_SWITCH)
         live = LiveControls(pipelines=[self.messages, self.agents])
@@ -125,7 +128,7 @@ class Dashboard(pn.viewable.Viewer):
             title="Agent dashboard",
             sidebar=[self.filters],
             main=[self],
-            header=[pn.Row(live, theme, align="center")],
+            header=[live, theme],
             sidebar_width=330,
             # Views show their own spinner while they compute.  The template's would flash
             # at every live update, one more message per session, and being an HTML pane

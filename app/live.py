@@ -252,12 +252,12 @@ class LiveControls(pn.viewable.Viewer):
             name="Pause", width=90, align="center", description="Stop or resume live updates"
         )
         self._button.on_click(lambda _event: setattr(self, "paused", not self.paused))
-        self._banner = Notice("warning", margin=(0, 10))
         self._layout = pn.Column(
             pn.Row(self._age, self._button, sizing_mode="stretch_width"),
-            self._banner,
             sizing_mode="stretch_width",
+            align="center",
         )
+        self._banner = Notice(self._layout, "warning", at=None, margin=(0, 10))
         doc = pn.state.curdoc
         self._session = None
         if doc is not None and doc.session_context is not None:

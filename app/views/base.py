@@ -92,8 +92,8 @@ class View(pn.viewable.Viewer):
         self._scheduled = False
         self._shown_data = False
         self._refreshed_at = -float("inf")
-        self.problem = Notice("danger")
-        self.layout = pn.Column(self.problem, sizing_mode="stretch_width")
+        self.layout = pn.Column(sizing_mode="stretch_width")
+        self.problem = Notice(self.layout, "danger")
         for pipeline in (self.messages, self.agents):
             pipeline.param.watch(self._filters_changed, filter_names(pipeline))
             pipeline.param.watch(self._data_changed, "version")

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 import holoviews as hv
@@ -28,7 +29,14 @@ import panel as pn
 from bokeh.core.properties import value as literal
 from bokeh.events import SelectionGeometry
 from bokeh.models import (
+    AllIndices,
+    AllLabels,
+    Axis,
+    BasicTicker,
+    BasicTickFormatter,
     BoxSelectTool,
+    CategoricalAxis,
+    CDSView,
     ColumnDataSource,
     DataRange1d,
     DatetimeAxis,
@@ -36,9 +44,14 @@ from bokeh.models import (
     Grid,
     HoverTool,
     Line,
+    LinearAxis,
     Quad,
     Range1d,
+    UnionRenderers,
 )
+from bokeh.models import Column as BkColumn
+from bokeh.models import Row as BkRow
+from bokeh.models import Spacer as BkSpacer
 from bokeh.models.annotations import Legend, LegendItem
 from bokeh.plotting import figure
 
@@ -97,15 +110,6 @@ def _changed(old: np.ndarray, new: np.ndarray) -> np.ndarray:
 
 def _python(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
-
-
-def own_source(columns: Columns) -> ColumnDataSource:
-    """A source holding its own copy of ``columns``, which :func:`sync_source` may patch.
-
-    (Columns read from shared, copy-on-write frames are read-only: Bokeh would skip
-    patches to them, and they belong to every session.)
-    """
-    return ColumnDataSource(_own(columns))
 
 
 def _own(columns: Columns) -> dict[str, Any]:
@@ -182,11 +186,19 @@ class LiveChart(pn.viewable.Viewer):
         self._categories: FactorRange | None = None
         self.redraws = 0
         pane_params.setdefault("sizing_mode", "stretch_width")
-        # Filled by the first update(): drawing before the data are known would be wasted.
-        self.pane = self._pane(**pane_params)
+        self._pane_params = pane_params
+        self._shown_in: pn.pane.HoloViews | pn.pane.Bokeh | None = None
 
     def __panel__(self) -> pn.pane.HoloViews | pn.pane.Bokeh:
         return self.pane
+
+    @property
+    def pane(self) -> pn.pane.HoloViews | pn.pane.Bokeh:
+        """The pane showing the chart, made when first asked for."""
+        if self._shown_in is None:
+            # Filled by the first update(): drawing before the data are known would be wasted.
+            self._shown_in = self._pane(**self._pane_params)
+        return self._shown_in
 
     def _pane(self, **params: Any) -> pn.pane.HoloViews | pn.pane.Bokeh:
         return pn.pane.HoloViews(linked_axes=False, **params)
@@ -269,25 +281,103 @@ class LiveChart(pn.viewable.Viewer):
 class LiveFigure(LiveChart):
     """A :class:`LiveChart` drawn directly as a Bokeh figure, for charts HoloViews adds nothing to.
 
-    ``draw`` returns a figure whose glyph renderers are named by the layers'
-    labels (see :func:`live_stacked_bars`); ``link`` gets the figure.
+    Its layers share one source, side by side (see :func:`wide_columns`): the
+    ``shared`` columns once, the others once per layer.  ``draw`` returns a
+    figure drawn from such a source, its glyph renderers named by the layers'
+    labels (see :func:`live_stacked_bars`); ``link`` gets the figure.  The figure
+    is shown in a pane of its own, or by :class:`Figures` with others in one.
     """
+
+    def __init__(
+        self,
+        draw: Callable[[Sequence[Layer]], Any],
+        *,
+        shared: Sequence[str] = (),
+        height: int | None = None,
+        **params: Any,
+    ) -> None:
+        self.figure: Any = None
+        self.place: Callable[[Any], None] | None = None
+        self._shared = tuple(shared)
+        self._height = height
+        super().__init__(draw, height=height, **params)
 
     def _pane(self, **params: Any) -> pn.pane.HoloViews | pn.pane.Bokeh:
         return pn.pane.Bokeh(**params)
 
     def _show(self, layers: Sequence[Layer]) -> None:
         plot = self._draw(layers)
-        plot.sizing_mode = self.pane.sizing_mode
-        if self.pane.height is not None:
-            plot.height = self.pane.height
+        plot.sizing_mode = "stretch_width"
+        if self._height is not None:
+            plot.height = self._height
         labels = set(self._labels)
         for renderer in plot.renderers:
             if renderer.name in labels:
                 self._keep(renderer.name, renderer.data_source, plot)
         if self._link is not None:
             self._link(plot)
-        self.pane.object = plot
+        self.figure = plot
+        if self.place is not None:
+            self.place(plot)
+        else:
+            self.pane.object = plot
+
+    def _sync(self, layers: Sequence[Layer]) -> bool:
+        if self._categories is not None:
+            return self._recategorise(layers)
+        source = self._sources[self._labels[0]][0]  # the one all layers share
+        return sync_source(source, wide_columns(layers, self._shared))
+
+
+class Figures(pn.viewable.Viewer):
+    """Live figures in rows, in one Bokeh layout shown by one pane.
+
+    Each Panel pane or layout costs every session about as much memory as a
+    small figure; a view with several figures holds them in one.
+    """
+
+    def __init__(self, *rows: Sequence[LiveFigure], **pane_params: Any) -> None:
+        super().__init__()
+        layout = BkColumn(sizing_mode="stretch_width")
+        for charts in rows:
+            # A figure alone needs no row of its own.
+            row = BkRow(sizing_mode="stretch_width") if len(charts) > 1 else layout
+            for chart in charts:
+                chart.place = partial(self._place, row, len(row.children))
+                row.children.append(chart.figure or BkSpacer())
+            if row is not layout:
+                layout.children.append(row)
+        pane_params.setdefault("sizing_mode", "stretch_width")
+        self.pane = pn.pane.Bokeh(layout, **pane_params)
+
+    def __panel__(self) -> pn.pane.Bokeh:
+        return self.pane
+
+    @staticmethod
+    def _place(row: BkRow | BkColumn, index: int, plot: Any) -> None:
+        row.children[index] = plot
+
+
+def wide_columns(layers: Sequence[Layer], shared: Sequence[str]) -> dict[str, np.ndarray]:
+    """The columns of ``layers`` side by side, for one source to hold them all.
+
+    The ``shared`` columns (those of the first layer: the layers' rows are the
+    same) appear once; every other column once per layer, named by
+    :func:`layer_column`.  The first column comes first, keying the rows.
+    """
+    columns: dict[str, np.ndarray] = {}
+    for i, layer in enumerate(layers):
+        for name, values in layer.columns.items():
+            if name not in shared:
+                columns[layer_column(name, i)] = values
+            elif i == 0:
+                columns[name] = values
+    return columns
+
+
+def layer_column(name: str, index: int) -> str:
+    """The name of layer ``index``'s column ``name`` in :func:`wide_columns`."""
+    return f"{name}_{index}"
 
 
 def stacked_layers(table: pd.DataFrame, interval: str, labels: Mapping[str, str]) -> list[Layer]:
@@ -391,71 +481,111 @@ def on_time_range(select: Callable[[Any, Any], None]) -> Callable[[Any], None]:
 def _frame(
     title: str,
     *,
-    xlabel: str = "",
-    ylabel: str = "",
     tools: Sequence[str] = FRAME["default_tools"],
     **params: Any,
 ) -> Any:
-    """A Bokeh figure dressed as :data:`FRAME` dresses the HoloViews charts."""
+    """A Bokeh figure dressed as :data:`FRAME` dresses the HoloViews charts, without axes."""
     plot = figure(
         title=title,
         tools=list(tools),
         toolbar_location=FRAME["toolbar"],
         sizing_mode="stretch_width",
         min_height=FRAME["min_height"],
-        x_axis_label=xlabel,
-        y_axis_label=ylabel,
+        x_axis_type=None,
+        y_axis_type=None,
         **params,
     )
     plot.toolbar.logo = None
     return plot
 
 
-class TimeAxis:
-    """Ticks and tick labels of a time axis, for the time charts of one page to share.
+class FigureKit:
+    """Models that the figures of one page share rather than build one each.
 
-    Bokeh's date ticks are sixteen models per axis; a page builds them once.
+    Bokeh's date ticks are sixteen models per axis; the tick placement and
+    labels of value axes, the selection policy of sources, the filter that
+    shows every row and the look of a selection box's handles are one each.
+    None of them holds state of its own, and each model a figure holds costs
+    every session about 8 KB of server memory.
     """
 
     def __init__(self) -> None:
         axis = DatetimeAxis()  # Bokeh's own: round times, with the date under the hours
-        self.ticker, self.formatter = axis.ticker, axis.formatter
+        self.time_ticker, self.time_formatter = axis.ticker, axis.formatter
+        self.ticker, self.formatter = BasicTicker(), BasicTickFormatter()
+        self.labels = AllLabels()
+        self.selection_policy = UnionRenderers()
+        self.all_rows = AllIndices()
+        self.handles: Any = None  # the first selection box's
+
+    def source(self, columns: Columns) -> ColumnDataSource:
+        """A source holding its own copy of ``columns``, which :func:`sync_source` may patch.
+
+        (Columns read from shared, copy-on-write frames are read-only: Bokeh would skip
+        patches to them, and they belong to every session.)
+        """
+        return ColumnDataSource(_own(columns), selection_policy=self.selection_policy)
+
+    def view(self) -> CDSView:
+        """A view of every row of a source."""
+        return CDSView(filter=self.all_rows)
+
+    def axis(
+        self, plot: Any, place: str, label: str = "", kind: str = "linear", grid: bool = True
+    ) -> None:
+        """Add an axis (``linear``, ``time`` or ``categorical``), with grid lines or not."""
+        common: dict[str, Any] = {"axis_label": label, "major_label_policy": self.labels}
+        axis: Axis
+        if kind == "time":
+            axis = DatetimeAxis(ticker=self.time_ticker, formatter=self.time_formatter, **common)
+        elif kind == "categorical":
+            axis = CategoricalAxis(**common)
+        else:
+            axis = LinearAxis(ticker=self.ticker, formatter=self.formatter, **common)
+        plot.add_layout(axis, place)
+        if grid:
+            plot.add_layout(Grid(dimension=0 if place in ("above", "below") else 1, axis=axis))
+
+    def select_x(self, plot: Any) -> None:
+        """Make a drag along x select a time range (see :func:`on_time_range`)."""
+        tool = BoxSelectTool(dimensions="width")
+        if self.handles is None:
+            self.handles = tool.overlay.handles
+        else:
+            tool.overlay.handles = self.handles
+        plot.add_tools(tool)
+        plot.toolbar.active_drag = tool
 
 
-def _time_frame(title: str, ylabel: str, select: bool, time_axis: TimeAxis | None) -> Any:
+def _time_frame(title: str, ylabel: str, select: bool, kit: FigureKit) -> Any:
     plot = _frame(
         title,
-        ylabel=ylabel,
         # Where a drag selects a time range, it narrows the window of every view: that
         # is the zoom, and a zoom tool of its own would only be more to build per session.
         tools=["save", "reset"] if select else FRAME["default_tools"],
-        x_axis_type=None,
         x_range=DataRange1d(range_padding=0.05),
         y_range=DataRange1d(range_padding=0.05, start=0),
     )
-    time_axis = time_axis or TimeAxis()
-    axis = DatetimeAxis(ticker=time_axis.ticker, formatter=time_axis.formatter)
-    plot.add_layout(axis, "below")
-    plot.add_layout(Grid(dimension=0, axis=axis))
-    if select:  # a drag along x then picks a time range (see on_time_range)
-        tool = BoxSelectTool(dimensions="width")
-        plot.add_tools(tool)
-        plot.toolbar.active_drag = tool
+    kit.axis(plot, "below", kind="time")
+    kit.axis(plot, "left", ylabel)
+    if select:
+        kit.select_x(plot)
     return plot
 
 
-def bar_frame(title: str, categories: Iterable[Any], xlabel: str) -> Any:
+def bar_frame(
+    title: str, categories: Iterable[Any], xlabel: str, kit: FigureKit | None = None
+) -> Any:
     """A figure for horizontal bars over ``categories``, values from zero, without a grid."""
+    kit = kit or FigureKit()
     plot = _frame(
         title,
-        xlabel=xlabel,
         tools=["save"],
         x_range=DataRange1d(range_padding=0.05, start=0),
         y_range=FactorRange(factors=[str(c) for c in categories]),
     )
-    for grid in plot.center:  # (plot.xgrid would search the whole figure for them)
-        if isinstance(grid, Grid):
-            grid.visible = False
+    kit.axis(plot, "below", xlabel, grid=False)
+    kit.axis(plot, "left", kind="categorical", grid=False)
     return plot
 
 
@@ -464,28 +594,45 @@ def _legend(plot: Any, renderers: Sequence[Any]) -> None:
     plot.add_layout(Legend(items=items, click_policy="hide"), "right")
 
 
+BARS_SHARED = ("left", "right")
+"""The columns the layers of :func:`stacked_layers` share, for :class:`LiveFigure`."""
+LINES_SHARED = ("timestamp",)
+"""The column the layers of :func:`series_layers` share, for :class:`LiveFigure`."""
+
+
 def live_stacked_bars(
     layers: Sequence[Layer],
     *,
     title: str,
     ylabel: str,
     select: bool = False,
-    time_axis: TimeAxis | None = None,
+    kit: FigureKit | None = None,
 ) -> Any:
-    """:func:`stacked_bars` as a Bokeh figure, for :class:`LiveFigure`."""
+    """:func:`stacked_bars` as a Bokeh figure, for ``LiveFigure(shared=BARS_SHARED)``.
+
+    Hovering a bar shows every series of its time bin.
+    """
+    kit = kit or FigureKit()
     return _live_time_chart(
         layers,
         lambda i, layer: Quad(
             left="left",
             right="right",
-            bottom="bottom",
-            top="top",
+            bottom=layer_column("bottom", i),
+            top=layer_column("top", i),
             fill_color=color_for(layer.label, i),
             line_alpha=0,
         ),
-        [("series", "$name"), ("messages", "@count{0,0}"), ("from", "@left{%F %H:%M}")],
-        time_column="left",
-        plot=_time_frame(title, ylabel, select, time_axis),
+        [
+            *[
+                (layer.label, f"@{{{layer_column('count', i)}}}{{0,0}}")
+                for i, layer in enumerate(layers)
+            ],
+            ("from", "@left{%F %H:%M}"),
+        ],
+        shared=BARS_SHARED,
+        kit=kit,
+        plot=_time_frame(title, ylabel, select, kit),
     )
 
 
@@ -496,17 +643,31 @@ def live_lines(
     title: str,
     ylabel: str,
     select: bool = False,
-    time_axis: TimeAxis | None = None,
+    kit: FigureKit | None = None,
 ) -> Any:
-    """:func:`lines` as a Bokeh figure, for :class:`LiveFigure`."""
+    """:func:`lines` as a Bokeh figure, for ``LiveFigure(shared=LINES_SHARED)``.
+
+    Hovering a line shows every line's value at that time.
+    """
+    kit = kit or FigureKit()
     return _live_time_chart(
         layers,
         lambda i, layer: Line(
-            x="timestamp", y=value, line_color=color_for(layer.label, i), line_width=2
+            x="timestamp",
+            y=layer_column(value, i),
+            line_color=color_for(layer.label, i),
+            line_width=2,
         ),
-        [("series", "$name"), (ylabel, f"@{{{value}}}{{0,0}}"), ("at", "@timestamp{%F %H:%M}")],
-        time_column="timestamp",
-        plot=_time_frame(title, ylabel, select, time_axis),
+        [
+            *[
+                (layer.label, f"@{{{layer_column(value, i)}}}{{0,0}} {ylabel}")
+                for i, layer in enumerate(layers)
+            ],
+            ("at", "@timestamp{%F %H:%M}"),
+        ],
+        shared=LINES_SHARED,
+        kit=kit,
+        plot=_time_frame(title, ylabel, select, kit),
     )
 
 
@@ -515,27 +676,37 @@ def _live_time_chart(
     glyph: Callable[[int, Layer], Any],
     tooltips: list[tuple[str, str]],
     *,
-    time_column: str,
+    shared: Sequence[str],
+    kit: FigureKit,
     plot: Any,
 ) -> Any:
-    """One glyph per layer on ``plot``, one hover tool for them all, and a legend."""
-    renderers = [add_glyph(plot, glyph(i, layer), layer) for i, layer in enumerate(layers)]
+    """One glyph per layer on ``plot``, all from one source, one hover tool, and a legend.
+
+    (A source of their own per glyph would be five more models per layer, in
+    every session: the source, its selection and its policy, a view and its filter.)
+    """
+    source, view = kit.source(wide_columns(layers, shared)), kit.view()
+    renderers = [
+        plot.add_glyph(source, glyph(i, layer), view=view, name=layer.label)
+        for i, layer in enumerate(layers)
+    ]
     hover = HoverTool(
-        renderers=renderers, tooltips=tooltips, formatters={f"@{time_column}": "datetime"}
+        renderers=renderers, tooltips=tooltips, formatters={f"@{shared[0]}": "datetime"}
     )
     plot.add_tools(hover)
     _legend(plot, renderers)
     return plot
 
 
-def add_glyph(plot: Any, glyph: Any, layer: Layer) -> Any:
+def add_glyph(plot: Any, glyph: Any, layer: Layer, kit: FigureKit | None = None) -> Any:
     """Draw ``glyph`` from a source of its own holding ``layer``, named by the layer's label.
 
     Unlike ``figure.quad()`` and friends, this leaves the dimmed look of unselected
     and muted glyphs to the browser ("auto"), instead of two more models per glyph
     in every session.
     """
-    return plot.add_glyph(own_source(layer.columns), glyph, name=layer.label)
+    kit = kit or FigureKit()
+    return plot.add_glyph(kit.source(layer.columns), glyph, view=kit.view(), name=layer.label)
 
 
 def histogram_layer(table: pd.DataFrame, label: str) -> Layer:

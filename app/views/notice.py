@@ -2,31 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import panel as pn
 
 
-class Notice(pn.viewable.Viewer):
-    """A ``pn.pane.Alert`` built the first time it is shown and taken out when hidden.
+class Notice:
+    """A ``pn.pane.Alert`` that a layout, ``host``, holds only while it is shown.
 
-    Panel sends MathJax (1.7 MB of JavaScript) with any page holding a Markdown or
-    HTML pane, hidden or not; a page whose alerts are not built yet loads without it.
+    The alert is built the first time it is shown, and until then nothing of it
+    is in the page, not even an empty placeholder: each object a page holds
+    costs every session its memory (an empty layout about as much as a button).
+    Panel also sends MathJax (1.7 MB of JavaScript) with any page holding a
+    Markdown or HTML pane, hidden or not; a page whose alerts are not built yet
+    loads without it.
+
+    The alert goes in at position ``at`` of ``host`` (None: at the end).  With
+    ``dismiss``, it has a Dismiss button that calls ``dismiss()``.
     """
 
-    def __init__(self, alert_type: str = "warning", **alert_params: Any) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        host: pn.layout.ListLike,
+        alert_type: str = "warning",
+        *,
+        at: int | None = 0,
+        dismiss: Callable[[], None] | None = None,
+        **alert_params: Any,
+    ) -> None:
+        self._host = host
+        self._at = at
+        self._dismiss = dismiss
         self._alert_type = alert_type
         self._alert_params = alert_params
         self._alert: pn.pane.Alert | None = None
-        self._slot = pn.Column(sizing_mode="stretch_width", margin=0)
-
-    def __panel__(self) -> pn.Column:
-        return self._slot
+        self._box: pn.viewable.Viewable | None = None  # the alert, with its button if any
+        self._shown = False
 
     @property
     def visible(self) -> bool:
-        return bool(self._slot.objects)
+        return self._shown
 
     @property
     def object(self) -> str:
@@ -36,11 +52,25 @@ class Notice(pn.viewable.Viewer):
     def notify(self, text: str) -> None:
         if self._alert is None:
             self._alert = pn.pane.Alert(text, alert_type=self._alert_type, **self._alert_params)
+            self._box = self._alert if self._dismiss is None else self._with_button(self._alert)
         elif self._alert.object != text:
             self._alert.object = text
-        if not self._slot.objects:
-            self._slot.objects = [self._alert]
+        if not self._shown:
+            self._shown = True
+            if self._at is None:
+                self._host.append(self._box)
+            else:
+                self._host.insert(self._at, self._box)
 
     def clear(self) -> None:
-        if self._slot.objects:
-            self._slot.objects = []
+        if self._shown:
+            self._shown = False
+            assert self._box is not None  # built by the notify() that showed it
+            self._host.remove(self._box)
+
+    def _with_button(self, alert: pn.pane.Alert) -> pn.Row:
+        assert self._dismiss is not None
+        dismiss = self._dismiss
+        button = pn.widgets.Button(label="Dismiss", color="default", width=90)
+        button.on_click(lambda event: dismiss())
+        return pn.Row(alert, button, sizing_mode="stretch_width")

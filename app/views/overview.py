@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,9 +17,12 @@ from app.compute import current, memo, previous
 from app.views.base import View, agent_names, narrow_time, period_name
 from app.views.cards import Card, KpiCards
 from app.views.charts import (
+    BARS_SHARED,
+    LINES_SHARED,
+    FigureKit,
+    Figures,
     Layer,
     LiveFigure,
-    TimeAxis,
     add_glyph,
     bar_frame,
     live_lines,
@@ -42,15 +46,15 @@ KPIS = {
     "tokens_out": Card("Tokens out"),
 }
 TOP_AGENTS = 10
+TOP_COLUMNS = ("agent", "messages", "agent_id")
 BAR = "#4e79a7"
 
 
-def _top_bars(layers: Sequence[Layer]) -> Any:
+def _top_bars(layers: Sequence[Layer], kit: FigureKit | None = None) -> Any:
     (layer,) = layers
-    plot = bar_frame("Busiest agents (click to filter)", layer.columns["agent"], "messages")
-    bars = add_glyph(
-        plot, HBar(y="agent", right="messages", height=0.8, fill_color=BAR, line_color=BAR), layer
-    )
+    plot = bar_frame("Busiest agents (click to filter)", layer.columns["agent"], "messages", kit)
+    bar = HBar(y="agent", right="messages", height=0.8, fill_color=BAR, line_color=BAR)
+    bars = add_glyph(plot, bar, layer, kit)
     plot.add_tools(
         HoverTool(renderers=[bars], tooltips=[("agent", "@agent"), ("messages", "@messages{0,0}")]),
         TapTool(renderers=[bars]),
@@ -74,11 +78,21 @@ class OverviewView(View):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.cards = KpiCards(KPIS)
-        self._time_axis = TimeAxis()
+        self._kit = FigureKit()  # shared by the page's figures
         select_time = on_time_range(self._select_time)
-        self.volume = LiveFigure(self._draw_volume, link=select_time, height=300)
-        self.latency = LiveFigure(self._draw_latency, link=select_time, height=260)
-        self.top_agents = LiveFigure(_top_bars, value_axis="x", link=self._link_top, height=260)
+        self.volume = LiveFigure(
+            self._draw_volume, shared=BARS_SHARED, link=select_time, height=300
+        )
+        self.latency = LiveFigure(
+            self._draw_latency, shared=LINES_SHARED, link=select_time, height=260
+        )
+        self.top_agents = LiveFigure(
+            partial(_top_bars, kit=self._kit),
+            shared=TOP_COLUMNS,
+            value_axis="x",
+            link=self._link_top,
+            height=260,
+        )
         self._top_ids: list[str] = []
         stack_by = pn.widgets.RadioButtonGroup.from_param(
             self.param.by, options={"by status": "status", "by agent": "agent_id"}, width=200
@@ -87,8 +101,7 @@ class OverviewView(View):
             [
                 self.cards,
                 stack_by,
-                self.volume,
-                pn.Row(self.latency, self.top_agents),
+                Figures([self.volume], [self.latency, self.top_agents]),
             ]
         )
         self.param.watch(self._filters_changed, "by")
@@ -100,7 +113,7 @@ class OverviewView(View):
             title="Messages over time",
             ylabel="messages",
             select=True,
-            time_axis=self._time_axis,
+            kit=self._kit,
         )
 
     def _draw_latency(self, layers: Sequence[Layer]) -> Any:
@@ -110,7 +123,7 @@ class OverviewView(View):
             title="Agent reply latency",
             ylabel="ms",
             select=True,
-            time_axis=self._time_axis,
+            kit=self._kit,
         )
 
     def _select_time(self, x0: Any, x1: Any) -> None:

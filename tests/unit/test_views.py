@@ -171,7 +171,13 @@ def test_new_data_stream_into_the_overview_without_drawing_it_again(backend: Bac
     assert [chart.redraws for chart in charts] == redraws
     expected = metrics.kpis(messages.frame)
     assert view.cards.values["messages"] == expected.messages
-    drawn = sum(s[0].data["count"].sum() for s in view.volume._sources.values())
+    drawn = sum(
+        np.sum(
+            np.asarray(bars.data_source.data[bars.glyph.top])
+            - bars.data_source.data[bars.glyph.bottom]
+        )
+        for bars in view.volume.figure.renderers
+    )
     assert drawn == expected.messages
 
 
@@ -241,7 +247,7 @@ def test_message_volume_bars_stack_the_counts_inside_the_window(backend: Backend
     start, end = (pd.Timestamp(t).tz_localize(None) for t in messages.bounds)
     interval = pd.Timedelta(metrics.choose_interval(*map(pd.Timestamp, messages.bounds)))
     tops = []
-    for bars in view.volume.pane.object.renderers:
+    for bars in view.volume.figure.renderers:
         glyph, data = bars.glyph, bars.data_source.data
         left, right = (pd.to_datetime(data[glyph.left]), pd.to_datetime(data[glyph.right]))
         assert (left >= start - interval).all() and (right <= end + interval).all()
@@ -256,7 +262,7 @@ def test_clicking_an_agent_bar_narrows_to_that_agent(backend: Backend) -> None:
     messages = MessagesPipeline(backend=backend, window="7d")
     view = OverviewView(messages=messages)
     render(view)
-    (bars,) = view.top_agents.pane.object.renderers
+    (bars,) = view.top_agents.figure.renderers
     shown = list(bars.data_source.data["agent_id"])
     # What a click on the top bar (the busiest agent) sends back from the browser.
     bars.data_source.selected.indices = [len(shown) - 1]
