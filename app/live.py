@@ -248,9 +248,7 @@ class LiveControls(pn.viewable.Viewer):
         super().__init__(**params)
         self._age = DataAge(margin=(12, 10))
         self._clock = self._age.clock
-        self._button = pn.widgets.Button(
-            name="Pause", width=90, align="center", description="Stop or resume live updates"
-        )
+        self._button = pn.widgets.Button(name="Pause", width=90, align="center")
         self._button.on_click(lambda _event: setattr(self, "paused", not self.paused))
         self._layout = pn.Column(
             pn.Row(self._age, self._button, sizing_mode="stretch_width"),

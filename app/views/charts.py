@@ -45,6 +45,7 @@ from bokeh.models import (
     HoverTool,
     Line,
     LinearAxis,
+    LinearScale,
     Quad,
     Range1d,
     UnionRenderers,
@@ -503,8 +504,9 @@ class FigureKit:
     """Models that the figures of one page share rather than build one each.
 
     Bokeh's date ticks are sixteen models per axis; the tick placement and
-    labels of value axes, the selection policy of sources, the filter that
-    shows every row and the look of a selection box's handles are one each.
+    labels of value axes, their scale, the selection policy of sources, the
+    filter that shows every row and the look of a selection box's handles are
+    one each.
     None of them holds state of its own, and each model a figure holds costs
     every session about 8 KB of server memory.
     """
@@ -513,6 +515,10 @@ class FigureKit:
         axis = DatetimeAxis()  # Bokeh's own: round times, with the date under the hours
         self.time_ticker, self.time_formatter = axis.ticker, axis.formatter
         self.ticker, self.formatter = BasicTicker(), BasicTickFormatter()
+        # Each figure scales a copy of it (in the browser), and the time charts of a page
+        # show one window: one range for their time axes keeps them aligned too.
+        self.scale = LinearScale()
+        self.time_range = DataRange1d(range_padding=0.05)
         self.labels = AllLabels()
         self.selection_policy = UnionRenderers()
         self.all_rows = AllIndices()
@@ -561,11 +567,13 @@ def _time_frame(title: str, ylabel: str, select: bool, kit: FigureKit) -> Any:
     plot = _frame(
         title,
         # Where a drag selects a time range, it narrows the window of every view: that
-        # is the zoom, and a zoom tool of its own would only be more to build per session.
-        tools=["save", "reset"] if select else FRAME["default_tools"],
-        x_range=DataRange1d(range_padding=0.05),
+        # is the zoom, and a zoom tool of its own (with a reset) would only be more to
+        # build per session.
+        tools=["save"] if select else FRAME["default_tools"],
+        x_range=kit.time_range,
         y_range=DataRange1d(range_padding=0.05, start=0),
     )
+    plot.x_scale = plot.y_scale = kit.scale
     kit.axis(plot, "below", kind="time")
     kit.axis(plot, "left", ylabel)
     if select:
@@ -584,6 +592,7 @@ def bar_frame(
         x_range=DataRange1d(range_padding=0.05, start=0),
         y_range=FactorRange(factors=[str(c) for c in categories]),
     )
+    plot.x_scale = kit.scale
     kit.axis(plot, "below", xlabel, grid=False)
     kit.axis(plot, "left", kind="categorical", grid=False)
     return plot

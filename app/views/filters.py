@@ -159,6 +159,9 @@ class Filters(pn.viewable.Viewer):
         self._agents_listed: pd.DataFrame | None = None
         self._push()
         self._widgets = self._make_widgets()
+        self._range: pn.widgets.DatetimeRangePicker | None = None
+        self.param.watch(self._show_range, ["window", "start", "end", "tz"])
+        self._show_range()
 
     def _push(self, *events: param.parameterized.Event) -> None:
         start, end = self.start, self.end
@@ -217,26 +220,30 @@ class Filters(pn.viewable.Viewer):
         self._agent_choice.options = options
 
     def _make_widgets(self) -> pn.Column:
-        self._range = pn.widgets.DatetimeRangePicker(label="From, to", visible=False)
-        self._range.param.watch(self._range_picked, "value")
-        self.param.watch(self._show_range, ["window", "start", "end", "tz"])
+        # Labels and placeholders say what these take; a tooltip each would cost every
+        # session two more models.
         self._agent_choice = pn.widgets.MultiChoice.from_param(
-            self.param.agents, label="Agents", options={}, placeholder="all agents"
+            self.param.agents,
+            label="Agents",
+            options={},
+            placeholder="all agents",
+            description=None,
         )
         self._agent_options()
-        self._show_range()
         reset = pn.widgets.Button(label="Reset filters", color="default")
         reset.on_click(lambda event: self.reset())
-        return pn.Column(
+        widgets = pn.Column(
             _buttons(pn.widgets.RadioButtonGroup, self.param.window),
-            self._range,
             self._agent_choice,
             pn.widgets.StaticText(value="Status (none: all)", margin=(5, 10, 0, 10)),
             _buttons(pn.widgets.CheckButtonGroup, self.param.statuses),
             pn.widgets.StaticText(value="Role (none: all)", margin=(5, 10, 0, 10)),
             _buttons(pn.widgets.CheckButtonGroup, self.param.roles),
             pn.widgets.TextInput.from_param(
-                self.param.search, label="Conversation or user id", placeholder="contains…"
+                self.param.search,
+                label="Conversation or user id",
+                placeholder="contains…",
+                description=None,
             ),
             pn.widgets.AutocompleteInput.from_param(
                 self.param.tz,
@@ -246,13 +253,22 @@ class Filters(pn.viewable.Viewer):
                 case_sensitive=False,
                 search_strategy="includes",
                 min_characters=1,
+                description=None,
             ),
             reset,
             sizing_mode="stretch_width",
         )
+        return widgets
 
     def _show_range(self, *events: param.parameterized.Event) -> None:
+        """Show the dates of a custom window; the picker is built when first needed."""
         custom = self.window == "custom"
+        if self._range is None:
+            if not custom:
+                return
+            self._range = pn.widgets.DatetimeRangePicker(label="From, to")
+            self._range.param.watch(self._range_picked, "value")
+            self._widgets.insert(1, self._range)  # under the window buttons
         self._range.visible = custom
         if custom and self.start is not None and self.end is not None:
             self._range.value = tuple(

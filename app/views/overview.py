@@ -95,7 +95,10 @@ class OverviewView(View):
         )
         self._top_ids: list[str] = []
         stack_by = pn.widgets.RadioButtonGroup.from_param(
-            self.param.by, options={"by status": "status", "by agent": "agent_id"}, width=200
+            self.param.by,
+            options={"by status": "status", "by agent": "agent_id"},
+            width=200,
+            description=None,  # the options say it
         )
         self.layout.extend(
             [
