@@ -24,7 +24,7 @@ from typing import Any
 
 import panel as pn
 import param
-from bokeh.core.properties import Bool, Float, Nullable
+from bokeh.core.properties import Float, Nullable
 from bokeh.document import Document
 from bokeh.model import DataModel
 from panel.custom import JSComponent
@@ -181,20 +181,22 @@ class Clock(DataModel):
     as_of: float | None = Nullable(  # type: ignore[assignment]
         Float, help="Time of the data shown, in epoch milliseconds."
     )
-    paused: bool = Bool(default=False, help="Whether live updates are paused.")  # type: ignore[assignment]
 
 
-class DataAge(JSComponent):
-    """Shows "updated N s ago", counted in the browser from the time of the data.
+class LiveStatus(JSComponent):
+    """Shows "updated N s ago", counted in the browser from the time of the data,
+    and a button that pauses and resumes live updates.
 
     The time is read from ``clock``, which a live page sets on every refresh in
     every session: a Bokeh property set directly costs the server a fraction of
-    a Panel parameter change.
+    a Panel parameter change.  (One component for both: each Panel object a page
+    holds costs every session its memory.)
     """
 
     clock: Clock = param.ClassSelector(  # type: ignore[assignment]
         class_=Clock, constant=True, doc="Where the time is kept."
     )
+    paused = param.Boolean(default=False, doc="Whether live updates are paused (the button).")
 
     _esm = """
     function ago(seconds) {
@@ -205,22 +207,45 @@ class DataAge(JSComponent):
     export function render({ model, el, view }) {
       const label = document.createElement("span")
       label.className = "agentdash-age"
+      const button = document.createElement("button")
+      button.type = "button"
+      button.className = "agentdash-pause"
+      button.addEventListener("click", () => { model.paused = !model.paused })
       const clock = model.clock
       const draw = () => {
+        button.textContent = model.paused ? "Resume" : "Pause"
         if (clock.as_of == null) {
           label.textContent = "no data yet"
           return
         }
         const seconds = Math.max(0, Math.round((Date.now() - clock.as_of) / 1000))
-        label.textContent = `updated ${ago(seconds)} ago` + (clock.paused ? " (paused)" : "")
+        label.textContent = `updated ${ago(seconds)} ago` + (model.paused ? " (paused)" : "")
       }
       const timer = setInterval(draw, 1000)
       view.connect(clock.change, draw)
+      model.on("paused", draw)
       model.on("remove", () => clearInterval(timer))
       draw()
-      el.append(label)
+      el.append(label, button)
     }
     """
+
+    _stylesheets = [
+        """
+        .agentdash-pause {
+          font: inherit;
+          margin-left: 12px;
+          min-width: 90px;
+          padding: 6px 12px;
+          border-radius: 4px;
+          border: 1px solid var(--panel-border-color, #ced4da);
+          background: var(--panel-surface-color, #f8f9fa);
+          color: var(--panel-on-surface-color, #212529);
+          cursor: pointer;
+        }
+        .agentdash-pause:hover { filter: brightness(0.95); }
+        """
+    ]
 
     def __init__(self, **params: Any) -> None:
         params.setdefault("clock", Clock())
@@ -246,15 +271,10 @@ class LiveControls(pn.viewable.Viewer):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._age = DataAge(margin=(12, 10))
-        self._clock = self._age.clock
-        self._button = pn.widgets.Button(name="Pause", width=90, align="center")
-        self._button.on_click(lambda _event: setattr(self, "paused", not self.paused))
-        self._layout = pn.Column(
-            pn.Row(self._age, self._button, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width",
-            align="center",
-        )
+        self._status = LiveStatus(margin=(5, 10), paused=self.paused)
+        self._status.param.watch(lambda event: setattr(self, "paused", event.new), "paused")
+        self._clock = self._status.clock
+        self._layout = pn.Column(self._status, sizing_mode="stretch_width", align="center")
         self._banner = Notice(self._layout, "warning", at=None, margin=(0, 10))
         doc = pn.state.curdoc
         self._session = None
@@ -264,8 +284,7 @@ class LiveControls(pn.viewable.Viewer):
 
     @param.depends("paused", watch=True)
     def _pause(self) -> None:
-        self._button.name = "Resume" if self.paused else "Pause"
-        self._clock.paused = self.paused
+        self._status.paused = self.paused
         if self._session is not None:
             if self.paused:
                 self._session.pause()
