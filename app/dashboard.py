@@ -18,7 +18,6 @@ from app.views.base import View
 from app.views.filters import URL_NAMES, Choice, Filters, apply_each
 from app.views.messages import MessagesView
 from app.views.metrics import MetricsView
-from app.views.notice import Notice
 from app.views.ops import OpsView
 from app.views.overview import OverviewView
 from pipelines import AgentsPipeline, Backend, MessagesPipeline
@@ -30,12 +29,6 @@ TABS: dict[str, tuple[str, type[View]]] = {
     "metrics": ("Metrics", MetricsView),
     "ops": ("Ops", OpsView),
 }
-
-_THEME_SWITCH = """
-const url = new URL(window.location.href)
-url.searchParams.set('theme', url.searchParams.get('theme') === 'dark' ? 'default' : 'dark')
-window.location.href = url.toString()
-"""
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -54,27 +47,22 @@ class Dashboard(pn.viewable.Viewer):
         self.agents = AgentsPipeline(backend=backend)
         self.filters = Filters(self.messages, self.agents)
         self.views: dict[str, View] = {}
-        # A tab holds its view once built; until then, an empty column that the browser
-        # does not get either (dynamic tabs send only what the tab shown holds).
+        # A tab holds its view once built; until then, a spacer that the browser does not
+        # get either (dynamic tabs send only what the tab shown holds).
         self.tabs = pn.Tabs(
-            *[(title, pn.Column(sizing_mode="stretch_width")) for title, _ in TABS.values()],
+            *[(title, pn.Spacer(sizing_mode="stretch_width")) for title, _ in TABS.values()],
             active=list(TABS).index(self.tab),
             dynamic=True,
             sizing_mode="stretch_width",
         )
         self.tabs.param.watch(self._tab_picked, "active")
-        self.layout = pn.Column(self.tabs, sizing_mode="stretch_width")
-        self.problems = Notice(
-            self.layout, "warning", dismiss=lambda: setattr(self.filters, "problems", [])
-        )
-        self.filters.param.watch(self._show_problems, "problems")
         # The link picks the tab and filters first; the tab shown is then built into the
         # page's first document, so its figures arrive with the page (no second round trip).
         self.sync_url(location)
         self._show_tab()
 
-    def __panel__(self) -> pn.Column:
-        return self.layout
+    def __panel__(self) -> pn.Tabs:
+        return self.tabs
 
     def sync_url(self, location: pn.io.location.Location | None) -> None:
         """Keep the filters and the tab in the page's query string; refuse bad values there.
@@ -88,14 +76,7 @@ class Dashboard(pn.viewable.Viewer):
         location.sync(self, {"tab": "tab"}, on_error=self._refuse)
 
     def _refuse(self, values: dict[str, Any]) -> None:
-        refused = apply_each(self, values, {"tab": "tab"})
-        self.filters.problems = [*self.filters.problems, *refused]
-
-    def _show_problems(self, event: param.parameterized.Event) -> None:
-        if event.new:
-            self.problems.notify("\n\n".join(event.new))
-        else:
-            self.problems.clear()
+        self.filters.report(apply_each(self, values, {"tab": "tab"}))
 
     def _tab_picked(self, event: param.parameterized.Event) -> None:
         self.tab = list(TABS)[event.new]
@@ -115,20 +96,13 @@ class Dashboard(pn.viewable.Viewer):
 
     def template(self) -> pn.template.BootstrapTemplate:
         """The page: filters in the sidebar, tabs in the main area, live controls on top."""
-        dark = pn.config.theme == "dark"
-        theme = pn.widgets.Button(
-            label="☀ Light theme" if dark else "☾ Dark theme",
-            color="light",
-            width=130,
-            align="center",
-        )
-        theme.js_on_click(code=_THEME_SWITCH)
-        live = LiveControls(pipelines=[self.messages, self.agents])
+        theme = "dark" if pn.config.theme == "dark" else "default"
+        live = LiveControls(pipelines=[self.messages, self.agents], theme=theme)
         page = pn.template.BootstrapTemplate(
             title="Agent dashboard",
             sidebar=[self.filters],
             main=[self],
-            header=[live, theme],
+            header=[live],
             sidebar_width=330,
             # Views show their own spinner while they compute.  The template's would flash
             # at every live update, one more message per session, and being an HTML pane

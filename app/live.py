@@ -197,6 +197,11 @@ class LiveStatus(JSComponent):
         class_=Clock, constant=True, doc="Where the time is kept."
     )
     paused = param.Boolean(default=False, doc="Whether live updates are paused (the button).")
+    theme: str | None = param.Selector(  # type: ignore[assignment]
+        default=None,
+        objects=[None, "default", "dark"],
+        doc="The page's theme, to offer a button to the other one (None: no such button).",
+    )
 
     _esm = """
     function ago(seconds) {
@@ -226,15 +231,33 @@ class LiveStatus(JSComponent):
       model.on("paused", draw)
       model.on("remove", () => clearInterval(timer))
       draw()
-      el.append(label, button)
+      const bar = document.createElement("div")
+      bar.className = "agentdash-bar"
+      bar.append(label, button)
+      el.append(bar)
+      if (model.theme != null) {
+        const dark = model.theme === "dark"
+        const theme = document.createElement("button")
+        theme.type = "button"
+        theme.className = "agentdash-theme"
+        theme.textContent = dark ? "\u2600 Light theme" : "\u263e Dark theme"
+        theme.addEventListener("click", () => {
+          const url = new URL(window.location.href)
+          url.searchParams.set("theme", dark ? "default" : "dark")
+          window.location.href = url.toString()
+        })
+        bar.append(theme)
+      }
     }
     """
 
     _stylesheets = [
         """
-        .agentdash-pause {
+        .agentdash-bar { display: flex; align-items: center; width: 100%; }
+        .agentdash-theme { margin-left: auto; min-width: 130px; }
+        .agentdash-pause { margin-left: 12px; }
+        .agentdash-pause, .agentdash-theme {
           font: inherit;
-          margin-left: 12px;
           min-width: 90px;
           padding: 6px 12px;
           border-radius: 4px;
@@ -243,7 +266,7 @@ class LiveStatus(JSComponent):
           color: var(--panel-on-surface-color, #212529);
           cursor: pointer;
         }
-        .agentdash-pause:hover { filter: brightness(0.95); }
+        .agentdash-pause:hover, .agentdash-theme:hover { filter: brightness(0.95); }
         """
     ]
 
@@ -256,7 +279,8 @@ class LiveStatus(JSComponent):
 
 
 class LiveControls(pn.viewable.Viewer):
-    """The age of the data, a pause button and a banner while the source fails.
+    """The age of the data, a pause button, a banner while the source fails and,
+    with ``theme``, a button to switch the page to the other theme.
 
     In a served page it also keeps ``pipelines`` live (see :class:`LiveSession`);
     elsewhere (Jupyter, a saved report) it only shows how old the data is.
@@ -268,10 +292,17 @@ class LiveControls(pn.viewable.Viewer):
     paused = param.Boolean(
         default=False, doc="Stop taking up new data; resuming catches up at once."
     )
+    theme: str | None = param.Selector(  # type: ignore[assignment]
+        default=None,
+        objects=[None, "default", "dark"],
+        doc="The page's theme, to offer a button to the other one (None: no such button).",
+    )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._status = LiveStatus(margin=(5, 10), paused=self.paused)
+        self._status = LiveStatus(
+            margin=(5, 10), paused=self.paused, theme=self.theme, sizing_mode="stretch_width"
+        )
         self._status.param.watch(lambda event: setattr(self, "paused", event.new), "paused")
         self._clock = self._status.clock
         self._layout = pn.Column(self._status, sizing_mode="stretch_width", align="center")

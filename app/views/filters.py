@@ -16,6 +16,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from app.views.notice import Notice
 from pipelines.errors import AgentdashError, QueryError
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline, TimeZone
 from pipelines.schema import ROLES, STATUSES
@@ -125,7 +126,8 @@ class Filters(pn.viewable.Viewer):
     """Time window, agents, statuses, roles, id search and time zone of one session.
 
     Changes are pushed to the session's messages and agents pipelines, and
-    changes made to the messages pipeline (drill-down) come back here.
+    changes made to the messages pipeline (drill-down) come back here.  Values
+    refused (``problems``) are shown above the filters until dismissed.
     """
 
     window = Choice(
@@ -162,6 +164,10 @@ class Filters(pn.viewable.Viewer):
         self._range: pn.widgets.DatetimeRangePicker | None = None
         self.param.watch(self._show_range, ["window", "start", "end", "tz"])
         self._show_range()
+        self._problems = Notice(
+            self._widgets, "warning", dismiss=lambda: setattr(self, "problems", [])
+        )
+        self._show_problems()
 
     def _push(self, *events: param.parameterized.Event) -> None:
         start, end = self.start, self.end
@@ -171,7 +177,7 @@ class Filters(pn.viewable.Viewer):
             try:
                 Window.parse(start=start, end=end)
             except QueryError as exc:
-                self.problems = [*self.problems, f"{exc}: kept the {self.messages.window} window."]
+                self.report([f"{exc}: kept the {self.messages.window} window."])
                 kept = self.messages
                 self.param.update(window=kept.window, start=kept.start, end=kept.end)
                 return
@@ -192,11 +198,22 @@ class Filters(pn.viewable.Viewer):
     def _pull(self, *events: param.parameterized.Event) -> None:
         self.param.update({event.name: event.new for event in events})
 
+    @param.depends("problems", watch=True)
+    def _show_problems(self) -> None:
+        if self.problems:
+            self._problems.notify("\n\n".join(self.problems))
+        else:
+            self._problems.clear()
+
     def refuse(self, values: Mapping[str, Any]) -> None:
         """Apply what can be of ``values`` read from the URL; report the rest."""
-        refused = apply_each(self, values, URL_NAMES)
-        if refused:
-            self.problems = [*self.problems, *refused]
+        self.report(apply_each(self, values, URL_NAMES))
+
+    def report(self, refused: list[str]) -> None:
+        """Show the sentences of ``refused`` not shown already (a link is read more than once)."""
+        new = [sentence for sentence in refused if sentence not in self.problems]
+        if new:
+            self.problems = [*self.problems, *new]
 
     def reset(self) -> None:
         """Back to the defaults: the last 24 hours, everything, UTC."""
@@ -235,9 +252,10 @@ class Filters(pn.viewable.Viewer):
         widgets = pn.Column(
             _buttons(pn.widgets.RadioButtonGroup, self.param.window),
             self._agent_choice,
-            pn.widgets.StaticText(value="Status (none: all)", margin=(5, 10, 0, 10)),
+            pn.widgets.StaticText(
+                value="Status and role (none picked: all)", margin=(5, 10, 0, 10)
+            ),
             _buttons(pn.widgets.CheckButtonGroup, self.param.statuses),
-            pn.widgets.StaticText(value="Role (none: all)", margin=(5, 10, 0, 10)),
             _buttons(pn.widgets.CheckButtonGroup, self.param.roles),
             pn.widgets.TextInput.from_param(
                 self.param.search,

@@ -19,7 +19,7 @@ class Notice:
     loads without it.
 
     The alert goes in at position ``at`` of ``host`` (None: at the end).  With
-    ``dismiss``, it has a Dismiss button that calls ``dismiss()``.
+    ``dismiss``, it has a Dismiss button under it that calls ``dismiss()``.
     """
 
     def __init__(
@@ -68,9 +68,9 @@ class Notice:
             assert self._box is not None  # built by the notify() that showed it
             self._host.remove(self._box)
 
-    def _with_button(self, alert: pn.pane.Alert) -> pn.Row:
+    def _with_button(self, alert: pn.pane.Alert) -> pn.Column:
         assert self._dismiss is not None
         dismiss = self._dismiss
         button = pn.widgets.Button(label="Dismiss", color="default", width=90)
         button.on_click(lambda event: dismiss())
-        return pn.Row(alert, button, sizing_mode="stretch_width")
+        return pn.Column(alert, button, sizing_mode="stretch_width")

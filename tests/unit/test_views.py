@@ -282,6 +282,13 @@ def test_bad_values_from_a_link_are_refused_with_a_reason(backend: Backend) -> N
     assert len(filters.problems) == 3
     assert "window '2d' is not one of 15m, 1h, 24h, 7d, 30d, custom" in filters.problems[0]
     assert "Mars/Base" in filters.problems[1] and "yesterday" in filters.problems[2]
+    shown = filters._problems.object
+    assert all(problem in shown for problem in filters.problems)
+    # A link is read again once the page has loaded: each reason is still shown once.
+    filters.refuse({"window": "2d"})
+    assert len(filters.problems) == 3 and filters._problems.object == shown
+    filters.reset()
+    assert not filters._problems.visible
 
 
 def test_a_custom_window_ending_before_it_starts_is_refused(backend: Backend) -> None:
