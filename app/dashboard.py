@@ -10,7 +10,6 @@ from typing import Any
 
 import panel as pn
 import param
-from bokeh.models.widgets import Div
 
 from app.live import LiveControls
 from app.views.agents import AgentsView
@@ -111,9 +110,9 @@ class Dashboard(pn.viewable.Viewer):
         )
         # Panel sends MathJax (1.7 MB of JavaScript, a fifth of a second to load) with any
         # page holding an HTML pane, and the template's own empty script area is one: an
-        # empty Bokeh Div stands in for it.  (Alerts are built only when shown, for the same
+        # empty spacer stands in for it.  (Alerts are built only when shown, for the same
         # reason.)  If Panel renames the area, pages load MathJax again and a UI test fails.
         if "js_area" in getattr(page, "_render_items", {}):
-            area = pn.pane.Bokeh(Div(width=0, height=0, margin=0), margin=0)
+            area = pn.Spacer(width=0, height=0, margin=0)
             page._render_items["js_area"] = (area, [])
         return page
