@@ -24,12 +24,11 @@ from typing import Any
 
 import panel as pn
 import param
-from bokeh.core.properties import Float, Nullable
+from bokeh.core.properties import Float, Nullable, String
 from bokeh.document import Document
 from bokeh.model import DataModel
 from panel.custom import JSComponent
 
-from app.views.notice import Notice
 from pipelines.backend import Backend
 from pipelines.pipeline import Pipeline
 from pipelines.settings import load_settings
@@ -181,16 +180,19 @@ class Clock(DataModel):
     as_of: float | None = Nullable(  # type: ignore[assignment]
         Float, help="Time of the data shown, in epoch milliseconds."
     )
+    warning: str | None = Nullable(  # type: ignore[assignment]
+        String, help="Why the data shown may be stale, while the source fails."
+    )
 
 
 class LiveStatus(JSComponent):
     """Shows "updated N s ago", counted in the browser from the time of the data,
-    and a button that pauses and resumes live updates.
+    a button that pauses and resumes live updates, and a banner while the source fails.
 
-    The time is read from ``clock``, which a live page sets on every refresh in
-    every session: a Bokeh property set directly costs the server a fraction of
-    a Panel parameter change.  (One component for both: each Panel object a page
-    holds costs every session its memory.)
+    The time and the warning are read from ``clock``, which a live page sets on
+    every refresh in every session: a Bokeh property set directly costs the
+    server a fraction of a Panel parameter change.  (One component for all three:
+    each Panel object a page holds costs every session its memory.)
     """
 
     clock: Clock = param.ClassSelector(  # type: ignore[assignment]
@@ -216,9 +218,14 @@ class LiveStatus(JSComponent):
       button.type = "button"
       button.className = "agentdash-pause"
       button.addEventListener("click", () => { model.paused = !model.paused })
+      const banner = document.createElement("div")
+      banner.className = "agentdash-banner"
+      banner.setAttribute("role", "alert")
       const clock = model.clock
       const draw = () => {
         button.textContent = model.paused ? "Resume" : "Pause"
+        banner.textContent = clock.warning ?? ""
+        banner.hidden = clock.warning == null
         if (clock.as_of == null) {
           label.textContent = "no data yet"
           return
@@ -248,6 +255,7 @@ class LiveStatus(JSComponent):
         })
         bar.append(theme)
       }
+      el.append(banner)
     }
     """
 
@@ -267,6 +275,15 @@ class LiveStatus(JSComponent):
           cursor: pointer;
         }
         .agentdash-pause:hover, .agentdash-theme:hover { filter: brightness(0.95); }
+        .agentdash-banner {
+          margin-top: 8px;
+          padding: 8px 12px;
+          border-radius: 4px;
+          border: 1px solid #ffecb5;
+          background: #fff3cd;
+          color: #664d03;
+        }
+        .agentdash-banner[hidden] { display: none; }
         """
     ]
 
@@ -301,12 +318,14 @@ class LiveControls(pn.viewable.Viewer):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._status = LiveStatus(
-            margin=(5, 10), paused=self.paused, theme=self.theme, sizing_mode="stretch_width"
+            margin=(5, 10),
+            paused=self.paused,
+            theme=self.theme,
+            sizing_mode="stretch_width",
+            align="center",
         )
         self._status.param.watch(lambda event: setattr(self, "paused", event.new), "paused")
         self._clock = self._status.clock
-        self._layout = pn.Column(self._status, sizing_mode="stretch_width", align="center")
-        self._banner = Notice(self._layout, "warning", at=None, margin=(0, 10))
         doc = pn.state.curdoc
         self._session = None
         if doc is not None and doc.session_context is not None:
@@ -329,13 +348,12 @@ class LiveControls(pn.viewable.Viewer):
         lives = [pipeline.live for pipeline in self.pipelines]
         self._clock.as_of = min(live.as_of for live in lives).timestamp() * 1000
         errors = sorted({live.error or "unknown error" for live in lives if live.stale})
-        if errors:
-            self._banner.notify(
-                "**The data source is failing**: the dashboard shows the last data it read "
-                f"and updates again when the source recovers. ({'; '.join(errors)})"
-            )
-        else:
-            self._banner.clear()
+        self._clock.warning = (
+            "The data source is failing: the dashboard shows the last data it read "
+            f"and updates again when the source recovers. ({'; '.join(errors)})"
+            if errors
+            else None
+        )
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return self._layout
+        return self._status

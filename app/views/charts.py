@@ -506,9 +506,8 @@ class FigureKit:
     Bokeh's date ticks are sixteen models per axis; the tick placement and
     labels of value axes, their scale, the selection policy of sources, the
     filter that shows every row and the look of a selection box's handles are
-    one each.
-    None of them holds state of its own, and each model a figure holds costs
-    every session about 8 KB of server memory.
+    one each.  None of them holds state of its own, and each model a figure
+    holds costs every session about 8 KB of server memory.
     """
 
     def __init__(self) -> None:

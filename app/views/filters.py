@@ -167,6 +167,7 @@ class Filters(pn.viewable.Viewer):
         self._problems = Notice(
             self._widgets, "warning", dismiss=lambda: setattr(self, "problems", [])
         )
+        self.param.watch(self._show_problems, "problems")
         self._show_problems()
 
     def _push(self, *events: param.parameterized.Event) -> None:
@@ -198,8 +199,7 @@ class Filters(pn.viewable.Viewer):
     def _pull(self, *events: param.parameterized.Event) -> None:
         self.param.update({event.name: event.new for event in events})
 
-    @param.depends("problems", watch=True)
-    def _show_problems(self) -> None:
+    def _show_problems(self, *events: param.parameterized.Event) -> None:
         if self.problems:
             self._problems.notify("\n\n".join(self.problems))
         else:
@@ -249,7 +249,7 @@ class Filters(pn.viewable.Viewer):
         self._agent_options()
         reset = pn.widgets.Button(label="Reset filters", color="default")
         reset.on_click(lambda event: self.reset())
-        widgets = pn.Column(
+        return pn.Column(
             _buttons(pn.widgets.RadioButtonGroup, self.param.window),
             self._agent_choice,
             pn.widgets.StaticText(
@@ -276,7 +276,6 @@ class Filters(pn.viewable.Viewer):
             reset,
             sizing_mode="stretch_width",
         )
-        return widgets
 
     def _show_range(self, *events: param.parameterized.Event) -> None:
         """Show the dates of a custom window; the picker is built when first needed."""
