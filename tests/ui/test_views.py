@@ -147,6 +147,26 @@ def test_bad_link_values_are_refused_with_a_message(ui: Page, served_app: Served
     expect(button(ui, "24h")).to_have_class(re.compile(r"bk-active"))
     expect(ui.locator(".bk-tab.bk-active")).to_have_text("Overview")
     expect(kpi(ui, "Conversations")).to_be_visible()
+    # The link is read again once the page has loaded: each reason is still shown once.
+    expect(ui.get_by_text("Ignored window=2d")).to_have_count(1)
+    button(ui, "Dismiss").click()
+    expect(alert).to_be_hidden()
+
+
+def test_the_theme_button_switches_to_dark_and_back(ui: Page, served_app: ServedApp) -> None:
+    def background() -> str:
+        return str(ui.evaluate("getComputedStyle(document.body).backgroundColor"))
+
+    open_dashboard(ui, served_app)
+    light = background()
+    button(ui, "☾ Dark theme").click()
+    expect(button(ui, "☀ Light theme")).to_be_visible(timeout=30_000)
+    assert "theme=dark" in ui.url
+    dark = background()
+    assert dark != light
+    button(ui, "☀ Light theme").click()
+    expect(button(ui, "☾ Dark theme")).to_be_visible(timeout=30_000)
+    assert background() == light
 
 
 def test_a_selected_message_opens_its_conversation(
