@@ -43,6 +43,11 @@ def _check_value(field: str, value: Any) -> Scalar:
     raise QueryError(f"filter on {field!r}: {value!r} is not a string, number or boolean")
 
 
+def _value_order(value: Scalar) -> tuple[str, Scalar]:
+    # Values of one type compare; a list mixing types is ordered by type first.
+    return (type(value).__name__, value)
+
+
 def _utc(name: str, value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -73,7 +78,8 @@ class Query:
         filters: Mapping[str, Scalar | Iterable[Scalar]] | None = None,
         projection: Iterable[str] | None = None,
     ) -> Query:
-        """Validate and normalise the parts (filters sorted, IN lists de-duplicated)."""
+        """Validate and normalise the parts (filters sorted, IN lists de-duplicated and sorted:
+        a list's order does not change what it matches, nor should it change the query)."""
         if container not in CONTAINERS:
             raise QueryError(f"container {container!r} is not one of {', '.join(CONTAINERS)}")
         if (start is not None or end is not None) and time_field is None:
@@ -92,8 +98,8 @@ class Query:
                 if isinstance(given, Iterable) and not isinstance(given, str | bytes | Mapping)
                 else (given,)
             )
-            checked = tuple(dict.fromkeys(_check_value(field, v) for v in values))
-            compiled.append((field, checked))
+            checked = dict.fromkeys(_check_value(field, v) for v in values)
+            compiled.append((field, tuple(sorted(checked, key=_value_order))))
         proj = None
         if projection is not None:
             proj = tuple(dict.fromkeys(check_field(f) for f in projection))
