@@ -51,10 +51,18 @@ def _hashable(value: Any) -> Hashable:
     return value
 
 
+def _filter_value(value: Any) -> Hashable:
+    # The list filters (agents, statuses, roles) keep rows whose value is in the list:
+    # their order does not change what a pipeline reads, nor should it its lineage.
+    if isinstance(value, list | tuple):
+        return tuple(sorted({_hashable(v) for v in value}, key=repr))
+    return _hashable(value)
+
+
 def _input(pipeline: Pipeline, part: str, read: Callable[[], Any]) -> Input:
     live = pipeline.live
     filters = tuple(
-        (name, _hashable(value))
+        (name, _filter_value(value))
         for name, value in sorted(pipeline.param.values().items())
         if name not in _NOT_FILTERS
     )

@@ -79,6 +79,13 @@ def test_sessions_with_the_same_filters_share_one_computation(backend: Backend) 
     other = MessagesPipeline(backend=backend, window="24h", statuses=["error"])
     assert memo(metrics.kpis, current(other)).messages < memo(metrics.kpis, current(first)).messages
     assert compute.MEMO.stats.misses == misses + 2
+    # The same statuses picked in another order are the same question.
+    both, reversed_ = (
+        MessagesPipeline(backend=backend, window="24h", statuses=statuses)
+        for statuses in (["ok", "error"], ["error", "ok"])
+    )
+    assert memo(metrics.kpis, current(both)) == memo(metrics.kpis, current(reversed_))
+    assert compute.MEMO.stats.misses == misses + 3
 
 
 def test_new_data_replace_the_old_entry_of_the_same_question(backend: Backend) -> None:
