@@ -620,7 +620,6 @@ def live_stacked_bars(
 
     Hovering a bar shows every series of its time bin.
     """
-    kit = kit or FigureKit()
     return _live_time_chart(
         layers,
         lambda i, layer: Quad(
@@ -631,16 +630,10 @@ def live_stacked_bars(
             fill_color=color_for(layer.label, i),
             line_alpha=0,
         ),
-        [
-            *[
-                (layer.label, f"@{{{layer_column('count', i)}}}{{0,0}}")
-                for i, layer in enumerate(layers)
-            ],
-            ("from", "@left{%F %H:%M}"),
-        ],
+        hover=("count", "", "from"),
         shared=BARS_SHARED,
+        frame=(title, ylabel, select),
         kit=kit,
-        plot=_time_frame(title, ylabel, select, kit),
     )
 
 
@@ -657,7 +650,6 @@ def live_lines(
 
     Hovering a line shows every line's value at that time.
     """
-    kit = kit or FigureKit()
     return _live_time_chart(
         layers,
         lambda i, layer: Line(
@@ -666,42 +658,46 @@ def live_lines(
             line_color=color_for(layer.label, i),
             line_width=2,
         ),
-        [
-            *[
-                (layer.label, f"@{{{layer_column(value, i)}}}{{0,0}} {ylabel}")
-                for i, layer in enumerate(layers)
-            ],
-            ("at", "@timestamp{%F %H:%M}"),
-        ],
+        hover=(value, f" {ylabel}", "at"),
         shared=LINES_SHARED,
+        frame=(title, ylabel, select),
         kit=kit,
-        plot=_time_frame(title, ylabel, select, kit),
     )
 
 
 def _live_time_chart(
     layers: Sequence[Layer],
     glyph: Callable[[int, Layer], Any],
-    tooltips: list[tuple[str, str]],
     *,
+    hover: tuple[str, str, str],
     shared: Sequence[str],
-    kit: FigureKit,
-    plot: Any,
+    frame: tuple[str, str, bool],
+    kit: FigureKit | None,
 ) -> Any:
-    """One glyph per layer on ``plot``, all from one source, one hover tool, and a legend.
+    """A time figure (``frame``: title, y label, drag-select), one glyph per layer,
+    all from one source, one hover tool, and a legend.
 
-    (A source of their own per glyph would be five more models per layer, in
-    every session: the source, its selection and its policy, a view and its filter.)
+    ``hover`` names the column whose value each layer shows, the unit after it,
+    and the label of the time (the first ``shared`` column).  (A source of their
+    own per glyph would be five more models per layer, in every session: the
+    source, its selection and its policy, a view and its filter.)
     """
+    kit = kit or FigureKit()
+    plot = _time_frame(*frame, kit)
     source, view = kit.source(wide_columns(layers, shared)), kit.view()
     renderers = [
         plot.add_glyph(source, glyph(i, layer), view=view, name=layer.label)
         for i, layer in enumerate(layers)
     ]
-    hover = HoverTool(
-        renderers=renderers, tooltips=tooltips, formatters={f"@{shared[0]}": "datetime"}
+    column, unit, when = hover
+    tooltips = [
+        (layer.label, f"@{{{layer_column(column, i)}}}{{0,0}}{unit}")
+        for i, layer in enumerate(layers)
+    ]
+    tooltips.append((when, f"@{shared[0]}{{%F %H:%M}}"))
+    plot.add_tools(
+        HoverTool(renderers=renderers, tooltips=tooltips, formatters={f"@{shared[0]}": "datetime"})
     )
-    plot.add_tools(hover)
     _legend(plot, renderers)
     return plot
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pandas as pd
 import panel as pn
 import pytest
 from bokeh.document import Document
-from bokeh.models import ColumnDataSource, Plot
+from bokeh.models import ColumnDataSource, HoverTool, Plot
 
 from app import compute
 from app.compute import Memo, current, memo
@@ -263,6 +264,18 @@ def test_message_volume_bars_stack_the_counts_inside_the_window(backend: Backend
         tops.append(np.asarray(data[glyph.top]))
     # The top of the stack in each bin is the number of messages in it.
     assert np.max(tops, axis=0).sum() == len(messages.frame)
+
+
+def test_hovering_a_time_chart_shows_every_series_from_the_source(backend: Backend) -> None:
+    view = OverviewView(messages=MessagesPipeline(backend=backend, window="7d"))
+    for chart in (view.volume, view.latency):
+        plot = chart.figure
+        (hover,) = [tool for tool in plot.tools if isinstance(tool, HoverTool)]
+        labels = [label for label, _ in hover.tooltips]
+        assert labels[:-1] == [renderer.name for renderer in plot.renderers]
+        (source,) = {id(r.data_source): r.data_source for r in plot.renderers}.values()
+        fields = re.findall(r"@\{?(\w+)", " ".join(field for _, field in hover.tooltips))
+        assert fields and set(fields) <= set(source.data)
 
 
 def test_clicking_an_agent_bar_narrows_to_that_agent(backend: Backend) -> None:
