@@ -41,10 +41,17 @@ class KpiCards(pn.viewable.Viewer):
         self.values: dict[str, float | None] = dict.fromkeys(cards)
         self.changes: dict[str, float | None] = dict.fromkeys(cards)
         self.div = Div(text="", sizing_mode="stretch_width", margin=(5, 8, 5, 8))
-        self.pane = pn.pane.Bokeh(self.div, sizing_mode="stretch_width")
+        self._pane: pn.pane.Bokeh | None = None
 
     def __panel__(self) -> pn.pane.Bokeh:
         return self.pane
+
+    @property
+    def pane(self) -> pn.pane.Bokeh:
+        """A pane showing the cards, made when first asked for (:class:`Figures` needs none)."""
+        if self._pane is None:
+            self._pane = pn.pane.Bokeh(self.div, sizing_mode="stretch_width")
+        return self._pane
 
     def update(
         self,

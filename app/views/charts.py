@@ -43,6 +43,7 @@ from bokeh.models import (
     FactorRange,
     Grid,
     HoverTool,
+    LayoutDOM,
     Line,
     LinearAxis,
     LinearScale,
@@ -331,21 +332,23 @@ class LiveFigure(LiveChart):
 
 
 class Figures(pn.viewable.Viewer):
-    """Live figures in rows, in one Bokeh layout shown by one pane.
+    """Live figures, and other Bokeh models, in rows of one Bokeh layout shown by one pane.
 
-    Each Panel pane or layout costs every session about as much memory as a
-    small figure; a view with several figures holds them in one.
+    Each Panel pane, layout or widget costs every session about as much memory
+    as a small figure; a view with several figures holds them in one.
     """
 
-    def __init__(self, *rows: Sequence[LiveFigure], **pane_params: Any) -> None:
+    def __init__(self, *rows: Sequence[LiveFigure | LayoutDOM], **pane_params: Any) -> None:
         super().__init__()
         layout = BkColumn(sizing_mode="stretch_width")
-        for charts in rows:
-            # A figure alone needs no row of its own.
-            row = BkRow(sizing_mode="stretch_width") if len(charts) > 1 else layout
-            for chart in charts:
-                chart.place = partial(self._place, row, len(row.children))
-                row.children.append(chart.figure or BkSpacer())
+        for items in rows:
+            # An item alone needs no row of its own.
+            row = BkRow(sizing_mode="stretch_width") if len(items) > 1 else layout
+            for item in items:
+                if isinstance(item, LiveFigure):
+                    item.place = partial(self._place, row, len(row.children))
+                    item = item.figure or BkSpacer()
+                row.children.append(item)
             if row is not layout:
                 layout.children.append(row)
         pane_params.setdefault("sizing_mode", "stretch_width")

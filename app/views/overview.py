@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import panel as pn
 import param
 from bokeh.models import HBar, HoverTool, TapTool
+from bokeh.models.widgets import RadioButtonGroup
 
 from app.compute import current, memo, previous
 from app.views.base import View, agent_names, narrow_time, period_name
@@ -45,6 +45,18 @@ KPIS = {
     "tokens_in": Card("Tokens in"),
     "tokens_out": Card("Tokens out"),
 }
+STACK_BY = {"status": "by status", "agent_id": "by agent"}
+BUTTONS_CSS = """
+.bk-btn { border-color: var(--panel-border-color, #ced4da); }
+.bk-btn-default {
+  background: var(--panel-surface-color, #f8f9fa);
+  color: var(--panel-on-surface-color, #212529);
+}
+.bk-btn-default.bk-active {
+  background: var(--panel-primary-color, #0072b5);
+  color: var(--panel-on-primary-color, #ffffff);
+}
+"""
 TOP_AGENTS = 10
 TOP_COLUMNS = ("agent", "messages", "agent_id")
 BAR = "#4e79a7"
@@ -94,21 +106,30 @@ class OverviewView(View):
             height=260,
         )
         self._top_ids: list[str] = []
-        stack_by = pn.widgets.RadioButtonGroup.from_param(
-            self.param.by,
-            options={"by status": "status", "by agent": "agent_id"},
-            width=200,
-            description=None,  # the options say it
-        )
-        self.layout.extend(
-            [
-                self.cards,
-                stack_by,
-                Figures([self.volume], [self.latency, self.top_agents]),
-            ]
+        self.layout.append(
+            Figures(
+                [self.cards.div],
+                [self._stack_by()],
+                [self.volume],
+                [self.latency, self.top_agents],
+            )
         )
         self.param.watch(self._filters_changed, "by")
         self._refresh_now()
+
+    def _stack_by(self) -> RadioButtonGroup:
+        """The choice of ``by``, a Bokeh widget beside the figures it changes."""
+        choices = list(STACK_BY)
+        buttons = RadioButtonGroup(
+            labels=list(STACK_BY.values()),
+            active=choices.index(self.by),
+            width=200,
+            margin=(5, 10),
+            stylesheets=[BUTTONS_CSS],
+        )
+        buttons.on_change("active", lambda attr, old, new: setattr(self, "by", choices[new]))
+        self.param.watch(lambda event: setattr(buttons, "active", choices.index(event.new)), "by")
+        return buttons
 
     def _draw_volume(self, layers: Sequence[Layer]) -> Any:
         return live_stacked_bars(

@@ -153,6 +153,31 @@ def test_bad_link_values_are_refused_with_a_message(ui: Page, served_app: Served
     expect(alert).to_be_hidden()
 
 
+VOLUME_SERIES = (
+    "() => [...Bokeh.index.all_views()]"
+    ".filter(view => view.model.title?.text === 'Messages over time')"
+    ".flatMap(view => view.model.renderers.map(renderer => renderer.name))"
+)
+
+
+def test_the_volume_chart_stacks_by_status_or_by_agent(
+    ui: Page, served_app: ServedApp, store: Backend
+) -> None:
+    open_dashboard(ui, served_app)
+    expect(kpi(ui, "Conversations")).to_be_visible(timeout=30_000)
+    statuses = set(MessagesPipeline(backend=store, window="24h").frame["status"])
+    assert set(ui.evaluate(VOLUME_SERIES)) == statuses
+    button(ui, "by agent").click()
+    agents = AgentsPipeline(backend=store).frame
+    names = set(agents["name"].fillna(agents["id"]))
+    ui.wait_for_function(f"({VOLUME_SERIES})().length > {len(statuses)}")
+    series = set(ui.evaluate(VOLUME_SERIES))
+    assert series and series <= names, series - names
+    button(ui, "by status").click()
+    ui.wait_for_function(f"({VOLUME_SERIES})().length === {len(statuses)}")
+    assert set(ui.evaluate(VOLUME_SERIES)) == statuses
+
+
 def test_the_theme_button_switches_to_dark_and_back(ui: Page, served_app: ServedApp) -> None:
     def background() -> str:
         return str(ui.evaluate("getComputedStyle(document.body).backgroundColor"))
