@@ -18,8 +18,8 @@ class Notice:
     Markdown or HTML pane, hidden or not; a page whose alerts are not built yet
     loads without it.
 
-    The alert goes in at position ``at`` of ``host`` (None: at the end).  With
-    ``dismiss``, it has a Dismiss button under it that calls ``dismiss()``.
+    The alert goes in at the top of ``host``.  With ``dismiss``, it has a Dismiss
+    button under it that calls ``dismiss()``.
     """
 
     def __init__(
@@ -27,12 +27,10 @@ class Notice:
         host: pn.layout.ListLike,
         alert_type: str = "warning",
         *,
-        at: int | None = 0,
         dismiss: Callable[[], None] | None = None,
         **alert_params: Any,
     ) -> None:
         self._host = host
-        self._at = at
         self._dismiss = dismiss
         self._alert_type = alert_type
         self._alert_params = alert_params
@@ -57,10 +55,7 @@ class Notice:
             self._alert.object = text
         if not self._shown:
             self._shown = True
-            if self._at is None:
-                self._host.append(self._box)
-            else:
-                self._host.insert(self._at, self._box)
+            self._host.insert(0, self._box)
 
     def clear(self) -> None:
         if self._shown:
