@@ -34,6 +34,10 @@ def check_field(name: str) -> str:
 
 def _check_value(field: str, value: Any) -> Scalar:
     # Values must be JSON (no NaN or infinity), integers fit 64-bit parameters.
+    if isinstance(value, str) and "\x00" in value:
+        # The embedded store's SQLite ends a text at NUL: it could not match such a value,
+        # and no id, status or role holds one.
+        raise QueryError(f"filter on {field!r}: {value!r} holds a NUL character")
     if (
         isinstance(value, bool | str)
         or (isinstance(value, float) and math.isfinite(value))
