@@ -38,7 +38,7 @@ from pipelines.schema import (
     normalise,
 )
 from pipelines.settings import Settings, load_settings
-from pipelines.sources.base import Document, Source
+from pipelines.sources.base import Source
 from pipelines.windows import Window
 
 log = logging.getLogger(__name__)
@@ -268,13 +268,24 @@ class Backend:
         self._derived[key] = (id(parent), parent.version, live)
         return live
 
-    def _normalise(
-        self, spec: FrameSpec, docs: Sequence[Document], *, deduplicate: bool = True
-    ) -> pd.DataFrame:
-        result = normalise(docs, self.mapping(spec.container), deduplicate=deduplicate)
-        if result.quarantined:
+    def _fetch(self, query: Query, extra: Sequence[str] = ()) -> pd.DataFrame:
+        """The canonical frame of what ``query`` matches; unreadable documents quarantined.
+
+        Page by page: a column batch is read as it is, not rebuilt into documents.
+        Pages are joined, then de-duplicated as a whole (an id read twice keeps its
+        last version).
+        """
+        mapping = self.mapping(query.container)
+        frames = []
+        for page in self.source.fetch(query):
+            result = normalise(page, mapping, extra, deduplicate=False)
             self.quarantine.add(result.quarantined)
-        return result.frame
+            if len(result.frame):
+                frames.append(result.frame)
+        if not frames:
+            return empty_frame(query.container, extra)
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        return frame.drop_duplicates("id", keep="last").reset_index(drop=True)
 
     def _load(self, spec: FrameSpec) -> CachedFrame:
         as_of = _now()
@@ -285,17 +296,11 @@ class Backend:
             # The token first: whatever is written during the read comes back as a change.
             token = self.source.changes(query, None).token
             with collector_paused():
-                # Batches are joined and then de-duplicated as a whole, below.
-                frames = [
-                    self._normalise(spec, page, deduplicate=False)
-                    for page in self.source.fetch(query)
-                ]
+                frame = self._fetch(query)
         except AgentdashError:
             raise
         except Exception as exc:  # a source library's own error: say which source failed
             raise SourceUnavailableError(f"reading {spec.describe()} failed: {exc}") from exc
-        frame = _concat(spec.container, frames)
-        frame = frame.drop_duplicates("id", keep="last").reset_index(drop=True)
         self._record(spec, before, started, len(frame), len(frame))
         log.info(
             "loaded %s: %d rows in %.2f s",
@@ -505,17 +510,7 @@ class Backend:
             filters={mapping.source_field("conversation_id"): conversation_id},
             projection=mapping.projection([*DTYPES["messages"], "content"]),
         )
-        extra = ("content",)
-        # Page by page: a column batch is read as it is, not rebuilt into documents first.
-        results = [
-            normalise(page, mapping, extra, deduplicate=False) for page in self.source.fetch(query)
-        ]
-        for result in results:
-            self.quarantine.add(result.quarantined)
-        frames = [result.frame for result in results if len(result.frame)]
-        if not frames:
-            return empty_frame("messages", extra)
-        frame = pd.concat(frames, ignore_index=True).drop_duplicates("id", keep="last")
+        frame = self._fetch(query, extra=("content",))
         return frame.sort_values(["timestamp", "id"], ignore_index=True)
 
     def status(self) -> dict[str, Any]:
@@ -568,15 +563,6 @@ def collector_paused() -> Iterator[None]:
             _collector_pauses -= 1
             if _collector_pauses == 0 and _collector_was_enabled:
                 gc.enable()
-
-
-def _concat(container: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return empty_frame(container)
-    if len(frames) == 1:
-        return frames[0]
-    return pd.concat(frames, ignore_index=True)
 
 
 # Each merge appends an Arrow chunk to the text columns; thousands of refreshes
