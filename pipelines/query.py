@@ -155,6 +155,14 @@ _EPOCH_MS_SQL = (
 _EPOCH_MS_PATHS = _EPOCH_MS_SQL.count("?")
 
 
+# SQLite 3.40's json_extract ends a text at NUL, so "a\u0000b" would match a filter on "a".
+# The document's own JSON text of the value tells: with its escaped backslashes taken out,
+# a NUL is left as the escape \u0000.  Filter values never hold NUL (_check_value), so a
+# value that does matches none of them.  Most documents hold no "\u0000" at all: the scan
+# of the whole text comes first and spares them the extraction.
+_NO_NUL_SQL = r"(instr(doc, '\u0000') = 0 OR instr(replace(doc -> ?, '\\', ''), '\u0000') = 0)"
+
+
 def compile_where(query: Query) -> tuple[str, list[Any]]:
     """The WHERE clause of ``query`` over the ``documents`` table, and its parameters."""
     clauses = ["container = ?"]
@@ -170,9 +178,12 @@ def compile_where(query: Query) -> tuple[str, list[Any]]:
             clauses.append("0")
             continue
         marks = ", ".join("?" for _ in values)
+        path = _json_path(field)
         clauses.append(f"json_extract(doc, ?) IN ({marks})")
         # SQLite's json_extract gives 1/0 for JSON true/false.
-        params += [_json_path(field), *(int(v) if isinstance(v, bool) else v for v in values)]
+        params += [path, *(int(v) if isinstance(v, bool) else v for v in values)]
+        clauses.append(_NO_NUL_SQL)  # on every filter: the SQL text depends on the shape only
+        params.append(path)
     return " AND ".join(clauses), params
 
 

@@ -125,6 +125,35 @@ def test_a_nul_character_is_refused() -> None:
         Query.build("messages", filters={"agentId": ["a", "a\x00b"]})
 
 
+def test_a_stored_text_holding_nul_matches_no_filter(tmp_path: Path) -> None:
+    # SQLite ends json_extract's text at NUL: "a\x00b" must not pass for "a", nor "\x00" for "".
+    source = LocalSource(tmp_path / "store.db")
+    try:
+        source.upsert(
+            "messages",
+            [
+                {"id": "nul", "agentId": "\x00"},
+                {"id": "inner", "agentId": "a\x00b"},
+                {"id": "after-backslash", "agentId": "\\\x00"},
+                {"id": "escape-text", "agentId": "\\u0000"},
+                {"id": "plain", "agentId": "a"},
+                {"id": "number", "agentId": 0},
+            ],
+        )
+
+        def ids(*values: object) -> set[str]:
+            query = Query.build("messages", filters={"agentId": list(values)})
+            found = {d["id"] for page in source.fetch(query) for d in page}
+            assert source.count(query) == len(found)
+            return found
+
+        assert ids("", "a", "\\") == {"plain"}
+        assert ids("\\u0000") == {"escape-text"}  # a backslash then "u0000" is no NUL
+        assert ids(0, "a") == {"number", "plain"}
+    finally:
+        source.close()
+
+
 def test_filter_values_may_come_from_any_iterable() -> None:
     expected = (("status", ("error", "ok")),)
     assert Query.build("messages", filters={"status": (s for s in ["ok", "error"])}).filters == (
