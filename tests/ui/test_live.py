@@ -20,7 +20,7 @@ from pipelines.sources.local import LocalSource
 from tests.conftest import wait_until
 from tests.ui.conftest import ServedApp, make_served_app, new_message
 
-PERIOD = 1.0  # AGENTDASH_REFRESH_SECONDS of the app under test
+PERIOD = 2.0  # AGENTDASH_REFRESH_SECONDS of the app under test: the budgets below are in periods
 # Sessions are dropped 5 s after their page closes (Bokeh's default is 15 s, checked every 17 s).
 SESSION_ARGS = ("--", "--unused-session-lifetime", "5000", "--check-unused-sessions", "500")
 
