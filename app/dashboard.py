@@ -28,12 +28,13 @@ TABS: dict[str, tuple[str, type[View]]] = {
     "metrics": ("Metrics", MetricsView),
     "ops": ("Ops", OpsView),
 }
+TAB_NAMES = tuple(TABS)  # in the order of the tabs on the page
 
 
 class Dashboard(pn.viewable.Viewer):
     """The tabs of one session over one pair of pipelines, and the filters driving them."""
 
-    tab = Choice(default="overview", objects=list(TABS), doc="The tab shown.")
+    tab = Choice(default="overview", objects=list(TAB_NAMES), doc="The tab shown.")
 
     def __init__(
         self,
@@ -50,7 +51,7 @@ class Dashboard(pn.viewable.Viewer):
         # get either (dynamic tabs send only what the tab shown holds).
         self.tabs = pn.Tabs(
             *[(title, pn.Spacer(sizing_mode="stretch_width")) for title, _ in TABS.values()],
-            active=list(TABS).index(self.tab),
+            active=TAB_NAMES.index(self.tab),
             dynamic=True,
             sizing_mode="stretch_width",
         )
@@ -78,11 +79,11 @@ class Dashboard(pn.viewable.Viewer):
         self.filters.report(apply_each(self, values, {"tab": "tab"}))
 
     def _tab_picked(self, event: param.parameterized.Event) -> None:
-        self.tab = list(TABS)[event.new]
+        self.tab = TAB_NAMES[event.new]
 
     @param.depends("tab", watch=True)
     def _show_tab(self) -> None:
-        self.tabs.active = list(TABS).index(self.tab)
+        self.tabs.active = TAB_NAMES.index(self.tab)
         for name, view in self.views.items():
             view.shown = name == self.tab
         if self.tab not in self.views:
@@ -91,7 +92,7 @@ class Dashboard(pn.viewable.Viewer):
     def _build(self, name: str) -> None:
         view = TABS[name][1](messages=self.messages, agents=self.agents)
         self.views[name] = view
-        self.tabs[list(TABS).index(name)] = (TABS[name][0], view)
+        self.tabs[TAB_NAMES.index(name)] = (TABS[name][0], view)
 
     def template(self) -> pn.template.BootstrapTemplate:
         """The page: filters in the sidebar, tabs in the main area, live controls on top."""
