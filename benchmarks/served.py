@@ -52,6 +52,10 @@ class Server:
     def __enter__(self) -> Server:
         command = [sys.executable, "-m", "panel", "serve", str(self.app), "--port", str(self.port)]
         command += ["--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{self.port}"]
+        # Closed sessions (the readiness probe's, a finished measurement's) are dropped within
+        # about a second, not 15-30 s later in the middle of the next measurement: dropping
+        # one makes Panel run a full garbage collection 5 s later (GC_DEBOUNCE).
+        command += ["--unused-session-lifetime", "1000", "--check-unused-sessions", "500"]
         if self.dashboard:
             command += ["--plugins", "app.api"]
         self.process = subprocess.Popen(
