@@ -284,7 +284,7 @@ class LiveFigure(LiveChart):
     """A :class:`LiveChart` drawn directly as a Bokeh figure, for charts HoloViews adds nothing to.
 
     Its layers share one source, side by side (see :func:`wide_columns`): the
-    ``shared`` columns once, the others once per layer.  ``draw`` returns a
+    columns they share once, the others once per layer.  ``draw`` returns a
     figure drawn from such a source, its glyph renderers named by the layers'
     labels (see :func:`live_stacked_bars`); ``link`` gets the figure.  The figure
     is shown in a pane of its own, or by :class:`Figures` with others in one.
@@ -294,13 +294,11 @@ class LiveFigure(LiveChart):
         self,
         draw: Callable[[Sequence[Layer]], Any],
         *,
-        shared: Sequence[str] = (),
         height: int | None = None,
         **params: Any,
     ) -> None:
         self.figure: Any = None
         self.place: Callable[[Any], None] | None = None
-        self._shared = tuple(shared)
         self._height = height
         super().__init__(draw, height=height, **params)
 
@@ -328,7 +326,9 @@ class LiveFigure(LiveChart):
         if self._categories is not None:
             return self._recategorise(layers)
         source = self._sources[self._labels[0]][0]  # the one all layers share
-        return sync_source(source, wide_columns(layers, self._shared))
+        # The columns the layers share are in the source under their own names.
+        shared = [name for name in layers[0].columns if name in source.data]
+        return sync_source(source, wide_columns(layers, shared))
 
 
 class Figures(pn.viewable.Viewer):
@@ -606,9 +606,9 @@ def _legend(plot: Any, renderers: Sequence[Any]) -> None:
 
 
 BARS_SHARED = ("left", "right")
-"""The columns the layers of :func:`stacked_layers` share, for :class:`LiveFigure`."""
+"""The columns the layers of :func:`stacked_layers` share."""
 LINES_SHARED = ("timestamp",)
-"""The column the layers of :func:`series_layers` share, for :class:`LiveFigure`."""
+"""The column the layers of :func:`series_layers` share."""
 
 
 def live_stacked_bars(
@@ -619,7 +619,7 @@ def live_stacked_bars(
     select: bool = False,
     kit: FigureKit | None = None,
 ) -> Any:
-    """:func:`stacked_bars` as a Bokeh figure, for ``LiveFigure(shared=BARS_SHARED)``.
+    """:func:`stacked_bars` as a Bokeh figure, for :class:`LiveFigure`.
 
     Hovering a bar shows every series of its time bin.
     """
@@ -649,7 +649,7 @@ def live_lines(
     select: bool = False,
     kit: FigureKit | None = None,
 ) -> Any:
-    """:func:`lines` as a Bokeh figure, for ``LiveFigure(shared=LINES_SHARED)``.
+    """:func:`lines` as a Bokeh figure, for :class:`LiveFigure`.
 
     Hovering a line shows every line's value at that time.
     """

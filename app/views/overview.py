@@ -17,8 +17,6 @@ from app.compute import current, memo, previous
 from app.views.base import View, agent_names, narrow_time, period_name
 from app.views.cards import Card, KpiCards
 from app.views.charts import (
-    BARS_SHARED,
-    LINES_SHARED,
     FigureKit,
     Figures,
     Layer,
@@ -58,7 +56,6 @@ BUTTONS_CSS = """
 }
 """
 TOP_AGENTS = 10
-TOP_COLUMNS = ("agent", "messages", "agent_id")
 BAR = "#4e79a7"
 
 
@@ -92,15 +89,10 @@ class OverviewView(View):
         self.cards = KpiCards(KPIS)
         self._kit = FigureKit()  # shared by the page's figures
         select_time = on_time_range(self._select_time)
-        self.volume = LiveFigure(
-            self._draw_volume, shared=BARS_SHARED, link=select_time, height=300
-        )
-        self.latency = LiveFigure(
-            self._draw_latency, shared=LINES_SHARED, link=select_time, height=260
-        )
+        self.volume = LiveFigure(self._draw_volume, link=select_time, height=300)
+        self.latency = LiveFigure(self._draw_latency, link=select_time, height=260)
         self.top_agents = LiveFigure(
             partial(_top_bars, kit=self._kit),
-            shared=TOP_COLUMNS,
             value_axis="x",
             link=self._link_top,
             height=260,
@@ -187,7 +179,7 @@ class OverviewView(View):
 class _Drawn:
     """What the Overview shows of one window of messages."""
 
-    values: dict[str, float]
+    values: dict[str, float | None]
     changes: dict[str, float | None]
     volume: list[Layer]
     latency: list[Layer]
