@@ -297,7 +297,8 @@ class LiveStatus(JSComponent):
 
 class LiveControls(pn.viewable.Viewer):
     """The age of the data, a pause button, a banner while the source fails and,
-    with ``theme``, a button to switch the page to the other theme.
+    given the page's ``theme`` ("default" or "dark"), a button to switch it to the
+    other one (see :class:`LiveStatus`, which shows them all).
 
     In a served page it also keeps ``pipelines`` live (see :class:`LiveSession`);
     elsewhere (Jupyter, a saved report) it only shows how old the data is.
@@ -309,18 +310,13 @@ class LiveControls(pn.viewable.Viewer):
     paused = param.Boolean(
         default=False, doc="Stop taking up new data; resuming catches up at once."
     )
-    theme: str | None = param.Selector(  # type: ignore[assignment]
-        default=None,
-        objects=[None, "default", "dark"],
-        doc="The page's theme, to offer a button to the other one (None: no such button).",
-    )
 
-    def __init__(self, **params: Any) -> None:
+    def __init__(self, theme: str | None = None, **params: Any) -> None:
         super().__init__(**params)
         self._status = LiveStatus(
             margin=(5, 10),
             paused=self.paused,
-            theme=self.theme,
+            theme=theme,
             sizing_mode="stretch_width",
             align="center",
         )
