@@ -249,8 +249,9 @@ class Filters(pn.viewable.Viewer):
         self._agent_options()
         reset = pn.widgets.Button(label="Reset filters", color="default")
         reset.on_click(lambda event: self.reset())
+        self._window_buttons = _buttons(pn.widgets.RadioButtonGroup, self.param.window)
         return pn.Column(
-            _buttons(pn.widgets.RadioButtonGroup, self.param.window),
+            self._window_buttons,
             self._agent_choice,
             pn.widgets.StaticText(
                 value="Status and role (none picked: all)", margin=(5, 10, 0, 10)
@@ -285,7 +286,8 @@ class Filters(pn.viewable.Viewer):
                 return
             self._range = pn.widgets.DatetimeRangePicker(label="From, to")
             self._range.param.watch(self._range_picked, "value")
-            self._widgets.insert(1, self._range)  # under the window buttons
+            # Under the window buttons (an alert may be above them).
+            self._widgets.insert(self._widgets.objects.index(self._window_buttons) + 1, self._range)
         self._range.visible = custom
         if custom and self.start is not None and self.end is not None:
             self._range.value = tuple(

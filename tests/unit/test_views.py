@@ -319,6 +319,17 @@ def test_a_custom_window_ending_before_it_starts_is_refused(backend: Backend) ->
     assert "is not before end" in filters.problems[-1]
 
 
+def test_the_custom_range_picker_sits_under_the_window_buttons(backend: Backend) -> None:
+    filters = Filters(MessagesPipeline(backend=backend))
+    filters.refuse({"tz": "Mars/Base"})  # an alert at the top of the sidebar
+    start, end = datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC)
+    filters.param.update(window="custom", start=start, end=end)
+    shown = filters._widgets.objects
+    assert filters._range is not None and filters._range.visible
+    above = shown[shown.index(filters._range) - 1]
+    assert isinstance(above, pn.widgets.RadioButtonGroup) and "custom" in above.options
+
+
 def test_url_forms_of_lists_and_dates() -> None:
     statuses, start = Filters.param["statuses"], Filters.param["start"]
     assert statuses.deserialize("error,timeout") == ["error", "timeout"]
