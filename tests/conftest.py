@@ -12,10 +12,15 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from playwright.sync_api import expect
 
 # Machines here are shared and noisy: a per-example deadline would make property tests flaky.
 settings.register_profile("agentdash", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("agentdash")
+# Browser assertions wait for what a page should show.  Playwright's default of 5 s is short
+# for a page built while the machine is busy; waiting longer slows only a failing test.
+# (Budgets that are the point of a test, such as refresh periods, are passed explicitly.)
+expect.set_options(timeout=30_000)
 
 
 def free_port() -> int:
