@@ -25,9 +25,9 @@ from azure.cosmos import CosmosClient
 from benchmarks.common import median_seconds, report
 from pipelines import Backend, FrameSpec, Query, demo
 from pipelines.cache import MemoryFrameCache
-from pipelines.query_cosmos import compile_query
 from pipelines.settings import Settings
 from pipelines.sources.cosmos import CosmosSource
+from pipelines.sources.cosmos_sql import compile_query
 from pipelines.windows import Window
 from tests.cosmos_standin import CosmosStandin
 

@@ -1,6 +1,6 @@
 """Azure Cosmos DB through the official ``azure-cosmos`` SDK, read only.
 
-Queries come from :mod:`pipelines.query_cosmos` (parameters only, projection
+Queries come from :mod:`pipelines.sources.cosmos_sql` (parameters only, projection
 pushed down) and page through continuations.  Projected rows come back as arrays
 of values and leave as :class:`ColumnBatch` es keyed by field path, which
 normalisation reads column by column.  Incremental reads follow the
@@ -44,9 +44,9 @@ from pipelines.errors import (
     SourceUnavailableError,
 )
 from pipelines.query import Query
-from pipelines.query_cosmos import NEWEST_TS, CosmosSql, compile_query, compile_since, project
 from pipelines.settings import Settings
 from pipelines.sources.base import ChangeSet, ColumnBatch, Document, SourceStats
+from pipelines.sources.cosmos_sql import NEWEST_TS, CosmosSql, compile_query, compile_since, project
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import SourceError
-from pipelines.query import Query, compile_select, compile_where
+from pipelines.query import Query
 from pipelines.sources.base import ChangeSet, Document, SourceStats
+from pipelines.sources.local_sql import compile_select, compile_where
 
 PARTITION_KEYS = {"messages": "conversationId", "agents": "id"}
 

@@ -227,7 +227,7 @@ def _at(minutes: float) -> datetime:
 
 
 # Every timestamp form a container may hold, a few minutes apart; none falls in the
-# second of a window bound (ISO bounds are whole seconds: see query_cosmos.iso_bounds).
+# second of a window bound (ISO bounds are whole seconds: see cosmos_sql.iso_bounds).
 WINDOW_DOCS: list[Document] = [
     {"id": "iso-ms", "ts": _at(1).isoformat(timespec="milliseconds").replace("+00:00", "Z")},
     {"id": "iso-s", "ts": _at(2).isoformat(timespec="seconds").replace("+00:00", "Z")},

@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.errors import QueryError
-from pipelines.query import FIELD_PATTERN, Query, compile_select, compile_where
+from pipelines.query import FIELD_PATTERN, Query
 from pipelines.schema import lookup
 from pipelines.sources.local import LocalSource
+from pipelines.sources.local_sql import compile_select, compile_where
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
