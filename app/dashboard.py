@@ -14,12 +14,13 @@ import param
 from app.live import LiveControls
 from app.views.agents import AgentsView
 from app.views.base import View
-from app.views.filters import URL_NAMES, Choice, Filters, apply_each
+from app.views.filters import Filters, apply_each, url_names
 from app.views.messages import MessagesView
 from app.views.metrics import MetricsView
 from app.views.ops import OpsView
 from app.views.overview import OverviewView
-from pipelines import AgentsPipeline, Backend, MessagesPipeline
+from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline
+from pipelines.parameters import Choice
 
 TABS: dict[str, tuple[str, type[View]]] = {
     "overview": ("Overview", OverviewView),
@@ -34,17 +35,17 @@ TAB_NAMES = tuple(TABS)  # in the order of the tabs on the page
 class Dashboard(pn.viewable.Viewer):
     """The tabs of one session over one pair of pipelines, and the filters driving them."""
 
-    tab = Choice(default="overview", objects=list(TAB_NAMES), doc="The tab shown.")
+    tab = Choice(default="overview", objects=list(TAB_NAMES), link="tab", doc="The tab shown.")
 
     def __init__(
         self,
-        backend: Backend | None = None,
+        frames: LiveFrames | None = None,
         location: pn.io.location.Location | None = None,
         **params: Any,
     ) -> None:
         super().__init__(**params)
-        self.messages = MessagesPipeline(backend=backend)
-        self.agents = AgentsPipeline(backend=backend)
+        self.messages = MessagesPipeline(frames=frames)
+        self.agents = AgentsPipeline().follow(self.messages)
         self.filters = Filters(self.messages, self.agents)
         self.views: dict[str, View] = {}
         # A tab holds its view once built; until then, a spacer that the browser does not
@@ -65,14 +66,15 @@ class Dashboard(pn.viewable.Viewer):
         return self.tabs
 
     def sync_url(self, location: pn.io.location.Location | None) -> None:
-        """Keep the filters and the tab in the page's query string; refuse bad values there.
+        """Keep the messages pipeline's question and the tab in the page's query string;
+        refuse bad values there.
 
         Outside a server there is no URL (``pn.state.location`` is None): nothing to keep.
         ``Dashboard(location=...)`` calls it before building the tab the link names.
         """
         if location is None:
             return
-        location.sync(self.filters, URL_NAMES, on_error=self.filters.refuse)
+        location.sync(self.messages, url_names(self.messages), on_error=self.filters.refuse)
         location.sync(self, {"tab": "tab"}, on_error=self._refuse)
 
     def _refuse(self, values: dict[str, Any]) -> None:

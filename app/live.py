@@ -1,9 +1,9 @@
 """Live updates: one refresher per process, fanned out to every open session.
 
-A :class:`Refresher` thread runs ``backend.refresh_all()`` every
-``AGENTDASH_REFRESH_SECONDS``; the backend makes each cycle single-flight
+A :class:`Refresher` thread runs ``frames.refresh_all()`` every
+``AGENTDASH_REFRESH_SECONDS``; the live frames make each cycle single-flight
 across processes (Redis lock) and tells its listeners what changed.  Each open
-page holds a :class:`LiveSession`, a backend listener that takes the new data
+page holds a :class:`LiveSession`, a listener of the live frames that takes the new data
 up on its own document's next tick, the only place where Bokeh models may be
 changed.  So a refresh cycle costs one source query per frame whatever the
 number of sessions, and a session that closes leaves nothing behind.
@@ -29,7 +29,7 @@ from bokeh.document import Document
 from bokeh.model import DataModel
 from panel.custom import JSComponent
 
-from pipelines.backend import Backend
+from pipelines.live import LiveFrames
 from pipelines.pipeline import Pipeline
 from pipelines.settings import load_settings
 
@@ -37,14 +37,14 @@ log = logging.getLogger(__name__)
 
 
 class Refresher:
-    """Refreshes every live frame of a backend each ``period`` seconds, on a daemon thread."""
+    """Refreshes every live frame of a process each ``period`` seconds, on a daemon thread."""
 
-    def __init__(self, backend: Backend, period: float) -> None:
-        self.backend = backend
+    def __init__(self, frames: LiveFrames, period: float) -> None:
+        self.frames = frames
         self.period = period
         # Processes sharing a Redis cache: whichever refreshes first in a period reads
         # the source, the others take its result (one source query per cycle in all).
-        backend.min_refresh_seconds = period / 2
+        frames.min_refresh_seconds = period / 2
         self.cycles = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="agentdash-refresher", daemon=True)
@@ -65,7 +65,7 @@ class Refresher:
         next_cycle = time.monotonic() + self.period
         while not self._stop.wait(max(0.0, next_cycle - time.monotonic())):
             try:
-                self.backend.refresh_all()
+                self.frames.refresh_all()
             except Exception:  # the next cycle may succeed: never let the thread die
                 log.exception("refresh cycle failed")
             self.cycles += 1
@@ -73,7 +73,7 @@ class Refresher:
             next_cycle = max(next_cycle + self.period, time.monotonic())
 
 
-_refreshers: dict[Backend, Refresher] = {}
+_refreshers: dict[LiveFrames, Refresher] = {}
 _sessions: set[LiveSession] = set()
 _lock = threading.Lock()
 
@@ -89,15 +89,15 @@ def _forget_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-def ensure_refresher(backend: Backend | None = None) -> Refresher:
-    """The refresher of ``backend`` (the process-wide default) in this process, started once."""
-    backend = backend or Backend.default()
+def ensure_refresher(frames: LiveFrames | None = None) -> Refresher:
+    """The refresher of ``frames`` (the process-wide default) in this process, started once."""
+    frames = frames or LiveFrames.default()
     with _lock:
-        refresher = _refreshers.get(backend)
+        refresher = _refreshers.get(frames)
         if refresher is None:
-            refresher = Refresher(backend, load_settings().refresh_seconds)
+            refresher = Refresher(frames, load_settings().refresh_seconds)
             refresher.start()
-            _refreshers[backend] = refresher
+            _refreshers[frames] = refresher
         return refresher
 
 
@@ -109,7 +109,7 @@ def session_count() -> int:
 class LiveSession:
     """One served page's link to the refresher.
 
-    The backend announces new data on the refresher's thread; the session then
+    The live frames announce new data on the refresher's thread; the session then
     schedules one callback on its document's next tick that syncs its pipelines
     (the views watching ``pipeline.version`` redraw) and calls ``on_update``.
     It closes itself when Bokeh destroys the session.
@@ -125,12 +125,12 @@ class LiveSession:
         self._pending = False
         self._closed = False
         self._guard = threading.Lock()
-        backends = list({id(p.data): p.data for p in self.pipelines}.values())
-        self._unsubscribe = [backend.subscribe(self._announce) for backend in backends]
+        shared = list({id(p.data): p.data for p in self.pipelines}.values())
+        self._unsubscribe = [frames.subscribe(self._announce) for frames in shared]
         with _lock:
             _sessions.add(self)
-        for backend in backends:
-            ensure_refresher(backend)
+        for frames in shared:
+            ensure_refresher(frames)
         doc.on_session_destroyed(lambda _context: self.close())
 
     def _announce(self, *_: Any) -> None:
@@ -142,7 +142,7 @@ class LiveSession:
         self.doc.add_next_tick_callback(self.take_up)
 
     def take_up(self) -> None:
-        """Sync the pipelines with the backend and tell ``on_update``; on the document's thread."""
+        """Sync the pipelines with their live frames, tell ``on_update``; on the doc's thread."""
         with self._guard:
             self._pending = False
             if self.paused or self._closed:
@@ -305,7 +305,7 @@ class LiveControls(pn.viewable.Viewer):
     """
 
     pipelines = param.List(
-        default=[], item_type=Pipeline, doc="Pipelines to keep up to date with the backend."
+        default=[], item_type=Pipeline, doc="Pipelines to keep up to date with their live frames."
     )
     paused = param.Boolean(
         default=False, doc="Stop taking up new data; resuming catches up at once."

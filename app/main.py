@@ -6,7 +6,7 @@ import holoviews as hv
 import panel as pn
 
 from app.dashboard import Dashboard
-from pipelines import Backend
+from pipelines import LiveFrames
 
 pn.extension("tabulator", sizing_mode="stretch_width")
 hv.extension("bokeh")
@@ -15,5 +15,5 @@ hv.extension("bokeh")
 # the page frozen walks them once, which takes a fifth off the time to open a page.
 doc = pn.state.curdoc
 with doc.models.freeze() if doc is not None else contextlib.nullcontext():
-    dashboard = Dashboard(Backend.default(), location=pn.state.location)
+    dashboard = Dashboard(LiveFrames.default(), location=pn.state.location)
     dashboard.template().servable()

@@ -15,7 +15,8 @@ import redis
 
 from benchmarks.common import RedisServer, median_seconds, report
 from pipelines import demo
-from pipelines.cache import RedisFrameCache, frame_from_bytes, frame_to_bytes
+from pipelines.arrow import frame_from_bytes, frame_to_bytes
+from pipelines.cache import RedisFrameCache
 from pipelines.schema import FieldMapping, normalise
 
 MESSAGES = 1_000_000

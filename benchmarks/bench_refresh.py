@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import RedisServer, demo_store, report
-from pipelines import Backend, FrameSpec, demo
+from pipelines import FrameSpec, LiveFrames, demo
 from pipelines.cache import FrameCache, MemoryFrameCache, RedisFrameCache
 from pipelines.query import Query
 from pipelines.sources.local import LocalSource
@@ -24,7 +24,7 @@ SPEC = FrameSpec("messages", Window.parse("24h"))
 
 
 def measure(store: LocalSource, cache: FrameCache, label: str) -> list[tuple[str, str]]:
-    backend = Backend(store, cache)
+    backend = LiveFrames(store, cache)
     before = store.stats.documents
     started = time.perf_counter()
     cold = backend.get(SPEC)

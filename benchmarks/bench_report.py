@@ -24,7 +24,7 @@ from bokeh.resources import INLINE
 
 from app.report import Report
 from benchmarks.common import demo_store, median_seconds, report
-from pipelines import AgentsPipeline, Backend, MessagesPipeline, metrics
+from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline, metrics
 from pipelines.cache import MemoryFrameCache
 
 MESSAGES = 1_000_000
@@ -62,9 +62,9 @@ def main() -> None:
         out = Path(tmp) / "report.html"
         t_command = command_seconds(path, out)
 
-        backend = Backend(store, MemoryFrameCache())
-        messages = MessagesPipeline(backend=backend, window="7d")
-        agents = AgentsPipeline(backend=backend)
+        backend = LiveFrames(store, MemoryFrameCache())
+        messages = MessagesPipeline(frames=backend, window="7d")
+        agents = AgentsPipeline(frames=backend)
         started = time.perf_counter()
         rows = len(messages.frame) + len(agents.frame)
         t_load = time.perf_counter() - started

@@ -15,15 +15,14 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from pipelines.arrow import frame_from_bytes, frame_to_bytes
 from pipelines.schema import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -31,13 +30,11 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "agentdash:v1"
 
 
-def cache_key(source_identity: str, query_json: str, schema_version: int = SCHEMA_VERSION) -> str:
-    """Content address of a frame: sha256 of canonical JSON, equal in every process."""
-    payload = json.dumps(
-        {"source": source_identity, "query": json.loads(query_json), "schema": schema_version},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+def cache_key(parts: Mapping[str, Any], schema_version: int = SCHEMA_VERSION) -> str:
+    """Content address of a frame: sha256 of the canonical JSON of what it is made of
+    (source, container, window, field mapping...) and the schema version, equal in
+    every process."""
+    payload = json.dumps({**parts, "schema": schema_version}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -60,55 +57,6 @@ class CacheStats:
 
     def snapshot(self) -> dict[str, int]:
         return dict(vars(self))
-
-
-def _compact(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """The smallest faithful Arrow form of a text column: what zstd inflates costs time."""
-    if not (pa.types.is_large_string(column.type) or pa.types.is_string(column.type)):
-        return column
-    # A sample tells unique ids (most of the work to encode, no gain) from repetitive text.
-    sample = column.slice(0, 10_000)
-    if pc.count_distinct(sample).as_py() * 2 >= len(sample):
-        return column.cast(pa.string())
-    encoded = pc.dictionary_encode(column)
-    distinct = sum(len(chunk.dictionary) for chunk in encoded.chunks)
-    index = pa.int8() if distinct < 2**7 else pa.int16() if distinct < 2**15 else pa.int32()
-    return encoded.cast(pa.dictionary(index, pa.string()))
-
-
-def frame_to_bytes(frame: pd.DataFrame) -> bytes:
-    """Arrow IPC stream compressed with zstd.
-
-    Repetitive text (agent ids, roles, statuses, conversation ids) is
-    dictionary-encoded with the narrowest index: a cache hit then inflates a
-    fraction of the bytes.
-    """
-    # combine_chunks: Arrow-backed text columns keep one chunk per concat (each refresh
-    # adds one), and every chunk would become its own small compressed record batch.
-    table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
-    table = pa.table(
-        [_compact(c) for c in table.columns], names=table.column_names
-    ).replace_schema_metadata(table.schema.metadata)
-    sink = pa.BufferOutputStream()
-    options = pa.ipc.IpcWriteOptions(compression="zstd")
-    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
-        writer.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
-
-
-def frame_from_bytes(data: bytes) -> pd.DataFrame:
-    with pa.ipc.open_stream(pa.py_buffer(data)) as reader:
-        table = reader.read_all()
-    columns = [
-        c.cast(pa.large_string())
-        if pa.types.is_dictionary(c.type) or pa.types.is_string(c.type)
-        else c
-        for c in table.columns
-    ]
-    table = pa.table(columns, names=table.column_names).replace_schema_metadata(
-        table.schema.metadata
-    )
-    return table.to_pandas()
 
 
 def _meta_json(entry: CachedFrame) -> str:
@@ -137,10 +85,6 @@ class FrameCache(Protocol):
 
     def stamp(self, key: str) -> tuple[str | None, datetime] | None:
         """(change token, as-of time) of the entry, without reading its frame."""
-        ...
-
-    def token(self, key: str) -> str | None:
-        """The change token of the entry, without reading its frame."""
         ...
 
     def restamp(self, key: str, token: str | None, as_of: datetime) -> None:
@@ -183,10 +127,6 @@ class MemoryFrameCache:
             if item is None or item[0] < time.monotonic():
                 return None
             return item[1].token, item[1].as_of
-
-    def token(self, key: str) -> str | None:
-        stamp = self.stamp(key)
-        return stamp[0] if stamp else None
 
     def restamp(self, key: str, token: str | None, as_of: datetime) -> None:
         with self._guard:
@@ -305,10 +245,6 @@ class RedisFrameCache:
             return None
         parsed = json.loads(meta)
         return parsed["token"], datetime.fromisoformat(parsed["as_of"])
-
-    def token(self, key: str) -> str | None:
-        stamp = self.stamp(key)
-        return stamp[0] if stamp else None
 
     def restamp(self, key: str, token: str | None, as_of: datetime) -> None:
         if not self._available():

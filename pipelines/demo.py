@@ -12,6 +12,7 @@ a million messages take a few seconds.
 
 from __future__ import annotations
 
+import logging
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ import numpy.typing as npt
 
 from pipelines.schema import CANONICAL_FIELDS
 
-__all__ = ["generate", "live_messages", "seed", "touch_agents"]
+__all__ = ["generate", "live_messages", "seed", "seed_if_empty", "touch_agents"]
+
+log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
 Ints = npt.NDArray[np.int64]
@@ -559,6 +562,20 @@ def seed(store: _Store) -> None:
     agent_docs, message_docs = generate(agents=12, messages=60_000, days=35)
     store.upsert("agents", agent_docs)
     store.upsert("messages", message_docs)
+
+
+def seed_if_empty(source: object) -> bool:
+    """Seed an embedded store that holds no message yet; True if it did.
+
+    Any other source (Cosmos DB) is left alone: demo data belongs in a local file only.
+    """
+    from pipelines.sources.local import LocalSource
+
+    if not isinstance(source, LocalSource) or not source.is_empty("messages"):
+        return False
+    log.info("the local store %s is empty: adding demo data", source.path)
+    seed(source)
+    return True
 
 
 def _epoch_ms(moment: datetime | None) -> int:

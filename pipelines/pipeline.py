@@ -4,29 +4,46 @@ Usable anywhere Python runs::
 
     from pipelines import MessagesPipeline
     MessagesPipeline(window="24h").frame
+
+The question is declared once, here: each filter is a parameter (its type says
+which values it takes, its ``doc=`` what it means, its ``link`` its name in a
+URL) and :attr:`Pipeline.columns` says which column it keeps rows by.  The
+dashboard's sidebar builds its widgets from these parameters, the page's URL
+and the REST API read and write them, and every cache and memo key is made of
+them (:meth:`Pipeline.question`).  ``version`` changes whenever ``frame`` would
+return something different (a filter, the window, the time zone, new data), so
+a view that follows it needs no other dependency::
+
+    pn.bind(lambda _: metrics.kpis(messages.frame), messages.param.version)
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import pandas as pd
 import param
 
-from pipelines.backend import Backend, FrameSpec, LiveFrame
 from pipelines.errors import QueryError
+from pipelines.live import FrameSpec, LiveFrame, LiveFrames
+from pipelines.parameters import Choice, Choices, Instant, Names, Text, TimeZone
 from pipelines.schema import ROLES, STATUSES, TIME_FIELD
-from pipelines.windows import WINDOWS, Window, check_tz
+from pipelines.windows import WINDOWS, Window, as_utc
 
 
-def _datetime(value: date | datetime) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime(value.year, value.month, value.day)
+def _hashable(value: Any) -> Hashable:
+    # List filters keep rows whose value is in the list: their order does not change
+    # the question.
+    if isinstance(value, list | tuple):
+        return tuple(sorted({_hashable(v) for v in value}, key=repr))
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 class Slices:
@@ -64,20 +81,11 @@ class Slices:
 SLICES = Slices()
 
 
-class TimeZone(param.String):
-    """An IANA time zone name, refused when unknown."""
-
-    def _validate_value(self, val: Any, allow_None: bool) -> None:
-        super()._validate_value(val, allow_None)
-        if val is not None:
-            check_tz(val)
-
-
 class Pipeline(param.Parameterized):
-    """What every pipeline shares: the backend it reads and the display time zone."""
+    """What every pipeline shares: the live frames it reads, the time zone, the version."""
 
-    backend = param.ClassSelector(
-        class_=Backend,
+    frames = param.ClassSelector(
+        class_=LiveFrames,
         default=None,
         allow_None=True,
         precedence=-1,
@@ -85,6 +93,8 @@ class Pipeline(param.Parameterized):
     )
     tz = TimeZone(
         default="UTC",
+        link="tz",
+        query=None,  # the API answers in UTC
         doc="IANA time zone for time bins and display. Frames always hold UTC timestamps.",
     )
     version = param.Integer(
@@ -92,24 +102,90 @@ class Pipeline(param.Parameterized):
         bounds=(0, None),
         precedence=-1,
         constant=True,
-        doc="Increases each time new data reaches this pipeline (watch it to redraw).",
+        doc="Changes whenever the frame, or how it is shown, would be different: a filter, "
+        "the window, the time zone, new data. Watch this to follow the pipeline.",
     )
 
-    _container = "messages"
+    columns: ClassVar[Mapping[str, str | tuple[str, ...]]] = {}
+    """Filter parameter -> the column it keeps rows by (values in the list; for a text,
+    rows whose columns contain it, in any case). An empty filter keeps every row."""
+    _container: ClassVar[str] = "messages"
+    _NOT_ASKED: ClassVar[frozenset[str]] = frozenset({"name", "frames", "version"})
+    _DISPLAY: ClassVar[frozenset[str]] = frozenset({"tz"})
+    """Parameters that change how the rows are shown, not which rows the frame holds."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        # (frame key, live version) of the data last announced by ``version``.
+        self._announced: tuple[str, int] | None = None
+        self.param.watch(self._asked, self.asked_names())
+
+    @classmethod
+    def asked_names(cls) -> list[str]:
+        """The parameters of the user's question, in declaration order (the time zone too)."""
+        return [name for name in cls.param if name not in cls._NOT_ASKED]
+
+    @classmethod
+    def question_names(cls) -> list[str]:
+        """The parameters that say which rows the frame holds: the filters and the window."""
+        return [name for name in cls.asked_names() if name not in cls._DISPLAY]
+
+    def question(self) -> tuple[Hashable, ...]:
+        """Which rows the frame holds, as a hashable value: equal for pipelines asking the
+        same thing (lists in any order), whatever the time zone they show it in."""
+        values = self.param.values()
+        return (
+            type(self).__name__,
+            *sorted((name, _hashable(values[name])) for name in self.question_names()),
+        )
+
+    def filters(self) -> dict[str, Any]:
+        """The filters that keep fewer than all rows, by parameter name."""
+        return {name: getattr(self, name) for name in self.columns if getattr(self, name)}
+
+    def follow(self, parent: Pipeline, **fixed: Any) -> Self:
+        """Keep the question parameters this pipeline shares with ``parent`` (same name, same
+        type) equal to its, except ``fixed`` (set here once), on the same live frames unless
+        given others; returns self::
+
+            week = MessagesPipeline().follow(messages, window="7d")
+        """
+        names = [
+            n
+            for n in parent.asked_names()
+            if n not in fixed and n in self.param and type(self.param[n]) is type(parent.param[n])
+        ]
+        if self.frames is None:
+            self.frames = parent.frames
+        self.param.update({**{n: getattr(parent, n) for n in names}, **fixed})
+        parent.param.watch(
+            lambda *events: self.param.update({e.name: e.new for e in events}), names
+        )
+        return self
+
+    def _asked(self, *events: param.parameterized.Event) -> None:
+        with param.edit_constant(self):
+            self.version += 1
 
     @property
-    def data(self) -> Backend:
-        if self.backend is None:
+    def data(self) -> LiveFrames:
+        """The live frames read (the process-wide default unless ``frames`` was given)."""
+        if self.frames is None:
             with param.edit_constant(self):
-                self.backend = Backend.default()
-        return self.backend
+                self.frames = LiveFrames.default()
+        return self.frames
 
     def spec(self) -> FrameSpec:
         return FrameSpec(self._container)
 
     @property
     def live(self) -> LiveFrame:
-        return self.data.get(self.spec())
+        """The live frame the question reads (its rows before the filters)."""
+        spec = self.spec()
+        live = self.data.get(spec)
+        if self._announced is None:
+            self._announced = (self.data.key(spec), live.version)
+        return live
 
     @property
     def as_of(self) -> datetime:
@@ -123,43 +199,46 @@ class Pipeline(param.Parameterized):
 
     def refresh(self) -> int:
         """Read the changes since the last read; returns the number of changed rows."""
-        before = self.live.version
-        changed = 0
-
-        def count(spec: FrameSpec, rows: pd.DataFrame, live: LiveFrame) -> None:
-            nonlocal changed
-            if spec == self.spec():
-                changed += len(rows)
-
-        unsubscribe = self.data.subscribe(count)
-        try:
-            self.data.refresh(self.spec())
-        finally:
-            unsubscribe()
-        if self.live.version != before:
-            self.sync()
-        return changed
+        refreshed = self.data.refresh(self.spec())
+        self.sync()
+        return len(refreshed.changed)
 
     def sync(self) -> int:
-        """Take up data that another refresher already read; returns the new version."""
-        live = self.live
-        if live.version != self.version:
-            with param.edit_constant(self):
-                self.version = live.version
-        return live.version
+        """Take up data that a refresher already read: ``version`` changes when the live
+        frame is another than the one last announced.  Returns the version."""
+        if self._announced is not None:  # nothing read yet: nothing to announce
+            spec = self.spec()
+            current = (self.data.key(spec), self.data.get(spec).version)
+            if current != self._announced:
+                self._announced = current
+                with param.edit_constant(self):
+                    self.version += 1
+        return self.version
 
     def _select(self, frame: pd.DataFrame) -> pd.Series:
-        return pd.Series(True, index=frame.index)
+        mask = pd.Series(True, index=frame.index)
+        for name, column in self.columns.items():
+            value = getattr(self, name)
+            if not value:
+                continue
+            if isinstance(column, tuple):
+                needle = str(value).lower()
+                found = pd.Series(False, index=frame.index)
+                for each in column:
+                    text = frame[each].str.lower().str.contains(needle, regex=False)
+                    found |= text.fillna(False).astype(bool)
+                mask &= found
+            else:
+                mask &= frame[column].isin(value)
+        return mask
 
     def _filtered(self, frame: pd.DataFrame) -> pd.DataFrame:
         def cut() -> pd.DataFrame:
             mask = self._select(frame)
             return frame if bool(mask.all()) else frame.loc[mask].reset_index(drop=True)
 
-        return SLICES.get(frame, (type(self).__name__, *self._key()), cut)
-
-    def _key(self) -> tuple[Any, ...]:
-        return ()
+        key = tuple((name, _hashable(getattr(self, name))) for name in self.columns)
+        return SLICES.get(frame, (type(self).__name__, *key), cut)
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -170,40 +249,81 @@ class Pipeline(param.Parameterized):
 class MessagesPipeline(Pipeline):
     """Messages in a time window, filtered by agent, status, role and id search."""
 
-    window: str = param.Selector(  # type: ignore[assignment]
+    window: str = Choice(  # type: ignore[assignment]
         default="24h",
         objects=[*WINDOWS, "custom"],
-        doc="Relative window ending at the time of the data; 'custom' uses start and end.",
+        link="window",
+        doc="Relative window ending at the time of the data; 'custom' uses start and end "
+        "(set to the bounds of the window shown before, when not given).",
     )
-    start = param.Date(
-        default=None, allow_None=True, doc="Start of a custom window (UTC if naive)."
+    start = Instant(
+        default=None,
+        allow_None=True,
+        link="start",
+        doc="Start of a custom window, ISO 8601 (UTC when it has no offset); needs end.",
     )
-    end = param.Date(default=None, allow_None=True, doc="End of a custom window (UTC if naive).")
-    agents = param.List(default=[], item_type=str, doc="Keep these agent ids (all when empty).")
-    statuses = param.ListSelector(
-        default=[], objects=list(STATUSES), doc="Keep these statuses (all when empty)."
+    end = Instant(
+        default=None,
+        allow_None=True,
+        link="end",
+        doc="End of a custom window, ISO 8601; needs start.",
     )
-    roles = param.ListSelector(
-        default=[], objects=list(ROLES), doc="Keep these roles (all when empty)."
+    agents = Names(link="agent", doc="Keep these agent ids (all when empty).")
+    statuses = Choices(
+        objects=list(STATUSES), link="status", doc="Keep these statuses (all when empty)."
     )
-    search = param.String(
-        default="", doc="Keep conversations or users whose id contains this text (any case)."
+    roles = Choices(objects=list(ROLES), link="role", doc="Keep these roles (all when empty).")
+    search = Text(
+        link="search",
+        query="q",
+        doc="Keep conversations or users whose id contains this text (any case).",
     )
 
+    columns = {
+        "agents": "agent_id",
+        "statuses": "status",
+        "roles": "role",
+        "search": ("conversation_id", "user_id"),
+    }
     _container = "messages"
 
     def __init__(self, **params: Any) -> None:
         if ("start" in params or "end" in params) and "window" not in params:
             params["window"] = "custom"
         super().__init__(**params)
-        self.window_spec.describe()  # refuse a bad custom window at once
+        self._shown = self.window_spec  # refuse a bad custom window at once
+
+    def _asked(self, *events: param.parameterized.Event) -> None:
+        # Runs before any other watcher: they see window, start and end made consistent.
+        if {"window", "start", "end"} & {event.name for event in events}:
+            self._complete_window()
+        super()._asked(*events)
+
+    def _complete_window(self) -> None:
+        """A relative window has no bounds; a custom one missing them takes the bounds of
+        the window shown before.  (A custom window ending before it starts is refused
+        when read: ``window_spec`` raises.)"""
+        if self.window != "custom":
+            if self.start is not None or self.end is not None:
+                self.param.update(start=None, end=None)
+        elif self.start is None or self.end is None:
+            start, end = self._shown.bounds(self._shown_as_of())
+            self.param.update(start=self.start or start, end=self.end or end)
+        with contextlib.suppress(QueryError):
+            self._shown = self.window_spec
+
+    def _shown_as_of(self) -> datetime:
+        if self._shown.label is None:
+            assert self._shown.end is not None
+            return self._shown.end
+        return self.data.get(FrameSpec("messages", self._shown)).as_of
 
     @property
     def window_spec(self) -> Window:
         if self.window == "custom":
             if self.start is None or self.end is None:
                 raise QueryError("window='custom' needs both start and end")
-            return Window.parse(start=_datetime(self.start), end=_datetime(self.end))
+            return Window.parse(start=as_utc(self.start, "start"), end=as_utc(self.end, "end"))
         return Window.parse(self.window)
 
     def spec(self) -> FrameSpec:
@@ -217,24 +337,6 @@ class MessagesPipeline(Pipeline):
     @property
     def previous_bounds(self) -> tuple[datetime, datetime]:
         return self.window_spec.previous_bounds(self.as_of)
-
-    def _key(self) -> tuple[Any, ...]:
-        return (tuple(self.agents), tuple(self.statuses), tuple(self.roles), self.search)
-
-    def _select(self, frame: pd.DataFrame) -> pd.Series:
-        mask = pd.Series(True, index=frame.index)
-        if self.agents:
-            mask &= frame["agent_id"].isin(self.agents)
-        if self.statuses:
-            mask &= frame["status"].isin(self.statuses)
-        if self.roles:
-            mask &= frame["role"].isin(self.roles)
-        if self.search:
-            needle = self.search.lower()
-            mask &= frame["conversation_id"].str.lower().str.contains(needle, regex=False) | (
-                frame["user_id"].str.lower().str.contains(needle, regex=False).fillna(False)
-            )
-        return mask
 
     def _between(self, bounds: tuple[datetime, datetime]) -> pd.DataFrame:
         start, end = bounds
@@ -264,20 +366,8 @@ class MessagesPipeline(Pipeline):
 class AgentsPipeline(Pipeline):
     """The agents, filtered by id and status."""
 
-    agents = param.List(default=[], item_type=str, doc="Keep these agent ids (all when empty).")
-    statuses = param.List(
-        default=[], item_type=str, doc="Keep agents with these statuses (all when empty)."
-    )
+    agents = Names(link="agent", doc="Keep these agent ids (all when empty).")
+    statuses = Names(query=None, doc="Keep agents with these statuses (all when empty).")
 
+    columns = {"agents": "id", "statuses": "status"}
     _container = "agents"
-
-    def _key(self) -> tuple[Any, ...]:
-        return (tuple(self.agents), tuple(self.statuses))
-
-    def _select(self, frame: pd.DataFrame) -> pd.Series:
-        mask = pd.Series(True, index=frame.index)
-        if self.agents:
-            mask &= frame["id"].isin(self.agents)
-        if self.statuses:
-            mask &= frame["status"].isin(self.statuses)
-        return mask

@@ -8,7 +8,6 @@ values, and field paths too, travel as parameters and never as SQL text.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -110,21 +109,6 @@ class Query:
             if not proj:
                 raise QueryError("a projection needs at least one field")
         return cls(container, time_field, start, end, tuple(compiled), proj)
-
-    def to_json(self) -> str:
-        """Canonical JSON: equal queries give equal text, in every process."""
-        return json.dumps(
-            {
-                "container": self.container,
-                "time_field": self.time_field,
-                "start": self.start.isoformat() if self.start else None,
-                "end": self.end.isoformat() if self.end else None,
-                "filters": [[f, list(v)] for f, v in self.filters],
-                "projection": list(self.projection) if self.projection is not None else None,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        )
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

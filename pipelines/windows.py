@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pandas as pd
+
 from pipelines.errors import QueryError
+
+Times = TypeVar("Times", pd.Series, pd.DatetimeIndex, pd.Timestamp)
 
 WINDOWS: dict[str, timedelta] = {
     "15m": timedelta(minutes=15),
@@ -27,8 +32,10 @@ def check_tz(name: str) -> str:
     return name
 
 
-def as_utc(value: datetime | str, name: str = "time") -> datetime:
-    """A timezone-aware UTC datetime; naive values are taken as UTC."""
+def as_utc(value: datetime | date | str, name: str = "time") -> datetime:
+    """A timezone-aware UTC datetime; naive values are taken as UTC, a date as its midnight."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -39,6 +46,30 @@ def as_utc(value: datetime | str, name: str = "time") -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def to_local(times: Times, tz: str) -> Times:
+    """Aware times (a column, an index or one instant) as naive wall times in ``tz``.
+
+    What tables, chart axes and labels show: Bokeh and Tabulator display a naive
+    time as it is, where an aware one would be shown in UTC or the browser's zone.
+    """
+    if isinstance(times, pd.Series):
+        return times.dt.tz_convert(tz).dt.tz_localize(None)
+    return times.tz_convert(tz).tz_localize(None)
+
+
+def to_utc(wall: Any, tz: str) -> datetime:
+    """A wall time in ``tz`` (a chart axis' or a picker's) back to an aware UTC datetime.
+
+    Of an hour that occurs twice when the clocks go back, the first is taken; a time
+    that does not exist when they go forward moves forward to one that does.
+    """
+    stamp = pd.Timestamp(wall)
+    if stamp.tzinfo is not None:
+        return stamp.tz_convert("UTC").to_pydatetime()
+    local = stamp.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
+    return local.tz_convert("UTC").to_pydatetime()
 
 
 @dataclass(frozen=True)

@@ -31,31 +31,24 @@ import holoviews.plotting.bokeh
 import pandas as pd
 import panel as pn
 import param
+from bokeh.model import Model
 from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
 from bokeh.resources import INLINE
 from panel.viewable import Viewable
 
+from app.cards import KPIS, KpiCards, period_name
+from app.charts.analytic import histogram, histogram_layer
+from app.charts.time import lines, series_layers, stacked_bars, stacked_layers
 from app.report import chromium, page
 from app.report.errors import NoDataError, ReportError
-from app.views.agents import agent_table
-from app.views.base import agent_names, period_name
-from app.views.cards import KpiCards
-from app.views.charts import (
-    histogram,
-    histogram_layer,
-    lines,
-    series_layers,
-    stacked_bars,
-    stacked_layers,
-)
-from app.views.metrics import named
-from app.views.overview import KPIS
-from app.views.tables import table
+from app.tables import agent_names, agent_table, local_times, named
+from app.tabulator import table
 from pipelines import metrics
-from pipelines.backend import Backend
 from pipelines.errors import ConfigError, SourceUnavailableError
+from pipelines.live import LiveFrames
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
 from pipelines.settings import Settings
+from pipelines.windows import to_local
 
 FORMATS = ("html", "pdf", "png")
 METADATA_ID = "agentdash-report"
@@ -63,7 +56,6 @@ METADATA_ID = "agentdash-report"
 TOP = 10
 SECONDS = "%Y-%m-%d %H:%M:%S"
 CHART_HEIGHT = 300
-FILTERS = ("agents", "statuses", "roles", "search")
 HELP = (
     "Drag across a chart to zoom into that box, hover for values; the reset button of its "
     "toolbar restores it. Click a column heading to sort a table. This file needs no network."
@@ -140,14 +132,14 @@ class Report(pn.viewable.Viewer):
                 f"there is no local store at {settings.local_path}: point AGENTDASH_LOCAL_PATH "
                 "at one, or fill it with `agentdash import` (or `agentdash demo`)"
             )
-        backend = Backend.from_settings(settings, seed_demo=False)
-        known = AgentsPipeline(backend=backend)
+        frames = LiveFrames.from_settings(settings)
+        known = AgentsPipeline(frames=frames)
         _read(known)
         ids = {name: agent for agent, name in agent_names(known.frame).items()}
         chosen = [ids.get(agent, agent) for agent in agents]
         known.agents = chosen
         span = {"window": window} if start is None and end is None else {"start": start, "end": end}
-        messages = MessagesPipeline(backend=backend, agents=chosen, tz=tz, **span)
+        messages = MessagesPipeline(frames=frames, agents=chosen, tz=tz, **span)
         _read(messages)
         return cls(messages, known, **params)
 
@@ -176,7 +168,7 @@ class Report(pn.viewable.Viewer):
             tz=messages.tz,
             read_at=messages.as_of,
             latest_message=None if latest is None else latest.to_pydatetime(),
-            filters={name: getattr(messages, name) for name in FILTERS if getattr(messages, name)},
+            filters=messages.filters(),
             rows={
                 "messages": len(frame),
                 "previous_messages": len(messages.previous_frame),
@@ -308,16 +300,16 @@ def _tables(
     return {
         # As in the dashboard's agents table: team and kind would crowd out the numbers.
         "Agents": agent_table(frame, agents, tz).drop(columns=["agent_id", "team", "kind"]),
-        f"Top {TOP} errors": _local(errors.rename(columns={"agent_id": "agent"}), tz),
-        f"Slowest {TOP} conversations": _local(slowest.drop(columns=["ended", "unanswered"]), tz),
+        f"Top {TOP} errors": local_times(errors.rename(columns={"agent_id": "agent"}), tz),
+        f"Slowest {TOP} conversations": local_times(
+            slowest.drop(columns=["ended", "unanswered"]), tz
+        ),
     }
 
 
 def _agents_of(messages: MessagesPipeline) -> AgentsPipeline:
     """The agents that ``messages`` is filtered to (all when none), following its filter."""
-    agents = AgentsPipeline(backend=messages.data, agents=list(messages.agents))
-    messages.param.watch(lambda event: setattr(agents, "agents", list(event.new)), "agents")
-    return agents
+    return AgentsPipeline().follow(messages)
 
 
 def _read(pipeline: AgentsPipeline | MessagesPipeline) -> None:
@@ -329,8 +321,11 @@ def _read(pipeline: AgentsPipeline | MessagesPipeline) -> None:
         )
 
 
-def _chart(chart: hv.Element | hv.Overlay) -> pn.pane.HoloViews:
-    # A drag zooms into a box (it would pan by default): readers of a file look closer.
+def _chart(chart: hv.Element | hv.Overlay | Model) -> pn.pane.HoloViews | pn.pane.Bokeh:
+    """A chart in a pane of the report's height; a drag zooms into a box (readers of a
+    file look closer, where HoloViews would pan)."""
+    if isinstance(chart, Model):  # a time chart, drawn with Bokeh (box zoom is its drag)
+        return pn.pane.Bokeh(chart, height=CHART_HEIGHT, sizing_mode="stretch_width")
     return pn.pane.HoloViews(
         chart.opts(active_tools=["box_zoom"]),
         height=CHART_HEIGHT,
@@ -365,12 +360,6 @@ def _table(frame: pd.DataFrame, tz: str) -> pn.widgets.Tabulator:
     return table(frame, formatters=formatters, titles=titles)
 
 
-def _local(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
-    """``frame`` with its aware timestamps as naive wall times in ``tz``, as tables show them."""
-    aware = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
-    return frame.assign(**{c: frame[c].dt.tz_convert(tz).dt.tz_localize(None) for c in aware})
-
-
 def _window_name(messages: MessagesPipeline) -> str:
     if messages.window != "custom":
         return f"last {messages.window}"
@@ -379,7 +368,7 @@ def _window_name(messages: MessagesPipeline) -> str:
 
 
 def _when(moment: datetime, tz: str) -> str:
-    return pd.Timestamp(moment).tz_convert(tz).strftime("%a %d %b %Y %H:%M")
+    return to_local(pd.Timestamp(moment), tz).strftime("%a %d %b %Y %H:%M")
 
 
 def _filters_text(filters: dict[str, Any], names: dict[str, str]) -> str:

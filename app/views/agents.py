@@ -11,56 +11,17 @@ import panel as pn
 import param
 from bokeh.models.widgets.tables import NumberFormatter
 
-from app.compute import current, memo
-from app.views.base import View, derived
-from app.views.charts import (
-    Layer,
-    LiveChart,
-    histogram,
-    histogram_layer,
-    stacked_bars,
-    stacked_layers,
-)
-from app.views.tables import sync_table, table
+from app.charts.analytic import histogram, histogram_layer
+from app.charts.layers import Layer
+from app.charts.live import LiveChart, LiveFigure
+from app.charts.time import stacked_bars, stacked_layers
+from app.memo import current, memo
+from app.tables import agent_conversations, agent_table
+from app.tabulator import sync_table, table
+from app.views.base import View
 from app.views.thread import ConversationThread
 from pipelines import metrics
-
-AGENT_COLUMNS = [
-    "agent_id",
-    "name",
-    "team",
-    "kind",
-    "status",
-    "last_seen",
-    "messages",
-    "conversations",
-    "error_rate",
-    "latency_p50",
-    "latency_p95",
-    "tokens_in",
-    "tokens_out",
-]
-CONVERSATION_COLUMNS = ["started", "conversation_id", "user_id", "turns", "errors", "duration_s"]
-
-
-def _local(column: pd.Series, tz: str) -> pd.Series:
-    return column.dt.tz_convert(tz).dt.tz_localize(None)
-
-
-def agent_table(messages: pd.DataFrame, agents: pd.DataFrame, tz: str) -> pd.DataFrame:
-    """``metrics.per_agent`` with local times and a name for every agent, as the table shows it."""
-    table = metrics.per_agent(messages, agents)
-    table["name"] = table["name"].fillna(table["agent_id"])
-    table["last_seen"] = _local(table["last_seen"], tz)
-    return table[AGENT_COLUMNS]
-
-
-def agent_conversations(messages: pd.DataFrame, agent_id: str, tz: str) -> pd.DataFrame:
-    """``metrics.conversation_stats`` of the conversations ``agent_id`` was in, newest first."""
-    mine = messages["conversation_id"][messages["agent_id"] == agent_id].unique()
-    stats = metrics.conversation_stats(messages[messages["conversation_id"].isin(mine)])
-    stats["started"] = _local(stats["started"], tz)
-    return stats.iloc[::-1].reset_index(drop=True)[CONVERSATION_COLUMNS]
+from pipelines.pipeline import MessagesPipeline
 
 
 class AgentPage(View):
@@ -75,9 +36,9 @@ class AgentPage(View):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.mine = derived(self.messages, agents=[self.agent])
+        self.mine = MessagesPipeline().follow(self.messages, agents=[self.agent])
         self.header = pn.pane.Markdown("")
-        self.timeline = LiveChart(self._draw_timeline, height=260)
+        self.timeline = LiveFigure(self._draw_timeline, height=260)
         self.latency = LiveChart(self._draw_latency, height=260)
         self.conversations = table(
             page_size=10,
@@ -103,7 +64,7 @@ class AgentPage(View):
         self.thread.conversation = None
         self._request(slow=True)
 
-    def _draw_timeline(self, layers: Sequence[Layer]) -> hv.Overlay:
+    def _draw_timeline(self, layers: Sequence[Layer]) -> Any:
         return stacked_bars(layers, title="Messages over time", ylabel="messages")
 
     def _draw_latency(self, layers: Sequence[Layer]) -> hv.Overlay:

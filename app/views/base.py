@@ -6,36 +6,12 @@ import time
 from datetime import datetime
 from typing import Any, ClassVar
 
-import pandas as pd
 import panel as pn
 import param
 
 from app.views.notice import Notice
 from pipelines.errors import AgentdashError
-from pipelines.pipeline import AgentsPipeline, MessagesPipeline, Pipeline
-
-_NOT_FILTERS = ("name", "backend", "version")
-
-
-def filter_names(pipeline: Pipeline) -> list[str]:
-    """The parameters of ``pipeline`` that change what it shows."""
-    return [name for name in pipeline.param if name not in _NOT_FILTERS]
-
-
-def derived(parent: MessagesPipeline, **fixed: Any) -> MessagesPipeline:
-    """A messages pipeline that follows ``parent``'s parameters except the ``fixed`` ones."""
-    names = [name for name in filter_names(parent) if name not in fixed]
-    child = MessagesPipeline(
-        backend=parent.backend, **{name: getattr(parent, name) for name in names}, **fixed
-    )
-    parent.param.watch(lambda *events: child.param.update({e.name: e.new for e in events}), names)
-    return child
-
-
-def agent_names(agents: pd.DataFrame) -> dict[str, str]:
-    """Agent id -> display name, for labels (ids without a name keep the id)."""
-    named = agents.dropna(subset=["name"])
-    return dict(zip(named["id"], named["name"], strict=True))
+from pipelines.pipeline import AgentsPipeline, MessagesPipeline
 
 
 def narrow_time(pipeline: MessagesPipeline, start: datetime, end: datetime) -> None:
@@ -44,22 +20,14 @@ def narrow_time(pipeline: MessagesPipeline, start: datetime, end: datetime) -> N
         pipeline.param.update(window="custom", start=start, end=end)
 
 
-def period_name(pipeline: MessagesPipeline) -> str:
-    """How to name the window in "vs previous ...": its label, or its length."""
-    if pipeline.window != "custom":
-        return str(pipeline.window)
-    start, end = pipeline.bounds
-    hours = (end - start).total_seconds() / 3600
-    return f"{hours:.3g} h" if hours < 48 else f"{hours / 24:.3g} days"
-
-
 class View(pn.viewable.Viewer):
     """Base of the views: a layout built once and refreshed in place.
 
-    A change of filters refreshes behind a loading indicator; new data (the
-    pipelines' ``version``) refresh silently.  Subclasses build their panes in
-    ``__init__`` and implement :meth:`refresh`, which reads metrics through
-    :func:`app.compute.memo` and updates those panes.
+    A view follows one parameter of each pipeline, ``version``.  When the
+    question changed (a filter, the window, the time zone) it refreshes behind
+    a loading indicator; when only the data did, silently.  Subclasses build
+    their panes in ``__init__`` and implement :meth:`refresh`, which reads
+    metrics through :func:`app.memo.memo` and updates those panes.
     """
 
     messages: MessagesPipeline = param.ClassSelector(  # type: ignore[assignment]
@@ -69,7 +37,7 @@ class View(pn.viewable.Viewer):
         class_=AgentsPipeline,
         default=None,
         allow_None=True,
-        doc="The agents named in the view; a pipeline on the same backend when None.",
+        doc="The agents named in the view; one following the messages' agents when None.",
     )
     shown = param.Boolean(
         default=True, doc="Refresh on new data while True; when hidden, catch up on being shown."
@@ -87,17 +55,21 @@ class View(pn.viewable.Viewer):
         if self.messages is None:
             raise TypeError(f"{type(self).__name__} needs messages=MessagesPipeline(...)")
         if self.agents is None:
-            self.agents = AgentsPipeline(backend=self.messages.backend)
+            self.agents = AgentsPipeline().follow(self.messages)
         self._behind = False
         self._scheduled = False
         self._shown_data = False
         self._refreshed_at = -float("inf")
         self.layout = pn.Column(sizing_mode="stretch_width")
         self.problem = Notice(self.layout, "danger")
+        self._asked = self._question()
         for pipeline in (self.messages, self.agents):
-            pipeline.param.watch(self._filters_changed, filter_names(pipeline))
-            pipeline.param.watch(self._data_changed, "version")
+            pipeline.param.watch(self._version_changed, "version")
         self.param.watch(self._shown_changed, "shown")
+
+    def _question(self) -> tuple[Any, ...]:
+        """What the pipelines are asked, the time zone included."""
+        return tuple((p.question(), p.tz) for p in (self.messages, self.agents))
 
     def __panel__(self) -> pn.Column:
         return self.layout
@@ -109,6 +81,7 @@ class View(pn.viewable.Viewer):
     def _refresh_now(self) -> None:
         self._scheduled = False
         self._refreshed_at = time.monotonic()
+        self._asked = self._question()
         with pn.io.hold():  # whatever the refresh changes leaves in one message
             try:
                 self.refresh()
@@ -143,10 +116,16 @@ class View(pn.viewable.Viewer):
         self._scheduled = True
         pn.state.execute(self._refresh_now, schedule=True)
 
+    def _version_changed(self, *events: param.parameterized.Event) -> None:
+        if self._question() != self._asked:
+            self._filters_changed()
+        else:
+            self._data_changed()
+
     def _filters_changed(self, *events: param.parameterized.Event) -> None:
         self._request(slow=True)
 
-    def _data_changed(self, *events: param.parameterized.Event) -> None:
+    def _data_changed(self) -> None:
         if time.monotonic() - self._refreshed_at >= self.data_refresh_seconds:
             self._request(slow=False)
 

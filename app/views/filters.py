@@ -1,14 +1,15 @@
-"""A session's filters: one object driving its pipelines, in the sidebar and in the URL.
+"""The sidebar: widgets made from the messages pipeline's own parameters.
 
-Values written in a link are checked like values picked in the sidebar: a
-value that cannot be used is refused with a sentence saying why (see
-:attr:`Filters.problems`) and the previous value stays.
+There is no second copy of the filters: each widget is built from the
+pipeline's parameter (``from_param``) and sets it, and the page's URL syncs
+the same parameters (:func:`url_names`).  Values written in a link are checked
+like values picked in the sidebar: a value that cannot be used is refused with
+a sentence saying why (see :attr:`Filters.problems`) and the previous value stays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -18,91 +19,30 @@ import param
 
 from app.views.notice import Notice
 from pipelines.errors import AgentdashError, QueryError
-from pipelines.pipeline import AgentsPipeline, MessagesPipeline, TimeZone
-from pipelines.schema import ROLES, STATUSES
-from pipelines.windows import WINDOWS, Window, as_utc
+from pipelines.parameters import Choice, Text
+from pipelines.pipeline import AgentsPipeline, MessagesPipeline, Pipeline
+from pipelines.windows import as_utc, to_local, to_utc
 
-FILTERS = ("window", "start", "end", "agents", "statuses", "roles", "search", "tz")
-URL_NAMES = {
-    "window": "window",
-    "start": "start",
-    "end": "end",
-    "agents": "agent",
-    "statuses": "status",
-    "roles": "role",
-    "search": "search",
-    "tz": "tz",
-}
-"""Filter parameter -> query parameter of the page's URL."""
 TIME_ZONES = sorted(available_timezones())
 """Read once per process: listing them walks the tz database on disk."""
 
 
-def _choices(objects: list[Any]) -> str:
-    return ", ".join(map(str, objects))
-
-
-class Choice(param.Selector):
-    """One of ``objects``; anything else is refused with a sentence naming them."""
-
-    def _validate_value(self, value: Any, allow_None: bool | None = None) -> None:
-        allowed = self.allow_None if allow_None is None else allow_None
-        if not (value is None and allowed) and value not in self.objects:
-            raise QueryError(f"{self.name} {value!r} is not one of {_choices(self.objects)}")
-
-
-class _CommaSeparated:
-    """Lists travel in the URL as ``a,b`` rather than JSON."""
-
-    @classmethod
-    def serialize(cls, value: list[str] | None) -> str | None:
-        return None if value is None else ",".join(value)
-
-    @classmethod
-    def deserialize(cls, value: str | list[str]) -> list[str]:
-        if isinstance(value, list):
-            return value
-        return [item for item in value.split(",") if item]
-
-
-class Names(_CommaSeparated, param.List):
-    """A list of free-form names (e.g. agent ids)."""
-
-
-class Choices(_CommaSeparated, param.ListSelector):
-    """Some of ``objects``; any other item is refused with a sentence naming them."""
-
-    def _validate_value(self, value: Any, allow_None: bool | None = None) -> None:
-        self._validate_type(value)
-        for item in value or ():
-            if item not in self.objects:
-                raise QueryError(f"{self.name} {item!r} is not one of {_choices(self.objects)}")
-
-
-class Instant(param.Date):
-    """A date or time, UTC when naive; ISO 8601 in the URL."""
-
-    @classmethod
-    def serialize(cls, value: datetime | date | None) -> str:
-        if value is None:
-            return ""  # Panel would write None as "null"
-        if not isinstance(value, datetime):
-            value = datetime(value.year, value.month, value.day)
-        return as_utc(value).isoformat()
-
-    @classmethod
-    def deserialize(cls, value: str | datetime | None) -> datetime | None:
-        if value is None or value == "":
-            return None
-        return as_utc(value, "date")
+def url_names(pipeline: Pipeline) -> dict[str, str]:
+    """Parameter -> query parameter of the page's URL, for the parameters links carry."""
+    return {
+        name: link
+        for name in pipeline.asked_names()
+        if (link := getattr(pipeline.param[name], "link", None))
+    }
 
 
 def apply_each(
-    target: param.Parameterized, values: Mapping[str, Any], url_names: Mapping[str, str]
+    target: param.Parameterized, values: Mapping[str, Any], names: Mapping[str, str]
 ) -> list[str]:
     """Set on ``target`` each value it accepts; a sentence for each value refused.
 
-    Values may still be the URL's text (Panel passes on what it could not read).
+    Values may still be the URL's text (Panel passes on what it could not read);
+    ``names`` gives each parameter's name in the URL, for the sentences.
     """
     refused = []
     for name, value in values.items():
@@ -113,7 +53,7 @@ def apply_each(
             setattr(target, name, value)
         except (ValueError, TypeError, AgentdashError) as exc:
             kept = parameter.serialize(getattr(target, name)) or "(none)"
-            refused.append(f"Ignored `{url_names[name]}={values[name]}`: {exc}. Kept {kept}.")
+            refused.append(f"Ignored `{names[name]}={values[name]}`: {exc}. Kept {kept}.")
     return refused
 
 
@@ -123,27 +63,15 @@ def _buttons(kind: type[pn.widgets.Widget], parameter: param.Parameter) -> pn.wi
 
 
 class Filters(pn.viewable.Viewer):
-    """Time window, agents, statuses, roles, id search and time zone of one session.
+    """Window, agents, statuses, roles, id search and time zone of one session's messages.
 
-    Changes are pushed to the session's messages and agents pipelines, and
-    changes made to the messages pipeline (drill-down) come back here.  Values
-    refused (``problems``) are shown above the filters until dismissed.
+    Widgets set the messages pipeline's parameters, and changes made to them
+    elsewhere (a drill-down, the URL) show in the widgets.  The agents pipeline
+    lists the agents to pick from.  A custom window ending before it starts is
+    refused here, and the window shown before stays.  Values refused
+    (``problems``) are shown above the filters until dismissed.
     """
 
-    window = Choice(
-        default="24h",
-        objects=[*WINDOWS, "custom"],
-        doc="Relative window ending at the time of the data, or 'custom' (start and end).",
-    )
-    start = Instant(default=None, allow_None=True, doc="Start of a custom window.")
-    end = Instant(default=None, allow_None=True, doc="End of a custom window.")
-    agents = Names(default=[], item_type=str, doc="Only these agent ids (all when empty).")
-    statuses = Choices(
-        default=[], objects=list(STATUSES), doc="Only these statuses (all when empty)."
-    )
-    roles = Choices(default=[], objects=list(ROLES), doc="Only these roles (all when empty).")
-    search = param.String(default="", doc="Conversation or user ids containing this text.")
-    tz = TimeZone(default="UTC", doc="Time zone of time bins and labels.")
     problems = param.List(
         default=[], item_type=str, precedence=-1, doc="Values refused, as sentences to show."
     )
@@ -151,18 +79,18 @@ class Filters(pn.viewable.Viewer):
     def __init__(
         self, messages: MessagesPipeline, agents: AgentsPipeline | None = None, **params: Any
     ) -> None:
-        values = {name: getattr(messages, name) for name in FILTERS}
-        super().__init__(**{**values, **params})
+        super().__init__(**params)
         self.messages = messages
-        self.agent_pipeline = agents or AgentsPipeline(backend=messages.backend)
-        self.param.watch(self._push, list(FILTERS))
-        messages.param.watch(self._pull, list(FILTERS))
-        self.agent_pipeline.param.watch(self._agent_options, "version")
+        self.agents = agents or AgentsPipeline().follow(messages)
+        self._kept = (messages.window, messages.start, messages.end)
+        # After every other watcher (the widgets' among them), so that they see the window
+        # put back last, not the one refused.
+        messages.param.watch(self._check_window, ["window", "start", "end"], precedence=10)
+        self.agents.param.watch(self._agent_options, "version")
         self._agents_listed: pd.DataFrame | None = None
-        self._push()
         self._widgets = self._make_widgets()
         self._range: pn.widgets.DatetimeRangePicker | None = None
-        self.param.watch(self._show_range, ["window", "start", "end", "tz"])
+        messages.param.watch(self._show_range, ["window", "start", "end", "tz"])
         self._show_range()
         self._problems = Notice(
             self._widgets, "warning", dismiss=lambda: setattr(self, "problems", [])
@@ -170,34 +98,16 @@ class Filters(pn.viewable.Viewer):
         self.param.watch(self._show_problems, "problems")
         self._show_problems()
 
-    def _push(self, *events: param.parameterized.Event) -> None:
-        start, end = self.start, self.end
-        if self.window == "custom":
-            bounds = self.messages.bounds
-            start, end = start or bounds[0], end or bounds[1]
-            try:
-                Window.parse(start=start, end=end)
-            except QueryError as exc:
-                self.report([f"{exc}: kept the {self.messages.window} window."])
-                kept = self.messages
-                self.param.update(window=kept.window, start=kept.start, end=kept.end)
-                return
-        else:
-            start = end = None
-        self.messages.param.update(
-            window=self.window,
-            start=start,
-            end=end,
-            agents=list(self.agents),
-            statuses=list(self.statuses),
-            roles=list(self.roles),
-            search=self.search,
-            tz=self.tz,
-        )
-        self.agent_pipeline.param.update(agents=list(self.agents), tz=self.tz)
-
-    def _pull(self, *events: param.parameterized.Event) -> None:
-        self.param.update({event.name: event.new for event in events})
+    def _check_window(self, *events: param.parameterized.Event) -> None:
+        messages = self.messages
+        try:
+            messages.window_spec  # noqa: B018
+        except QueryError as exc:
+            window, start, end = self._kept
+            self.report([f"{exc}: kept the {window} window."])
+            messages.param.update(window=window, start=start, end=end)
+            return
+        self._kept = (messages.window, messages.start, messages.end)
 
     def _show_problems(self, *events: param.parameterized.Event) -> None:
         if self.problems:
@@ -207,7 +117,7 @@ class Filters(pn.viewable.Viewer):
 
     def refuse(self, values: Mapping[str, Any]) -> None:
         """Apply what can be of ``values`` read from the URL; report the rest."""
-        self.report(apply_each(self, values, URL_NAMES))
+        self.report(apply_each(self.messages, values, url_names(self.messages)))
 
     def report(self, refused: list[str]) -> None:
         """Show the sentences of ``refused`` not shown already (a link is read more than once)."""
@@ -216,15 +126,17 @@ class Filters(pn.viewable.Viewer):
             self.problems = [*self.problems, *new]
 
     def reset(self) -> None:
-        """Back to the defaults: the last 24 hours, everything, UTC."""
-        self.param.update(
-            {name: self.param[name].default for name in FILTERS if name != "tz"}, problems=[]
+        """Back to the defaults: the last 24 hours, everything; the time zone stays."""
+        messages = self.messages
+        messages.param.update(
+            {name: messages.param[name].default for name in messages.question_names()}
         )
+        self.problems = []
 
     # -- widgets ----------------------------------------------------------------------
     def _agent_options(self, *events: param.parameterized.Event) -> None:
         try:
-            agents = self.agent_pipeline.frame
+            agents = self.agents.frame
         except AgentdashError:  # the views say so; the sidebar keeps its options
             return
         if agents is self._agents_listed:
@@ -233,14 +145,16 @@ class Filters(pn.viewable.Viewer):
         names = agents["name"].fillna(agents["id"])
         options = dict(zip(names, agents["id"], strict=True))
         # Ids picked in a link but unknown to the agents list stay selectable.
-        options.update({agent: agent for agent in self.agents if agent not in options.values()})
+        picked = self.messages.agents
+        options.update({agent: agent for agent in picked if agent not in options.values()})
         self._agent_choice.options = options
 
     def _make_widgets(self) -> pn.Column:
+        messages = self.messages.param
         # Labels and placeholders say what these take; a tooltip each would cost every
         # session two more models.
         self._agent_choice = pn.widgets.MultiChoice.from_param(
-            self.param.agents,
+            messages.agents,
             label="Agents",
             options={},
             placeholder="all agents",
@@ -249,23 +163,18 @@ class Filters(pn.viewable.Viewer):
         self._agent_options()
         reset = pn.widgets.Button(label="Reset filters", color="default")
         reset.on_click(lambda event: self.reset())
-        self._window_buttons = _buttons(pn.widgets.RadioButtonGroup, self.param.window)
+        self._window_buttons = _buttons(pn.widgets.RadioButtonGroup, messages.window)
         return pn.Column(
             self._window_buttons,
             self._agent_choice,
             pn.widgets.StaticText(
                 value="Status and role (none picked: all)", margin=(5, 10, 0, 10)
             ),
-            _buttons(pn.widgets.CheckButtonGroup, self.param.statuses),
-            _buttons(pn.widgets.CheckButtonGroup, self.param.roles),
-            pn.widgets.TextInput.from_param(
-                self.param.search,
-                label="Conversation or user id",
-                placeholder="contains…",
-                description=None,
-            ),
+            _buttons(pn.widgets.CheckButtonGroup, messages.statuses),
+            _buttons(pn.widgets.CheckButtonGroup, messages.roles),
+            _text(messages.search, "Conversation or user id", "contains…"),
             pn.widgets.AutocompleteInput.from_param(
-                self.param.tz,
+                messages.tz,
                 label="Time zone",
                 options=TIME_ZONES,
                 restrict=True,
@@ -280,7 +189,8 @@ class Filters(pn.viewable.Viewer):
 
     def _show_range(self, *events: param.parameterized.Event) -> None:
         """Show the dates of a custom window; the picker is built when first needed."""
-        custom = self.window == "custom"
+        messages = self.messages
+        custom = messages.window == "custom"
         if self._range is None:
             if not custom:
                 return
@@ -289,20 +199,27 @@ class Filters(pn.viewable.Viewer):
             # Under the window buttons (an alert may be above them).
             self._widgets.insert(self._widgets.objects.index(self._window_buttons) + 1, self._range)
         self._range.visible = custom
-        if custom and self.start is not None and self.end is not None:
+        try:
+            messages.window_spec  # noqa: B018
+        except QueryError:  # refused (see _check_window): the picker keeps the dates shown
+            return
+        if custom and messages.start is not None and messages.end is not None:
             self._range.value = tuple(
-                pd.Timestamp(t).tz_convert(self.tz).tz_localize(None).to_pydatetime()
-                for t in (self.start, self.end)
+                to_local(pd.Timestamp(as_utc(t)), messages.tz).to_pydatetime()
+                for t in (messages.start, messages.end)
             )
 
     def _range_picked(self, event: param.parameterized.Event) -> None:
         if event.new is None:
             return
-        start, end = (
-            pd.Timestamp(t).tz_localize(self.tz, ambiguous=True, nonexistent="shift_forward")
-            for t in event.new
-        )
-        self.param.update(start=start.tz_convert("UTC"), end=end.tz_convert("UTC"))
+        start, end = (to_utc(t, self.messages.tz) for t in event.new)
+        self.messages.param.update(start=start, end=end)
 
     def __panel__(self) -> pn.Column:
         return self._widgets
+
+
+def _text(parameter: Text, label: str, placeholder: str) -> pn.widgets.TextInput:
+    return pn.widgets.TextInput.from_param(
+        parameter, label=label, placeholder=placeholder, description=None
+    )

@@ -10,36 +10,12 @@ import panel as pn
 import param
 from bokeh.models.widgets.tables import NumberFormatter
 
-from app.compute import current, memo
-from app.views.base import View, agent_names
-from app.views.tables import table
+from app.memo import current, memo
+from app.tables import MESSAGE_KEPT, agent_names, message_table
+from app.tabulator import table
+from app.views.base import View
 from app.views.thread import ConversationThread
 from pipelines.schema import ROLES, STATUSES
-
-SHOWN = [
-    "time",
-    "conversation_id",
-    "agent",
-    "role",
-    "status",
-    "latency_ms",
-    "tokens_in",
-    "tokens_out",
-]
-# Kept for downloads (UTC timestamps, ids) but not shown.
-HIDDEN = ["user_id", "timestamp", "agent_id", "id"]
-
-
-def message_table(messages: pd.DataFrame, agents: pd.DataFrame, tz: str) -> pd.DataFrame:
-    """Messages newest first with a local ``time`` and the agent's name, as the table shows them."""
-    frame = messages.sort_values("timestamp", ascending=False, kind="stable", ignore_index=True)
-    names = agent_names(agents)
-    codes, ids = pd.factorize(frame["agent_id"])
-    labels = pd.Series([names.get(agent, agent) for agent in ids] + [pd.NA], dtype="str")
-    # Mapping the few distinct ids, then taking by code, avoids a lookup per message.
-    frame["agent"] = labels.to_numpy()[codes]
-    frame["time"] = frame["timestamp"].dt.tz_convert(tz).dt.tz_localize(None)
-    return frame[[*SHOWN, *HIDDEN]]
 
 
 def _text_filter() -> dict[str, str]:
@@ -68,7 +44,7 @@ class MessagesView(View):
             pagination="remote",
             page_size=15,
             selectable=1,
-            hidden_columns=HIDDEN,
+            hidden_columns=MESSAGE_KEPT,
             header_filters={
                 "conversation_id": _text_filter(),
                 "agent": _text_filter(),
@@ -121,7 +97,7 @@ class MessagesView(View):
         )
         self._refresh_now()
 
-    def _data_changed(self, *events: param.parameterized.Event) -> None:
+    def _data_changed(self) -> None:
         # Rows jumping between pages while someone reads them is worse than a button.
         self.latest.visible = True
 

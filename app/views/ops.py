@@ -9,47 +9,19 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
-from app import compute
+from app import memo
+from app.cards import Card, KpiCards
+from app.charts.layers import Layer, wall_time
+from app.charts.live import LiveFigure
+from app.charts.time import lines
+from app.tables import frames_table, refreshes_table
+from app.tabulator import sync_table, table
 from app.views.base import View
-from app.views.cards import Card, KpiCards
-from app.views.charts import Layer, LiveChart, lines, wall_time
-from app.views.tables import sync_table, table
-from pipelines.backend import Backend
-
-REFRESH_COLUMNS = [
-    "at",
-    "spec",
-    "documents",
-    "rows_changed",
-    "request_charge",
-    "throttled",
-    "requests",
-    "seconds",
-    "error",
-]
-
-
-def freshness(backend: Backend, tz: str) -> pd.DataFrame:
-    """One row per live frame: rows, time of the data, staleness and the last error."""
-    frames = backend.status()["frames"]
-    table = pd.DataFrame(
-        [{"frame": name, **state} for name, state in frames.items()],
-        columns=["frame", "rows", "as_of", "stale", "error", "version"],
-    )
-    table["as_of"] = pd.to_datetime(table["as_of"], utc=True).dt.tz_convert(tz).dt.tz_localize(None)
-    return table
-
-
-def refresh_history(backend: Backend, tz: str) -> pd.DataFrame:
-    """The recorded refreshes, oldest first, with local times."""
-    history = pd.DataFrame([asdict(r) for r in list(backend.refreshes)], columns=REFRESH_COLUMNS)
-    history["at"] = pd.to_datetime(history["at"], utc=True).dt.tz_convert(tz).dt.tz_localize(None)
-    return history[REFRESH_COLUMNS]
 
 
 class OpsView(View):
     """Freshness, source cost (request units, throttles, documents per refresh), cache hits
-    and quarantined documents of the backend behind the pipelines."""
+    and quarantined documents of the live frames behind the pipelines."""
 
     COUNTERS = {
         "source": ("requests", "documents", "request_charge", "throttled"),
@@ -92,13 +64,13 @@ class OpsView(View):
         self._refresh_now()
 
     def refresh(self) -> None:
-        backend, tz = self.messages.data, self.messages.tz
-        sync_table(self.freshness, freshness(backend, tz))
+        status, tz = self.messages.data.status(), self.messages.tz
+        sync_table(self.freshness, frames_table(status, tz))
         stats: dict[str, Mapping[str, float]] = {
-            "source": backend.source.stats.snapshot(),
-            "cache": backend.cache.stats.snapshot(),
-            "metrics memo": asdict(compute.MEMO.stats),
-            "quarantined": {"documents": backend.quarantine.count},
+            "source": status.source_stats,
+            "cache": status.cache_stats,
+            "metrics memo": asdict(memo.MEMO.stats),
+            "quarantined": {"documents": status.quarantined},
         }
         self.counters.update(
             {
@@ -108,7 +80,7 @@ class OpsView(View):
             }
         )
 
-        history = refresh_history(backend, tz)
+        history = refreshes_table(status, tz)
         by_spec = [(str(spec), rows) for spec, rows in history.groupby("spec", sort=True)]
         for chart, value in ((self.costs, "request_charge"), (self.documents, "documents")):
             chart.update(
@@ -119,15 +91,17 @@ class OpsView(View):
             )
         sync_table(self.history, history.iloc[::-1])
         reasons = pd.DataFrame(
-            sorted(backend.quarantine.reasons().items()), columns=["reason", "documents"]
+            sorted(status.quarantine_reasons.items()), columns=["reason", "documents"]
         )
         sync_table(self.reasons, reasons)
-        sync_table(self.quarantine, backend.quarantine.frame())
+        sync_table(self.quarantine, self.messages.data.quarantine.frame())
 
 
-def _per_refresh(value: str, title: str, ylabel: str) -> LiveChart:
+def _per_refresh(value: str, title: str, ylabel: str) -> LiveFigure:
     """A chart of one figure of each refresh, a line per frame, a dot per refresh."""
-    return LiveChart(
-        lambda layers: lines(layers, value=value, title=title, ylabel=ylabel, markers=True),
+    return LiveFigure(
+        lambda layers: lines(
+            layers, value=value, title=title, ylabel=ylabel, markers=True, shared=False
+        ),
         height=240,
     )

@@ -13,36 +13,25 @@ import param
 from bokeh.models import HBar, HoverTool, TapTool
 from bokeh.models.widgets import RadioButtonGroup
 
-from app.compute import current, memo, previous
-from app.views.base import View, agent_names, narrow_time, period_name
-from app.views.cards import Card, KpiCards
-from app.views.charts import (
+from app.cards import KPIS, KpiCards, period_name
+from app.charts.layers import Layer
+from app.charts.live import Figures, LiveFigure
+from app.charts.time import (
     FigureKit,
-    Figures,
-    Layer,
-    LiveFigure,
     add_glyph,
     bar_frame,
-    live_lines,
-    live_stacked_bars,
+    lines,
     on_time_range,
     series_layers,
+    stacked_bars,
     stacked_layers,
-    to_utc,
 )
+from app.memo import current, memo, previous
+from app.tables import agent_names
+from app.views.base import View, narrow_time
 from pipelines import metrics
+from pipelines.windows import to_utc
 
-# Field of metrics.Kpis -> its card.
-KPIS = {
-    "messages": Card("Messages"),
-    "conversations": Card("Conversations"),
-    "active_agents": Card("Active agents"),
-    "error_rate": Card("Error rate", "{value:.1%}", higher_is_better=False),
-    "latency_p50": Card("Latency p50", "{value:,.0f} ms", higher_is_better=False),
-    "latency_p95": Card("Latency p95", "{value:,.0f} ms", higher_is_better=False),
-    "tokens_in": Card("Tokens in"),
-    "tokens_out": Card("Tokens out"),
-}
 STACK_BY = {"status": "by status", "agent_id": "by agent"}
 BUTTONS_CSS = """
 .bk-btn { border-color: var(--panel-border-color, #ced4da); }
@@ -124,7 +113,7 @@ class OverviewView(View):
         return buttons
 
     def _draw_volume(self, layers: Sequence[Layer]) -> Any:
-        return live_stacked_bars(
+        return stacked_bars(
             layers,
             title="Messages over time",
             ylabel="messages",
@@ -133,7 +122,7 @@ class OverviewView(View):
         )
 
     def _draw_latency(self, layers: Sequence[Layer]) -> Any:
-        return live_lines(
+        return lines(
             layers,
             value="latency_ms",
             title="Agent reply latency",

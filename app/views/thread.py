@@ -17,6 +17,7 @@ from app.theme import BAD, MUTED, ROLE_COLORS
 from pipelines.errors import AgentdashError
 from pipelines.metrics import FAILED_STATUSES
 from pipelines.pipeline import MessagesPipeline
+from pipelines.windows import to_local
 
 
 def speaker(turn: Mapping[str, Any], names: Mapping[str, str]) -> str:
@@ -62,7 +63,7 @@ def chat_turn(turn: Mapping[str, Any], names: Mapping[str, str], tz: str) -> pn.
     """
     role = str(turn["role"])
     failed = turn["status"] in FAILED_STATUSES
-    when = pd.Timestamp(turn["timestamp"]).tz_convert(tz)
+    when = to_local(pd.Timestamp(turn["timestamp"]), tz)
     content = "" if pd.isna(turn["content"]) else str(turn["content"])
     body = (
         f'<div><b><span style="color: {ROLE_COLORS.get(role, MUTED)}">●</span> '

@@ -9,7 +9,7 @@ its place.  Change tokens say which: ``cf:<SDK continuation>`` or
 ``ts:<epoch seconds>``.
 
 Every HTTP response the SDK receives, its own retries included, is metered into
-``stats`` and ``last_call`` (request units, 429s).  On top of the SDK's retries
+``stats`` (request units, 429s).  On top of the SDK's retries
 come a few more with jittered backoff, and errors leave as the project's own,
 naming the setting to fix.  Nothing is ever created or written.
 """
@@ -81,18 +81,6 @@ class Backoff:
         return max(at_least, random.uniform(0.0, ceiling))
 
 
-@dataclass
-class CallStats:
-    """What one ``fetch`` or ``changes`` call read and cost, retries included."""
-
-    operation: str
-    container: str
-    requests: int = 0
-    documents: int = 0
-    request_charge: float = 0.0
-    throttled: int = 0
-
-
 class CosmosSource:
     """The agents and messages containers of one Cosmos DB database."""
 
@@ -124,13 +112,10 @@ class CosmosSource:
             f"?agents={self.containers['agents']}&messages={self.containers['messages']}"
         )
         self.stats = SourceStats()
-        #: Figures of the latest ``fetch`` or ``changes`` call, filled in as it runs.
-        self.last_call: CallStats | None = None
         self._credential = credential
         self._client: CosmosClient | None = None
         self._proxies: dict[str, ContainerProxy] = {}
         self._lock = threading.Lock()
-        self._metered = threading.local()
 
     @classmethod
     def from_settings(
@@ -177,12 +162,12 @@ class CosmosSource:
 
         A projected query's batches are :class:`ColumnBatch` es keyed by field path.
         """
-        call = self._begin("fetch", query.container)
+        self._check(query.container)
         sql = compile_query(query)
         if sql is None:
             return
         batch: list[Any] = []
-        for page in self._pages(query.container, sql, call, rows=True):
+        for page in self._pages(query.container, sql, rows=True):
             batch += page
             if len(batch) >= self.batch_size:
                 yield self._batch(sql, batch)
@@ -199,22 +184,22 @@ class CosmosSource:
     def changes(self, query: Query, token: str | None) -> ChangeSet:
         """Documents changed since ``token``, by change feed or ``_ts`` watermark."""
         container = query.container
-        call = self._begin("changes", container)
+        self._check(container)
         if token is None:
-            return ChangeSet([], self._token_now(container, call))
+            return ChangeSet([], self._token_now(container))
         if token.startswith(FEED_TOKEN):
             start = token.removeprefix(FEED_TOKEN)
             docs, continuation = self._retrying(
-                container, call, lambda: self._read_feed(container, continuation=start)
+                container, lambda: self._read_feed(container, continuation=start)
             )
-            self._count(call, len(docs))
+            self.stats.add(documents=len(docs))
             if query.projection is not None:
                 docs = project(docs, query.projection)
             return ChangeSet(docs, FEED_TOKEN + continuation)
         if token.startswith(WATERMARK_TOKEN) and token.removeprefix(WATERMARK_TOKEN).isdigit():
             since = int(token.removeprefix(WATERMARK_TOKEN))
             sql = compile_since(query, since)
-            docs = [doc for page in self._pages(container, sql, call) for doc in page]
+            docs = [doc for page in self._pages(container, sql) for doc in page]
             newest = max((d["_ts"] for d in docs if isinstance(d.get("_ts"), int)), default=since)
             return ChangeSet(docs, f"{WATERMARK_TOKEN}{max(newest, since)}")
         raise SourceError(
@@ -234,7 +219,6 @@ class CosmosSource:
         self,
         container: str,
         sql: CosmosSql,
-        call: CallStats,
         page_size: int | None = None,
         *,
         rows: bool = False,
@@ -249,20 +233,19 @@ class CosmosSource:
         failures = 0
         while True:
             try:
-                with self._metering(call):
-                    if pages is None:
-                        pages = cast(
-                            PageIterator,
-                            self._proxy(container)
-                            .query_items(
-                                sql.text,
-                                parameters=sql.parameter_list(),
-                                enable_cross_partition_query=True,
-                                max_item_count=page_size or self.page_size,
-                            )
-                            .by_page(continuation),
+                if pages is None:
+                    pages = cast(
+                        PageIterator,
+                        self._proxy(container)
+                        .query_items(
+                            sql.text,
+                            parameters=sql.parameter_list(),
+                            enable_cross_partition_query=True,
+                            max_item_count=page_size or self.page_size,
                         )
-                    page = list(next(pages))
+                        .by_page(continuation),
+                    )
+                page = list(next(pages))
             except StopIteration:
                 return
             except AzureError as exc:
@@ -275,7 +258,7 @@ class CosmosSource:
             if sql.fields is not None and not rows:
                 fields = sql.fields  # a local, read once per row below
                 page = [dict(zip(fields, row, strict=True)) for row in page]
-            self._count(call, len(page))
+            self.stats.add(documents=len(page))
             yield page
 
     def _read_feed(self, container: str, **start: Any) -> tuple[list[Document], str]:
@@ -294,7 +277,7 @@ class CosmosSource:
         # client_connection.last_response_headers has it too, but any thread overwrites it.
         return docs, str(last["headers"]["etag"])
 
-    def _token_now(self, container: str, call: CallStats) -> str:
+    def _token_now(self, container: str) -> str:
         def feed_now() -> str | None:
             try:
                 return self._read_feed(container, start_time="Now")[1]
@@ -308,24 +291,18 @@ class CosmosSource:
                 )
                 return None
 
-        continuation = self._retrying(container, call, feed_now)
+        continuation = self._retrying(container, feed_now)
         if continuation is not None:
             return FEED_TOKEN + continuation
-        pages = self._pages(container, NEWEST_TS, call, page_size=1)
+        pages = self._pages(container, NEWEST_TS, page_size=1)
         newest = next(pages, [])
         pages.close()
         return f"{WATERMARK_TOKEN}{newest[0]['_ts'] if newest else 0}"
 
     # -- plumbing -----------------------------------------------------------------------
-    def _begin(self, operation: str, container: str) -> CallStats:
+    def _check(self, container: str) -> None:
         if container not in self.containers:
             raise SourceError(f"container {container!r} is not one of {', '.join(self.containers)}")
-        self.last_call = call = CallStats(operation, container)
-        return call
-
-    def _count(self, call: CallStats, documents: int) -> None:
-        call.documents += documents
-        self.stats.add(documents=documents)
 
     def _proxy(self, container: str) -> ContainerProxy:
         with self._lock:
@@ -346,29 +323,12 @@ class CosmosSource:
         charge = float(http.headers.get("x-ms-request-charge") or 0.0)
         throttled = int(http.status_code == 429)
         self.stats.add(requests=1, request_charge=charge, throttled=throttled)
-        call: CallStats | None = getattr(self._metered, "call", None)
-        if call is not None:
-            call.requests += 1
-            call.request_charge += charge
-            call.throttled += throttled
 
-    @contextlib.contextmanager
-    def _metering(self, call: CallStats) -> Iterator[None]:
-        # The sync SDK sends from the calling thread, so a thread-local tells which call
-        # a response belongs to, even with fetch generators interleaved.
-        outer = getattr(self._metered, "call", None)
-        self._metered.call = call
-        try:
-            yield
-        finally:
-            self._metered.call = outer
-
-    def _retrying(self, container: str, call: CallStats, attempt: Callable[[], T]) -> T:
+    def _retrying(self, container: str, attempt: Callable[[], T]) -> T:
         failures = 0
         while True:
             try:
-                with self._metering(call):
-                    return attempt()
+                return attempt()
             except AzureError as exc:
                 failures += 1
                 self._pause_or_raise(exc, failures, container)

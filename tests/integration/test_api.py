@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from pipelines import metrics
-from pipelines.backend import Backend
 from pipelines.cache import MemoryFrameCache
+from pipelines.live import LiveFrames
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
 from pipelines.sources.local import LocalSource
 from tests.ui import conftest as ui
@@ -42,9 +42,9 @@ def api_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
 
 
 @pytest.fixture(scope="module")
-def backend(api_app: ServedApp) -> Backend:
+def backend(api_app: ServedApp) -> LiveFrames:
     """A backend of this test process on the server's store."""
-    return Backend(LocalSource(api_app.store), MemoryFrameCache())
+    return LiveFrames(LocalSource(api_app.store), MemoryFrameCache())
 
 
 @pytest.fixture(scope="module")
@@ -92,11 +92,11 @@ def response_schema(document: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 def test_summary_equals_the_kpis_of_the_same_frame(
-    api_app: ServedApp, backend: Backend, openapi: dict[str, Any]
+    api_app: ServedApp, backend: LiveFrames, openapi: dict[str, Any]
 ) -> None:
     status, body = api_app.get_json(f"{API}/metrics/summary{query(window='24h')}")
     assert status == 200
-    assert body == summary_of(MessagesPipeline(backend=backend, window="24h"))
+    assert body == summary_of(MessagesPipeline(frames=backend, window="24h"))
     assert list(body) == [
         "window",
         "messages",
@@ -110,24 +110,24 @@ def test_summary_equals_the_kpis_of_the_same_frame(
     conforms(openapi, response_schema(openapi, f"{API}/metrics/summary"), body)
 
 
-def test_summary_of_an_explicit_window_and_agents(api_app: ServedApp, backend: Backend) -> None:
+def test_summary_of_an_explicit_window_and_agents(api_app: ServedApp, backend: LiveFrames) -> None:
     window = explicit_window()
-    agent_ids = AgentsPipeline(backend=backend).frame["id"].tolist()[:3]
+    agent_ids = AgentsPipeline(frames=backend).frame["id"].tolist()[:3]
     params = {name: moment.isoformat() for name, moment in window.items()}
     status, body = api_app.get_json(f"{API}/metrics/summary{query(**params, agent=agent_ids)}")
     assert status == 200
-    expected = summary_of(MessagesPipeline(backend=backend, **window, agents=agent_ids))
+    expected = summary_of(MessagesPipeline(frames=backend, **window, agents=agent_ids))
     assert body == expected
     assert 0 < body["messages"] < 3000
 
 
 def test_agents_equal_per_agent_metrics(
-    api_app: ServedApp, backend: Backend, openapi: dict[str, Any]
+    api_app: ServedApp, backend: LiveFrames, openapi: dict[str, Any]
 ) -> None:
     status, body = api_app.get_json(f"{API}/agents")
     assert status == 200
     table = metrics.per_agent(
-        MessagesPipeline(backend=backend).frame, AgentsPipeline(backend=backend).frame
+        MessagesPipeline(frames=backend).frame, AgentsPipeline(frames=backend).frame
     )
     served = pd.DataFrame(body["items"])
     assert served["agent_id"].tolist() == table["agent_id"].tolist()
@@ -141,10 +141,10 @@ def test_agents_equal_per_agent_metrics(
 
 
 def test_cursor_pagination_returns_every_message_once_newest_first(
-    api_app: ServedApp, backend: Backend, openapi: dict[str, Any]
+    api_app: ServedApp, backend: LiveFrames, openapi: dict[str, Any]
 ) -> None:
     filters = {"role": ["agent", "user"], "status": ["ok", "error"]}
-    expected = MessagesPipeline(backend=backend, roles=filters["role"], statuses=filters["status"])
+    expected = MessagesPipeline(frames=backend, roles=filters["role"], statuses=filters["status"])
     seen: list[dict[str, Any]] = []
     cursor = None
     while True:
@@ -164,19 +164,19 @@ def test_cursor_pagination_returns_every_message_once_newest_first(
     assert order == sorted(order, reverse=True)
 
 
-def test_messages_filters_match_the_pipeline(api_app: ServedApp, backend: Backend) -> None:
-    frame = MessagesPipeline(backend=backend).frame
+def test_messages_filters_match_the_pipeline(api_app: ServedApp, backend: LiveFrames) -> None:
+    frame = MessagesPipeline(frames=backend).frame
     conversation = frame["conversation_id"].iloc[0]
     params = {"q": conversation[-6:].upper(), "limit": 1000}
     status, body = api_app.get_json(f"{API}/messages{query(**params)}")
     assert status == 200
-    expected = MessagesPipeline(backend=backend, search=params["q"]).frame
+    expected = MessagesPipeline(frames=backend, search=params["q"]).frame
     assert {item["id"] for item in body["items"]} == set(expected["id"])
     assert body["next_cursor"] is None
 
 
-def test_conversation_has_every_message_with_text(api_app: ServedApp, backend: Backend) -> None:
-    frame = MessagesPipeline(backend=backend).frame
+def test_conversation_has_every_message_with_text(api_app: ServedApp, backend: LiveFrames) -> None:
+    frame = MessagesPipeline(frames=backend).frame
     conversation = frame["conversation_id"].value_counts().index[0]
     status, body = api_app.get_json(f"{API}/conversations/{urllib.parse.quote(conversation)}")
     assert status == 200

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -18,16 +17,9 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from pipelines.backend import Backend, FrameSpec
-from pipelines.cache import (
-    CachedFrame,
-    MemoryFrameCache,
-    RedisFrameCache,
-    cache_key,
-    frame_from_bytes,
-    frame_to_bytes,
-    make_cache,
-)
+from pipelines.arrow import frame_from_bytes, frame_to_bytes
+from pipelines.cache import CachedFrame, MemoryFrameCache, RedisFrameCache, cache_key, make_cache
+from pipelines.live import FrameSpec, LiveFrames
 from pipelines.pipeline import MessagesPipeline
 from pipelines.query import Query
 from pipelines.schema import FieldMapping, empty_frame, normalise
@@ -117,7 +109,7 @@ def test_redis_round_trip_keeps_dtypes_and_time_zone(redis_url: str, frame: pd.D
     assert entry is not None
     assert_frame_equal(entry.frame, frame)  # values, dtypes, and the UTC zone
     assert (entry.token, entry.as_of, entry.meta) == ("17", AS_OF, {"schema": 1, "note": "é"})
-    assert cache.token("k") == "17"
+    assert cache.stamp("k") is not None and cache.stamp("k")[0] == "17"
     assert cache.stats.snapshot() == {"hits": 1, "misses": 0, "writes": 1, "errors": 0}
 
 
@@ -147,21 +139,27 @@ def test_memory_round_trip_is_the_same_frame() -> None:
 def test_a_missing_key_is_a_miss(redis_url: str) -> None:
     cache = RedisFrameCache(redis_url)
     assert cache.get("nothing") is None
-    assert cache.token("nothing") is None
+    assert cache.stamp("nothing") is None
     assert cache.stats.misses == 1
 
 
-def test_cache_keys_are_content_addresses_equal_in_every_process() -> None:
-    query = Query.build("messages", filters={"status": ["ok"], "agentId": "a1"}).to_json()
-    key = cache_key("local:/data/a.db", query)
+def test_cache_keys_are_content_addresses_equal_in_every_process(tmp_path: Path) -> None:
+    frames = LiveFrames(LocalSource(tmp_path / "a.db"), MemoryFrameCache())
+    day = FrameSpec("messages", Window.parse("24h"))
+    key = frames.key(day)
     assert len(key) == 64
-    assert key == cache_key("local:/data/a.db", json.dumps(json.loads(query), indent=2))
-    assert key != cache_key("local:/data/b.db", query)
-    assert key != cache_key("local:/data/a.db", query, schema_version=2)
+    assert key == frames.key(FrameSpec("messages", Window.parse("24h")))
+    assert key != frames.key(FrameSpec("messages", Window.parse("7d")))
+    assert key != LiveFrames(LocalSource(tmp_path / "b.db"), MemoryFrameCache()).key(day)
+    renamed = {"messages": {"timestamp": "createdAt"}}
+    assert key != LiveFrames(LocalSource(tmp_path / "a.db"), MemoryFrameCache(), renamed).key(day)
+    parts = {"source": "local:/data/a.db", "window": "24h"}
+    assert cache_key(parts) != cache_key(parts, schema_version=2)
     code = (
-        "from pipelines.cache import cache_key; from pipelines.query import Query; "
-        "print(cache_key('local:/data/a.db', "
-        "Query.build('messages', filters={'agentId': 'a1', 'status': ['ok']}).to_json()))"
+        "from pipelines import FrameSpec, LiveFrames; from pipelines.cache import MemoryFrameCache;"
+        " from pipelines.sources.local import LocalSource; from pipelines.windows import Window;"
+        f" print(LiveFrames(LocalSource({str(tmp_path / 'a.db')!r}), MemoryFrameCache())"
+        ".key(FrameSpec('messages', Window.parse('24h'))))"
     )
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert other.stdout.strip() == key
@@ -183,15 +181,15 @@ def test_redis_entries_expire_after_the_ttl(redis_url: str) -> None:
     assert 0 < cache.client.pttl(meta_key) <= 1000
     assert cache.get("k") is not None
     wait_until(lambda: cache.get("k") is None, timeout=5, message="the entry to expire")
-    assert cache.token("k") is None
+    assert cache.stamp("k") is None
     assert cache.client.exists(frame_key, meta_key) == 0
 
 
 def test_memory_entries_expire_after_the_ttl() -> None:
     cache = MemoryFrameCache(ttl_seconds=0.2)
     cache.put("k", CachedFrame(canonical_messages(), "5", AS_OF))
-    assert cache.get("k") is not None and cache.token("k") == "5"
-    wait_until(lambda: cache.token("k") is None, timeout=5, message="the token to expire")
+    assert cache.get("k") is not None and cache.stamp("k") is not None
+    wait_until(lambda: cache.stamp("k") is None, timeout=5, message="the entry to expire")
     assert cache.get("k") is None
 
 
@@ -252,7 +250,7 @@ def test_concurrent_misses_cause_one_source_fetch(redis_url: str, store: LocalSo
     def one_process(_: int) -> tuple[pd.DataFrame, RedisFrameCache]:
         # Own source connection, own cache client, own backend: as a separate process has.
         cache = GatedRedisCache(redis_url, gate)
-        backend = Backend(CountingSource(LocalSource(store.path), calls, guard), cache)
+        backend = LiveFrames(CountingSource(LocalSource(store.path), calls, guard), cache)
         return backend.get(DAY).frame, cache
 
     with ThreadPoolExecutor(workers) as pool:
@@ -273,7 +271,9 @@ def test_a_refresh_in_one_process_is_adopted_by_the_others(
     calls: Counter[str] = Counter()
     guard = threading.Lock()
     first, second = (
-        Backend(CountingSource(LocalSource(store.path), calls, guard), RedisFrameCache(redis_url))
+        LiveFrames(
+            CountingSource(LocalSource(store.path), calls, guard), RedisFrameCache(redis_url)
+        )
         for _ in range(2)
     )
     assert_frame_equal(first.get(DAY).frame, second.get(DAY).frame)
@@ -337,20 +337,20 @@ def test_unreachable_redis_still_serves_correct_frames(
 ) -> None:
     caplog.set_level(logging.WARNING)
     cache = RedisFrameCache(f"redis://127.0.0.1:{free_port()}/0", retry_seconds=0)
-    backend = Backend(store, cache)
-    pipeline = MessagesPipeline(backend=backend, window="24h")
+    backend = LiveFrames(store, cache)
+    pipeline = MessagesPipeline(frames=backend, window="24h")
 
     assert sorted(pipeline.frame["id"]) == expected_ids(store, hours=24)
     store.upsert("messages", [message(200, datetime.now(UTC) - timedelta(minutes=1))])
     assert pipeline.refresh() == 1
     assert "m200" in set(pipeline.frame["id"])
-    reference = Backend(LocalSource(store.path), MemoryFrameCache())
+    reference = LiveFrames(LocalSource(store.path), MemoryFrameCache())
     assert_frame_equal(
-        sorted_frame(pipeline.frame), sorted_frame(MessagesPipeline(backend=reference).frame)
+        sorted_frame(pipeline.frame), sorted_frame(MessagesPipeline(frames=reference).frame)
     )
 
     assert not cache.healthy
-    assert backend.status()["cache_healthy"] is False
+    assert backend.status().to_json()["cache_healthy"] is False
     assert cache.stats.errors >= 2
     [warning] = cache_warnings(caplog)
     assert "unreachable" in warning.getMessage()
@@ -365,7 +365,7 @@ def test_redis_stopping_and_coming_back(
 ) -> None:
     caplog.set_level(logging.INFO, logger="pipelines.cache")
     cache = RedisFrameCache(redis_url, retry_seconds=0.1)
-    pipeline = MessagesPipeline(backend=Backend(store, cache), window="24h")
+    pipeline = MessagesPipeline(frames=LiveFrames(store, cache), window="24h")
     assert sorted(pipeline.frame["id"]) == expected_ids(store, hours=24)
     assert cache.healthy and cache.stats.writes == 1
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from pipelines import AgentsPipeline, Backend, MessagesPipeline, demo
+from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline, demo
 from pipelines.cache import MemoryFrameCache
 from pipelines.query import Query
 from pipelines.sources.base import Document
@@ -151,10 +151,10 @@ def test_import_from_cosmos_fills_a_store_that_a_pipeline_reads(
     assert f"imported {len(AGENTS)} agents and {len(MESSAGES)} messages" in out
     assert "read them with AGENTDASH_SOURCE=local" in out
     store = LocalSource(tmp_path / "store.db")
-    backend = Backend(store, MemoryFrameCache())
-    messages = MessagesPipeline(backend=backend, window="7d").frame
+    backend = LiveFrames(store, MemoryFrameCache())
+    messages = MessagesPipeline(frames=backend, window="7d").frame
     assert sorted(messages["id"]) == sorted(m["id"] for m in MESSAGES)
-    assert len(AgentsPipeline(backend=backend).frame) == len(AGENTS)
+    assert len(AgentsPipeline(frames=backend).frame) == len(AGENTS)
     stored = next(store.fetch(Query.build("messages")))[0]
     assert "_rid" not in stored and "_etag" not in stored  # Cosmos DB's own properties
 

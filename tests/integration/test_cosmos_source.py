@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from azure.cosmos import CosmosClient, DatabaseProxy, PartitionKey
 
-from pipelines import AgentsPipeline, Backend, FrameSpec, MessagesPipeline, demo
+from pipelines import AgentsPipeline, FrameSpec, LiveFrames, MessagesPipeline, demo
 from pipelines.cache import MemoryFrameCache
 from pipelines.errors import (
     ConfigError,
@@ -157,8 +157,8 @@ class Loaded:
     def source(self, **options: Any) -> CosmosSource:
         return self.target.source(self.names, **options)
 
-    def backend(self, **options: Any) -> Backend:
-        return Backend(self.source(**options), MemoryFrameCache(), fields=FIELDS)
+    def backend(self, **options: Any) -> LiveFrames:
+        return LiveFrames(self.source(**options), MemoryFrameCache(), fields=FIELDS)
 
     def drop(self) -> None:
         for name in self.names.values():
@@ -192,8 +192,8 @@ def by_id(frame: pd.DataFrame) -> pd.DataFrame:
 def fresh_frames(data: Loaded) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What a cold start reads now: the messages of the last 7 days, and the agents."""
     backend = data.backend()
-    messages = MessagesPipeline(backend=backend, window="7d").frame
-    return by_id(messages), by_id(AgentsPipeline(backend=backend).frame)
+    messages = MessagesPipeline(frames=backend, window="7d").frame
+    return by_id(messages), by_id(AgentsPipeline(frames=backend).frame)
 
 
 # -- queries ------------------------------------------------------------------------------
@@ -210,10 +210,9 @@ def test_fetch_pages_through_continuations_in_batches(target: Target) -> None:
 
     assert [len(batch) for batch in batches] == [120, 120, 10]
     assert sorted(doc["id"] for batch in batches for doc in batch) == [d["id"] for d in docs]
-    call = source.last_call
-    assert call is not None and (call.operation, call.documents) == ("fetch", 250)
-    assert call.requests >= 7 and call.request_charge > 0
-    assert source.stats.documents == 250
+    stats = source.stats.snapshot()
+    assert stats["documents"] == 250
+    assert stats["requests"] >= 7 and stats["request_charge"] > 0
     if target.standin is not None:
         assert target.standin.counters().requests["query"] == 7
     target.drop(name)
@@ -308,7 +307,7 @@ def test_a_conversation_read_over_several_pages_holds_its_messages_with_text(
         key=lambda m: (m["timestamp"], m["id"]),
     )
     assert len(expected) > 3
-    backend = Backend(
+    backend = LiveFrames(
         loaded_standin.source(page_size=2, batch_size=3), MemoryFrameCache(), fields=FIELDS
     )
 
@@ -382,8 +381,8 @@ def changes_to(data: Loaded) -> tuple[list[Document], list[Document], list[Docum
 @pytest.mark.cosmos_live
 def test_refresh_reads_only_the_changes_and_equals_a_reload(loaded: Loaded) -> None:
     backend = loaded.backend(page_size=100)
-    messages = MessagesPipeline(backend=backend, window="7d")
-    agents = AgentsPipeline(backend=backend)
+    messages = MessagesPipeline(frames=backend, window="7d")
+    agents = AgentsPipeline(frames=backend)
     rows_before = len(messages.frame)
     assert rows_before == len(loaded.messages) and len(agents.frame) == len(loaded.agents)
     standin = loaded.target.standin
@@ -394,8 +393,8 @@ def test_refresh_reads_only_the_changes_and_equals_a_reload(loaded: Loaded) -> N
         standin.reset_counters()
 
     assert messages.refresh() == len(new) + len(edited)
-    call = backend.source.last_call  # type: ignore[attr-defined]
-    assert (call.operation, call.container, call.documents) == ("changes", "messages", 40)
+    record = backend.refreshes[-1]
+    assert (record.spec, record.documents) == ("messages[7d]", 40)
     assert agents.refresh() == 1
     if standin is not None:
         assert standin.counters().documents_returned == 41
@@ -417,7 +416,7 @@ def test_watermark_fallback_where_the_change_feed_is_refused(loaded_standin: Loa
         Refuse(400, "Change feed is not supported on this account."), 100, kind="changefeed"
     )
     backend = loaded_standin.backend()
-    messages = MessagesPipeline(backend=backend, window="7d")
+    messages = MessagesPipeline(frames=backend, window="7d")
     token = messages.live.token
     assert token is not None and token.startswith("ts:")
     new, edited, _ = changes_to(loaded_standin)
@@ -435,8 +434,7 @@ def test_watermark_fallback_where_the_change_feed_is_refused(loaded_standin: Loa
     standin.reset_counters()
 
     assert messages.refresh() == len(new) + len(edited)
-    call = backend.source.last_call  # type: ignore[attr-defined]
-    assert call.documents == len(new) + len(edited)
+    assert backend.refreshes[-1].documents == len(new) + len(edited)
     assert standin.counters().requests.get("changefeed", 0) == 0
     pd.testing.assert_frame_equal(by_id(messages.frame), fresh_frames(loaded_standin)[0])
 
@@ -528,7 +526,7 @@ def test_outage_serves_the_last_frame_as_stale_then_recovers(loaded_standin: Loa
     standin = loaded_standin.target.standin
     assert standin is not None
     backend = loaded_standin.backend(backoff=Backoff(attempts=2, base_seconds=0.01))
-    messages = MessagesPipeline(backend=backend, window="7d")
+    messages = MessagesPipeline(frames=backend, window="7d")
     before = messages.frame
     new, _, _ = changes_to(loaded_standin)
 
@@ -537,7 +535,7 @@ def test_outage_serves_the_last_frame_as_stale_then_recovers(loaded_standin: Loa
         assert messages.refresh() == 0
         assert messages.stale
         pd.testing.assert_frame_equal(messages.frame, before)
-        status = backend.status()["frames"][messages.spec().describe()]
+        status = backend.status().to_json()["frames"][messages.spec().describe()]
         assert status["stale"] and "AGENTDASH_COSMOS_ENDPOINT" in status["error"]
     finally:
         standin.start()
@@ -613,8 +611,8 @@ def test_backend_from_settings_reads_the_containers_the_settings_name(
         fields=FIELDS,
     )
 
-    backend = Backend.from_settings(settings)
+    backend = LiveFrames.from_settings(settings)
 
-    assert len(MessagesPipeline(backend=backend, window="7d").frame) == len(loaded_standin.messages)
-    assert backend.status()["source"] == backend.source.identity
+    assert len(MessagesPipeline(frames=backend, window="7d").frame) == len(loaded_standin.messages)
+    assert backend.status().to_json()["source"] == backend.source.identity
     assert loaded_standin.names["messages"] in backend.source.identity

@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from pipelines.backend import Backend, FrameSpec, collector_paused
 from pipelines.cache import FrameCache, MemoryFrameCache, RedisFrameCache
 from pipelines.errors import QueryError, SourceUnavailableError
+from pipelines.live import FrameSpec, LiveFrames
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
 from pipelines.query import Query
+from pipelines.reading import collector_paused
 from pipelines.sources.base import ChangeSet, Document
 from pipelines.sources.local import LocalSource
 
@@ -79,7 +80,9 @@ def store(tmp_path: Path) -> LocalSource:
 
 def full_load(store: LocalSource, **params: Any) -> MessagesPipeline:
     """A pipeline on a fresh backend and a fresh memory cache: everything read from the source."""
-    return MessagesPipeline(backend=Backend(LocalSource(store.path), MemoryFrameCache()), **params)
+    return MessagesPipeline(
+        frames=LiveFrames(LocalSource(store.path), MemoryFrameCache()), **params
+    )
 
 
 def assert_same_frames(pipeline: MessagesPipeline, reference: MessagesPipeline) -> None:
@@ -93,8 +96,8 @@ def assert_same_frames(pipeline: MessagesPipeline, reference: MessagesPipeline) 
 def test_refresh_after_inserts_and_updates_equals_a_full_reload(
     store: LocalSource, new_cache: CacheFactory
 ) -> None:
-    backend = Backend(LocalSource(store.path), new_cache())
-    pipeline = MessagesPipeline(backend=backend, window="24h")
+    backend = LiveFrames(LocalSource(store.path), new_cache())
+    pipeline = MessagesPipeline(frames=backend, window="24h")
     assert ids(pipeline.frame) == [f"m{i:03d}" for i in range(24)]
     assert ids(pipeline.previous_frame) == [f"m{i:03d}" for i in range(24, 30)]
 
@@ -117,7 +120,7 @@ def test_refresh_after_inserts_and_updates_equals_a_full_reload(
 
     assert_same_frames(pipeline, full_load(store, window="24h"))
     # Another backend on the same kind of cache: a hit on Redis, a full load from memory.
-    assert_same_frames(pipeline, MessagesPipeline(backend=Backend(store, new_cache())))
+    assert_same_frames(pipeline, MessagesPipeline(frames=LiveFrames(store, new_cache())))
     window = set(pipeline.frame["id"])
     assert {"n000", "n004", "n005", "m001", "o000"} <= window
     assert not {"m002", "m003", "m004", "o001", "n006"} & window
@@ -137,8 +140,8 @@ def test_refresh_after_inserts_and_updates_equals_a_full_reload(
 def test_refresh_with_nothing_new_changes_nothing(
     store: LocalSource, new_cache: CacheFactory
 ) -> None:
-    backend = Backend(LocalSource(store.path), new_cache())
-    pipeline = MessagesPipeline(backend=backend)
+    backend = LiveFrames(LocalSource(store.path), new_cache())
+    pipeline = MessagesPipeline(frames=backend)
     first = by_id(pipeline.frame)
     assert pipeline.refresh() == 0
     assert_frame_equal(by_id(pipeline.frame), first)
@@ -148,7 +151,7 @@ def test_refresh_with_nothing_new_changes_nothing(
 def test_repeated_refreshes_follow_repeated_updates(
     store: LocalSource, new_cache: CacheFactory
 ) -> None:
-    pipeline = MessagesPipeline(backend=Backend(LocalSource(store.path), new_cache()))
+    pipeline = MessagesPipeline(frames=LiveFrames(LocalSource(store.path), new_cache()))
     assert len(pipeline.frame) == 24
     for round_ in range(5):
         store.upsert(
@@ -184,8 +187,8 @@ def test_custom_window_refresh_equals_a_full_reload(
             message(8, T0 - timedelta(hours=1, milliseconds=1), prefix="w"),  # before it
         ],
     )
-    backend = Backend(LocalSource(store.path), new_cache())
-    pipeline = MessagesPipeline(backend=backend, start=T0, end=end)
+    backend = LiveFrames(LocalSource(store.path), new_cache())
+    pipeline = MessagesPipeline(frames=backend, start=T0, end=end)
     assert pipeline.window == "custom"
     assert pipeline.bounds == (T0, end)
     assert pipeline.previous_bounds == (T0 - timedelta(hours=1), T0)
@@ -217,11 +220,11 @@ def test_agents_refresh_equals_a_full_reload(tmp_path: Path, new_cache: CacheFac
             for i in range(4)
         ],
     )
-    pipeline = AgentsPipeline(backend=Backend(LocalSource(store.path), new_cache()))
+    pipeline = AgentsPipeline(frames=LiveFrames(LocalSource(store.path), new_cache()))
     assert ids(pipeline.frame) == ["a0", "a1", "a2", "a3"]
     store.upsert("agents", [{"id": "a1", "status": "retired"}, {"id": "a9", "status": "active"}])
     assert pipeline.refresh() == 2
-    fresh = AgentsPipeline(backend=Backend(LocalSource(store.path), MemoryFrameCache()))
+    fresh = AgentsPipeline(frames=LiveFrames(LocalSource(store.path), MemoryFrameCache()))
     assert_frame_equal(by_id(pipeline.frame), by_id(fresh.frame))
     pipeline.statuses = ["active"]
     assert ids(pipeline.frame) == ["a0", "a2", "a3", "a9"]
@@ -265,21 +268,20 @@ def test_failing_source_keeps_the_last_frame_marked_stale(
     reason: str,
 ) -> None:
     source = FlakySource(LocalSource(store.path))
-    backend = Backend(source, new_cache())
-    pipeline = MessagesPipeline(backend=backend)
+    backend = LiveFrames(source, new_cache())
+    pipeline = MessagesPipeline(frames=backend)
     last = by_id(pipeline.frame)
     store.upsert("messages", [message(50, NOW, prefix="n")])
     source.failure = failure
 
-    with caplog.at_level(logging.WARNING, logger="pipelines.backend"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.live"):
         assert pipeline.refresh() == 0
 
     assert pipeline.stale
     assert_frame_equal(by_id(pipeline.frame), last)
-    live = backend.live(pipeline.spec())
-    assert live is not None and reason in str(live.error)
+    assert reason in str(pipeline.live.error)
     assert reason in str(backend.refreshes[-1].error)
-    assert backend.status()["frames"]["messages[24h]"]["stale"] is True
+    assert backend.status().to_json()["frames"]["messages[24h]"]["stale"] is True
     assert any("serving the last frame" in r.getMessage() for r in caplog.records)
 
     source.failure = None
@@ -298,7 +300,7 @@ def expected(docs: list[dict[str, Any]], keep: Callable[[dict[str, Any]], bool])
 
 def test_filters(store: LocalSource, new_cache: CacheFactory) -> None:
     docs = [d for d in recent_messages() if d["id"] < "m024"]  # the last 24 h
-    pipeline = MessagesPipeline(backend=Backend(LocalSource(store.path), new_cache()))
+    pipeline = MessagesPipeline(frames=LiveFrames(LocalSource(store.path), new_cache()))
     assert ids(pipeline.frame) == expected(docs, lambda d: True)
 
     pipeline.agents = ["a1"]
@@ -323,7 +325,7 @@ def test_filters(store: LocalSource, new_cache: CacheFactory) -> None:
 def test_filters_apply_to_the_previous_period_and_to_refreshed_rows(
     store: LocalSource, new_cache: CacheFactory
 ) -> None:
-    pipeline = MessagesPipeline(backend=Backend(store, new_cache()), agents=["a0"])
+    pipeline = MessagesPipeline(frames=LiveFrames(store, new_cache()), agents=["a0"])
     older = [d for d in recent_messages() if "m024" <= d["id"] < "m030"]
     assert ids(pipeline.previous_frame) == expected(older, lambda d: d["agentId"] == "a0")
     store.upsert(
@@ -337,7 +339,7 @@ def test_filters_apply_to_the_previous_period_and_to_refreshed_rows(
 
 
 def test_a_window_label_change_reads_its_own_frame(store: LocalSource) -> None:
-    pipeline = MessagesPipeline(backend=Backend(store, MemoryFrameCache()), window="1h")
+    pipeline = MessagesPipeline(frames=LiveFrames(store, MemoryFrameCache()), window="1h")
     assert ids(pipeline.frame) == ["m000"]
     assert ids(pipeline.previous_frame) == ["m001"]
     pipeline.window = "7d"
@@ -354,17 +356,17 @@ def test_a_window_label_change_reads_its_own_frame(store: LocalSource) -> None:
 
 
 def test_frames_hold_utc_whatever_the_display_time_zone(store: LocalSource) -> None:
-    pipeline = MessagesPipeline(backend=Backend(store, MemoryFrameCache()), tz="Asia/Kolkata")
+    pipeline = MessagesPipeline(frames=LiveFrames(store, MemoryFrameCache()), tz="Asia/Kolkata")
     assert str(pipeline.frame["timestamp"].dtype) == "datetime64[ns, UTC]"
     assert len(pipeline.frame) == 24
 
 
 def test_dates_and_naive_datetimes_give_utc_bounds(store: LocalSource) -> None:
-    backend = Backend(store, MemoryFrameCache())
-    by_date = MessagesPipeline(backend=backend, start=date(2024, 3, 1), end=date(2024, 3, 2))
+    backend = LiveFrames(store, MemoryFrameCache())
+    by_date = MessagesPipeline(frames=backend, start=date(2024, 3, 1), end=date(2024, 3, 2))
     assert by_date.bounds == (datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC))
     naive = MessagesPipeline(
-        backend=backend, start=datetime(2024, 3, 1, 12), end=datetime(2024, 3, 1, 13)
+        frames=backend, start=datetime(2024, 3, 1, 12), end=datetime(2024, 3, 1, 13)
     )
     assert naive.bounds == (T0, T0 + timedelta(hours=1))
 
@@ -388,11 +390,11 @@ def test_bad_window_and_time_zone_are_refused(
     store: LocalSource, params: dict[str, Any], match: str
 ) -> None:
     with pytest.raises(QueryError, match=match):
-        MessagesPipeline(backend=Backend(store, MemoryFrameCache()), **params)
+        MessagesPipeline(frames=LiveFrames(store, MemoryFrameCache()), **params)
 
 
 def test_bad_values_set_later_are_refused(store: LocalSource) -> None:
-    pipeline = MessagesPipeline(backend=Backend(store, MemoryFrameCache()))
+    pipeline = MessagesPipeline(frames=LiveFrames(store, MemoryFrameCache()))
     with pytest.raises(QueryError, match="is unknown"):
         pipeline.tz = "Europe/Atlantis"
     assert pipeline.tz == "UTC"
@@ -403,23 +405,23 @@ def test_bad_values_set_later_are_refused(store: LocalSource) -> None:
 
 def test_unknown_window_label_is_refused(store: LocalSource) -> None:
     with pytest.raises(ValueError, match="2h"):
-        MessagesPipeline(backend=Backend(store, MemoryFrameCache()), window="2h")
+        MessagesPipeline(frames=LiveFrames(store, MemoryFrameCache()), window="2h")
 
 
 def test_spec_of_a_pipeline(store: LocalSource) -> None:
-    pipeline = MessagesPipeline(backend=Backend(store, MemoryFrameCache()), window="7d")
+    pipeline = MessagesPipeline(frames=LiveFrames(store, MemoryFrameCache()), window="7d")
     assert pipeline.spec().describe() == "messages[7d]"
     assert FrameSpec("agents").describe() == "agents"
 
 
 def test_a_drill_down_window_is_cut_from_the_loaded_frame(store: LocalSource) -> None:
-    backend = Backend(LocalSource(store.path), MemoryFrameCache())
-    day = MessagesPipeline(backend=backend, window="24h")
+    backend = LiveFrames(LocalSource(store.path), MemoryFrameCache())
+    day = MessagesPipeline(frames=backend, window="24h")
     assert len(day.frame) == 24
     read = backend.source.stats.snapshot()["requests"]
     end = day.as_of - timedelta(hours=2)
     start = end - timedelta(hours=3)
-    drill = MessagesPipeline(backend=backend, start=start, end=end)
+    drill = MessagesPipeline(frames=backend, start=start, end=end)
 
     assert_same_frames(drill, full_load(store, start=start, end=end))
     assert backend.source.stats.snapshot()["requests"] == read  # nothing read again
@@ -451,13 +453,13 @@ class WatchedSource(FlakySource):
 
 def test_a_cold_read_holds_the_collector_off_and_gives_it_back(store: LocalSource) -> None:
     source = WatchedSource(LocalSource(store.path))
-    assert len(Backend(source, MemoryFrameCache()).get(FrameSpec("messages")).frame) == 35
+    assert len(LiveFrames(source, MemoryFrameCache()).get(FrameSpec("messages")).frame) == 35
     assert source.collector_on == [False]
     assert gc.isenabled()
 
     failing = WatchedSource(LocalSource(store.path), fail_fetch=True)
     with pytest.raises(SourceUnavailableError, match="dropped mid-read"):
-        Backend(failing, MemoryFrameCache()).get(FrameSpec("messages"))
+        LiveFrames(failing, MemoryFrameCache()).get(FrameSpec("messages"))
     assert failing.collector_on == [False]
     assert gc.isenabled()
 

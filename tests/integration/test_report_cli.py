@@ -107,12 +107,12 @@ def test_an_added_section_is_saved_with_the_others(env: pytest.MonkeyPatch, tmp_
     import holoviews as hv
 
     from app.report import Report
-    from pipelines import AgentsPipeline, Backend, MessagesPipeline
+    from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline
     from pipelines.settings import load_settings
 
-    backend = Backend.from_settings(load_settings(), seed_demo=False)
-    messages = MessagesPipeline(backend=backend, window="7d")
-    report = Report(messages, AgentsPipeline(backend=backend), title="With extras")
+    backend = LiveFrames.from_settings(load_settings())
+    messages = MessagesPipeline(frames=backend, window="7d")
+    report = Report(messages, AgentsPipeline(frames=backend), title="With extras")
     report.add("Turns per conversation", hv.Histogram(([0, 1, 2], [3, 4])))
 
     saved = report.save(tmp_path / "extra.html")

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from app.views.overview import KPIS
+from app.cards import KPIS
 from pipelines import metrics
-from pipelines.backend import Backend, FrameSpec
 from pipelines.cache import MemoryFrameCache
+from pipelines.live import FrameSpec, LiveFrames
 from pipelines.sources.local import LocalSource
 from tests.ui.conftest import PageGuard, ServedApp, make_served_app
 
@@ -95,7 +95,10 @@ TALLEST_BAR = (
     + """[0]
     let bar = null
     for (const renderer of plot.model.renderers) {
-        const {left, right, bottom, top, count} = renderer.data_source.data
+        const data = renderer.data_source.data, glyph = renderer.glyph
+        const [left, right, bottom, top] = ["left", "right", "bottom", "top"].map(
+            side => data[glyph[side].field])
+        const count = top.map((t, i) => t - bottom[i])
         count.forEach((n, i) => {
             if (bar === null || n > bar.count)
                 bar = {count: n, x: (left[i] + right[i]) / 2, y: (bottom[i] + top[i]) / 2}
@@ -136,7 +139,7 @@ def test_the_kpis_shown_are_the_metrics_of_the_window(
     built = page.evaluate(
         "() => JSON.parse(document.getElementById('agentdash-report').textContent)"
     )
-    backend = Backend(LocalSource(demo.store), MemoryFrameCache())
+    backend = LiveFrames(LocalSource(demo.store), MemoryFrameCache())
     everything = backend.get(FrameSpec("messages")).frame
     start, end = pd.Timestamp(built["start"]), pd.Timestamp(built["end"])
     previous_start = pd.Timestamp(built["previous_start"])

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from pipelines import AgentsPipeline, Backend, MessagesPipeline
+from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline
 from pipelines.cache import MemoryFrameCache
 from pipelines.sources.local import LocalSource
 from tests.ui.conftest import PageGuard, ServedApp
@@ -26,9 +26,9 @@ COUNT = re.compile(r"^[\d,]+ messages$")
 
 
 @pytest.fixture(scope="module")
-def store(served_app: ServedApp) -> Iterator[Backend]:
+def store(served_app: ServedApp) -> Iterator[LiveFrames]:
     """The served app's store, read directly, to know what the page should show."""
-    yield Backend(LocalSource(served_app.store), MemoryFrameCache())
+    yield LiveFrames(LocalSource(served_app.store), MemoryFrameCache())
 
 
 @pytest.fixture
@@ -129,8 +129,8 @@ def test_a_filter_change_updates_cards_table_and_url(ui: Page, served_app: Serve
     expect(ui).to_have_url(re.compile(r"status=error"))
 
 
-def test_a_link_opens_the_same_view(ui: Page, served_app: ServedApp, store: Backend) -> None:
-    agent = AgentsPipeline(backend=store).frame.iloc[0]
+def test_a_link_opens_the_same_view(ui: Page, served_app: ServedApp, store: LiveFrames) -> None:
+    agent = AgentsPipeline(frames=store).frame.iloc[0]
     open_dashboard(ui, served_app, f"?window=7d&agent={agent['id']}&tab=agents")
     expect(ui.locator(".bk-tab.bk-active")).to_have_text("Agents")
     expect(button(ui, "7d")).to_have_class(re.compile(r"bk-active"))
@@ -161,14 +161,14 @@ VOLUME_SERIES = (
 
 
 def test_the_volume_chart_stacks_by_status_or_by_agent(
-    ui: Page, served_app: ServedApp, store: Backend
+    ui: Page, served_app: ServedApp, store: LiveFrames
 ) -> None:
     open_dashboard(ui, served_app)
     expect(kpi(ui, "Conversations")).to_be_visible(timeout=30_000)
-    statuses = set(MessagesPipeline(backend=store, window="24h").frame["status"])
+    statuses = set(MessagesPipeline(frames=store, window="24h").frame["status"])
     assert set(ui.evaluate(VOLUME_SERIES)) == statuses
     button(ui, "by agent").click()
-    agents = AgentsPipeline(backend=store).frame
+    agents = AgentsPipeline(frames=store).frame
     names = set(agents["name"].fillna(agents["id"]))
     ui.wait_for_function(f"({VOLUME_SERIES})().length > {len(statuses)}")
     series = set(ui.evaluate(VOLUME_SERIES))
@@ -195,14 +195,14 @@ def test_the_theme_button_switches_to_dark_and_back(ui: Page, served_app: Served
 
 
 def test_a_selected_message_opens_its_conversation(
-    ui: Page, served_app: ServedApp, store: Backend
+    ui: Page, served_app: ServedApp, store: LiveFrames
 ) -> None:
     open_dashboard(ui, served_app, "?tab=messages&window=7d")
     first = ui.locator(".tabulator-row").first
     conversation = text(first.locator("[tabulator-field='conversation_id']"))
     first.click()
     expect(ui.get_by_text(f"Conversation {conversation}")).to_be_visible()
-    turns = MessagesPipeline(backend=store).conversation(conversation)
+    turns = MessagesPipeline(frames=store).conversation(conversation)
     expect(ui.locator(".chat-turn")).to_have_count(len(turns))
     expect(ui.get_by_text(turns["content"].iloc[0]).first).to_be_visible()
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import holoviews as hv
 import numpy as np
@@ -19,18 +20,20 @@ import pytest
 from bokeh.document import Document
 from bokeh.models import ColumnDataSource, HoverTool, Plot
 
-from app import compute
-from app.compute import Memo, current, memo
+from app import memo as compute
+from app.cards import KPIS
+from app.charts.analytic import has_cycle
+from app.charts.layers import Layer, sync_source
+from app.charts.live import LiveFigure
 from app.dashboard import TABS, Dashboard
+from app.memo import Memo, current, memo
+from app.tabulator import sync_table, table
 from app.views.agents import AgentsView
 from app.views.base import narrow_time
-from app.views.charts import Layer, LiveFigure, sync_source
 from app.views.filters import Filters
 from app.views.messages import MessagesView
-from app.views.metrics import has_cycle
-from app.views.overview import KPIS, OverviewView, _top_bars
-from app.views.tables import sync_table, table
-from pipelines import AgentsPipeline, Backend, MessagesPipeline, demo, metrics
+from app.views.overview import OverviewView, _top_bars
+from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline, demo, metrics
 from pipelines.cache import MemoryFrameCache
 from pipelines.sources.local import LocalSource
 
@@ -50,9 +53,9 @@ def store(tmp_path: Path) -> LocalSource:
 
 
 @pytest.fixture
-def backend(store: LocalSource) -> Iterator[Backend]:
+def backend(store: LocalSource) -> Iterator[LiveFrames]:
     compute.MEMO.clear()
-    yield Backend(store, MemoryFrameCache())
+    yield LiveFrames(store, MemoryFrameCache())
     compute.MEMO.clear()
 
 
@@ -63,7 +66,7 @@ def render(viewable: pn.viewable.Viewable) -> Document:
     return doc
 
 
-def add_messages(backend: Backend, pipeline: MessagesPipeline, n: int = 30) -> None:
+def add_messages(backend: LiveFrames, pipeline: MessagesPipeline, n: int = 30) -> None:
     """Write ``n`` messages of the last seconds and let the backend read them."""
     backend.source.upsert("messages", demo.live_messages(AGENTS, n, seed=2))  # type: ignore[attr-defined]
     backend.refresh(pipeline.spec())
@@ -72,25 +75,25 @@ def add_messages(backend: Backend, pipeline: MessagesPipeline, n: int = 30) -> N
 # -- the shared memo ------------------------------------------------------------------------
 
 
-def test_sessions_with_the_same_filters_share_one_computation(backend: Backend) -> None:
-    first, second = (MessagesPipeline(backend=backend, window="24h") for _ in range(2))
+def test_sessions_with_the_same_filters_share_one_computation(backend: LiveFrames) -> None:
+    first, second = (MessagesPipeline(frames=backend, window="24h") for _ in range(2))
     misses = compute.MEMO.stats.misses
     assert memo(metrics.kpis, current(first)) == memo(metrics.kpis, current(second))
     assert compute.MEMO.stats.misses == misses + 1
-    other = MessagesPipeline(backend=backend, window="24h", statuses=["error"])
+    other = MessagesPipeline(frames=backend, window="24h", statuses=["error"])
     assert memo(metrics.kpis, current(other)).messages < memo(metrics.kpis, current(first)).messages
     assert compute.MEMO.stats.misses == misses + 2
     # The same statuses picked in another order are the same question.
     both, reversed_ = (
-        MessagesPipeline(backend=backend, window="24h", statuses=statuses)
+        MessagesPipeline(frames=backend, window="24h", statuses=statuses)
         for statuses in (["ok", "error"], ["error", "ok"])
     )
     assert memo(metrics.kpis, current(both)) == memo(metrics.kpis, current(reversed_))
     assert compute.MEMO.stats.misses == misses + 3
 
 
-def test_new_data_replace_the_old_entry_of_the_same_question(backend: Backend) -> None:
-    pipeline = MessagesPipeline(backend=backend, window="24h")
+def test_new_data_replace_the_old_entry_of_the_same_question(backend: LiveFrames) -> None:
+    pipeline = MessagesPipeline(frames=backend, window="24h")
     before = memo(metrics.kpis, current(pipeline))
     entries = len(compute.MEMO)
     add_messages(backend, pipeline)
@@ -108,7 +111,7 @@ def test_the_memo_is_bounded_by_entries_and_bytes() -> None:
     tight = Memo(max_bytes=frame.memory_usage().sum() * 2)
     for key in "abcd":
         tight.get(key, 0, lambda: frame.copy())
-    assert len(tight) == 2 and tight.nbytes <= tight.max_bytes
+    assert len(tight) == 2 and tight.stats.evictions == 2
 
 
 def test_concurrent_misses_compute_once() -> None:
@@ -168,15 +171,15 @@ def test_sync_table_patches_cells_and_streams_rows() -> None:
     assert shown.value["key"].tolist() == ["z"]
 
 
-def test_new_data_stream_into_the_overview_without_drawing_it_again(backend: Backend) -> None:
-    messages = MessagesPipeline(backend=backend, window="24h")
-    view = OverviewView(messages=messages, agents=AgentsPipeline(backend=backend))
+def test_new_data_stream_into_the_overview_without_drawing_it_again(backend: LiveFrames) -> None:
+    messages = MessagesPipeline(frames=backend, window="24h")
+    view = OverviewView(messages=messages, agents=AgentsPipeline(frames=backend))
     render(view)
     charts = (view.volume, view.latency)
-    redraws = [chart.redraws for chart in charts]
+    figures = [chart.figure for chart in charts]
     add_messages(backend, messages)
     messages.sync()
-    assert [chart.redraws for chart in charts] == redraws
+    assert all(chart.figure is figure for chart, figure in zip(charts, figures, strict=True))
     expected = metrics.kpis(messages.frame)
     assert view.cards.values["messages"] == expected.messages
     drawn = sum(
@@ -199,17 +202,18 @@ def test_busiest_agents_reorder_in_place_and_the_axis_follows() -> None:
 
     chart.update(bars(["c", "a", "b"], [1, 5, 9]))
     figure = render(chart).select_one({"type": Plot})
-    source = chart._sources["agents"][0]
+    (renderer,) = figure.renderers
+    source = renderer.data_source
     chart.update(bars(["a", "b", "d"], [3, 5, 9]))  # c drops out, d comes in on top
     chart.update(bars(["d", "b", "a"], [4, 6, 9]))  # and the order changes
-    assert chart.redraws == 1 and chart._sources["agents"][0] is source
+    assert chart.figure is figure and renderer.data_source is source
     assert figure.y_range.factors == ["d", "b", "a"]
     assert list(source.data["agent"]) == ["d", "b", "a"]
     assert list(source.data["messages"]) == [4, 6, 9]
 
 
-def test_kpi_cards_show_the_kpis_and_their_change(backend: Backend) -> None:
-    messages = MessagesPipeline(backend=backend, window="24h")
+def test_kpi_cards_show_the_kpis_and_their_change(backend: LiveFrames) -> None:
+    messages = MessagesPipeline(frames=backend, window="24h")
     view = OverviewView(messages=messages)
     now, before = metrics.kpis(messages.frame), metrics.kpis(messages.previous_frame)
     changes = metrics.kpi_changes(now, before)
@@ -221,8 +225,8 @@ def test_kpi_cards_show_the_kpis_and_their_change(backend: Backend) -> None:
             assert f"{changes[name]:+.1%}" in shown
 
 
-def test_a_hidden_view_catches_up_when_shown(backend: Backend) -> None:
-    messages = MessagesPipeline(backend=backend, window="24h")
+def test_a_hidden_view_catches_up_when_shown(backend: LiveFrames) -> None:
+    messages = MessagesPipeline(frames=backend, window="24h")
     view = OverviewView(messages=messages, shown=False)
     shown_before = view.cards.values["messages"]
     assert shown_before is not None
@@ -236,20 +240,39 @@ def test_a_hidden_view_catches_up_when_shown(backend: Backend) -> None:
 # -- filters and drill-down ------------------------------------------------------------------
 
 
-def test_filters_drive_the_pipelines_and_follow_drill_down(backend: Backend) -> None:
-    messages, agents = MessagesPipeline(backend=backend), AgentsPipeline(backend=backend)
+def widgets(filters: Filters) -> list[pn.widgets.Widget]:
+    """The sidebar's widgets, top to bottom, as a user sees them."""
+    return [w for w in filters.__panel__().select(pn.widgets.Widget)]
+
+
+def widget(filters: Filters, kind: type[pn.widgets.Widget], **like: object) -> Any:
+    """The sidebar's widget of ``kind`` whose attributes have the values of ``like``."""
+    (found,) = [
+        w
+        for w in widgets(filters)
+        if isinstance(w, kind) and all(getattr(w, k) == v for k, v in like.items())
+    ]
+    return found
+
+
+def test_filters_drive_the_pipelines_and_follow_drill_down(backend: LiveFrames) -> None:
+    messages = MessagesPipeline(frames=backend)
+    agents = AgentsPipeline().follow(messages)
     filters = Filters(messages, agents)
     agent = agents.frame["id"].iloc[0]
-    filters.param.update(window="7d", agents=[agent], tz="Europe/Paris")
+    widget(filters, pn.widgets.RadioButtonGroup, name="Window").value = "7d"
+    widget(filters, pn.widgets.MultiChoice, name="Agents").value = [agent]
+    widget(filters, pn.widgets.AutocompleteInput, name="Time zone").value = "Europe/Paris"
     assert (messages.window, messages.agents, messages.tz) == ("7d", [agent], "Europe/Paris")
     assert agents.agents == [agent]
     start, end = messages.bounds
     narrow_time(messages, start + (end - start) / 2, end)
-    assert filters.window == "custom" and filters.start == start + (end - start) / 2
+    buttons = widget(filters, pn.widgets.RadioButtonGroup, name="Window")
+    assert buttons.value == "custom" and messages.start == start + (end - start) / 2
 
 
-def test_message_volume_bars_stack_the_counts_inside_the_window(backend: Backend) -> None:
-    messages = MessagesPipeline(backend=backend, window="7d")
+def test_message_volume_bars_stack_the_counts_inside_the_window(backend: LiveFrames) -> None:
+    messages = MessagesPipeline(frames=backend, window="7d")
     view = OverviewView(messages=messages)
     render(view)
     start, end = (pd.Timestamp(t).tz_localize(None) for t in messages.bounds)
@@ -266,8 +289,8 @@ def test_message_volume_bars_stack_the_counts_inside_the_window(backend: Backend
     assert np.max(tops, axis=0).sum() == len(messages.frame)
 
 
-def test_hovering_a_time_chart_shows_every_series_from_the_source(backend: Backend) -> None:
-    view = OverviewView(messages=MessagesPipeline(backend=backend, window="7d"))
+def test_hovering_a_time_chart_shows_every_series_from_the_source(backend: LiveFrames) -> None:
+    view = OverviewView(messages=MessagesPipeline(frames=backend, window="7d"))
     for chart in (view.volume, view.latency):
         plot = chart.figure
         (hover,) = [tool for tool in plot.tools if isinstance(tool, HoverTool)]
@@ -278,8 +301,8 @@ def test_hovering_a_time_chart_shows_every_series_from_the_source(backend: Backe
         assert fields and set(fields) <= set(source.data)
 
 
-def test_clicking_an_agent_bar_narrows_to_that_agent(backend: Backend) -> None:
-    messages = MessagesPipeline(backend=backend, window="7d")
+def test_clicking_an_agent_bar_narrows_to_that_agent(backend: LiveFrames) -> None:
+    messages = MessagesPipeline(frames=backend, window="7d")
     view = OverviewView(messages=messages)
     render(view)
     (bars,) = view.top_agents.figure.renderers
@@ -290,10 +313,17 @@ def test_clicking_an_agent_bar_narrows_to_that_agent(backend: Backend) -> None:
     assert set(messages.frame["agent_id"]) == {shown[-1]}
 
 
-def test_bad_values_from_a_link_are_refused_with_a_reason(backend: Backend) -> None:
-    filters = Filters(MessagesPipeline(backend=backend))
+def shown_alert(filters: Filters) -> str:
+    """The text of the alert at the top of the sidebar ("" when there is none)."""
+    alerts = filters.__panel__().select(pn.pane.Alert)
+    return str(alerts[0].object) if alerts else ""
+
+
+def test_bad_values_from_a_link_are_refused_with_a_reason(backend: LiveFrames) -> None:
+    messages = MessagesPipeline(frames=backend)
+    filters = Filters(messages)
     filters.refuse({"window": "2d", "tz": "Mars/Base", "start": "yesterday", "search": "c-1"})
-    assert (filters.window, filters.tz, filters.start, filters.search) == (
+    assert (messages.window, messages.tz, messages.start, messages.search) == (
         "24h",
         "UTC",
         None,
@@ -302,36 +332,39 @@ def test_bad_values_from_a_link_are_refused_with_a_reason(backend: Backend) -> N
     assert len(filters.problems) == 3
     assert "window '2d' is not one of 15m, 1h, 24h, 7d, 30d, custom" in filters.problems[0]
     assert "Mars/Base" in filters.problems[1] and "yesterday" in filters.problems[2]
-    shown = filters._problems.object
+    shown = shown_alert(filters)
     assert all(problem in shown for problem in filters.problems)
     # A link is read again once the page has loaded: each reason is still shown once.
     filters.refuse({"window": "2d"})
-    assert len(filters.problems) == 3 and filters._problems.object == shown
+    assert len(filters.problems) == 3 and shown_alert(filters) == shown
     filters.reset()
-    assert not filters._problems.visible
+    assert shown_alert(filters) == ""
 
 
-def test_a_custom_window_ending_before_it_starts_is_refused(backend: Backend) -> None:
-    messages = MessagesPipeline(backend=backend)
+def test_a_custom_window_ending_before_it_starts_is_refused(backend: LiveFrames) -> None:
+    messages = MessagesPipeline(frames=backend)
     filters = Filters(messages)
-    filters.param.update(window="custom", start=datetime(2024, 5, 2), end=datetime(2024, 5, 1))
-    assert messages.window == "24h" and filters.window == "24h"
+    messages.param.update(window="custom", start=datetime(2024, 5, 2), end=datetime(2024, 5, 1))
+    assert messages.window == "24h"
+    assert widget(filters, pn.widgets.RadioButtonGroup, name="Window").value == "24h"
     assert "is not before end" in filters.problems[-1]
 
 
-def test_the_custom_range_picker_sits_under_the_window_buttons(backend: Backend) -> None:
-    filters = Filters(MessagesPipeline(backend=backend))
+def test_the_custom_range_picker_sits_under_the_window_buttons(backend: LiveFrames) -> None:
+    messages = MessagesPipeline(frames=backend)
+    filters = Filters(messages)
     filters.refuse({"tz": "Mars/Base"})  # an alert at the top of the sidebar
     start, end = datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC)
-    filters.param.update(window="custom", start=start, end=end)
-    shown = filters._widgets.objects
-    assert filters._range is not None and filters._range.visible
-    above = shown[shown.index(filters._range) - 1]
+    messages.param.update(window="custom", start=start, end=end)
+    shown = widgets(filters)
+    picker = widget(filters, pn.widgets.DatetimeRangePicker)
+    assert picker.visible
+    above = shown[shown.index(picker) - 1]
     assert isinstance(above, pn.widgets.RadioButtonGroup) and "custom" in above.options
 
 
 def test_url_forms_of_lists_and_dates() -> None:
-    statuses, start = Filters.param["statuses"], Filters.param["start"]
+    statuses, start = MessagesPipeline.param["statuses"], MessagesPipeline.param["start"]
     assert statuses.deserialize("error,timeout") == ["error", "timeout"]
     assert statuses.serialize(["error", "timeout"]) == "error,timeout"
     assert statuses.deserialize("") == []
@@ -343,7 +376,7 @@ def test_url_forms_of_lists_and_dates() -> None:
 # -- the views -------------------------------------------------------------------------------
 
 
-def test_every_tab_builds_and_shows_data(backend: Backend) -> None:
+def test_every_tab_builds_and_shows_data(backend: LiveFrames) -> None:
     dashboard = Dashboard(backend)
     render(dashboard)
     for name in TABS:
@@ -353,15 +386,15 @@ def test_every_tab_builds_and_shows_data(backend: Backend) -> None:
         assert view.shown and all(v.shown is (n == name) for n, v in dashboard.views.items())
 
 
-def test_tabs_are_built_when_first_shown(backend: Backend) -> None:
+def test_tabs_are_built_when_first_shown(backend: LiveFrames) -> None:
     dashboard = Dashboard(backend)
     assert list(dashboard.views) == ["overview"]
     dashboard.tab = "ops"
     assert list(dashboard.views) == ["overview", "ops"]
 
 
-def test_selecting_a_message_opens_its_conversation(backend: Backend) -> None:
-    view = MessagesView(messages=MessagesPipeline(backend=backend))
+def test_selecting_a_message_opens_its_conversation(backend: LiveFrames) -> None:
+    view = MessagesView(messages=MessagesPipeline(frames=backend))
     view.table.selection = [0]
     expected = view.table.value["conversation_id"].iloc[0]
     assert view.conversation == expected
@@ -370,8 +403,8 @@ def test_selecting_a_message_opens_its_conversation(backend: Backend) -> None:
     assert html.escape(turns["content"].iloc[0]) in view.thread.turns[0].object
 
 
-def test_selecting_an_agent_opens_its_page(backend: Backend) -> None:
-    view = AgentsView(messages=MessagesPipeline(backend=backend, window="7d"))
+def test_selecting_an_agent_opens_its_page(backend: LiveFrames) -> None:
+    view = AgentsView(messages=MessagesPipeline(frames=backend, window="7d"))
     render(view)
     view.table.selection = [0]
     agent = view.table.value["agent_id"].iloc[0]
@@ -384,8 +417,8 @@ def test_selecting_an_agent_opens_its_page(backend: Backend) -> None:
     assert view.page.thread.conversation == conversations["conversation_id"].iloc[0]
 
 
-def test_downloads_hold_the_filtered_rows(backend: Backend) -> None:
-    messages = MessagesPipeline(backend=backend, window="7d", statuses=["error", "timeout"])
+def test_downloads_hold_the_filtered_rows(backend: LiveFrames) -> None:
+    messages = MessagesPipeline(frames=backend, window="7d", statuses=["error", "timeout"])
     view = MessagesView(messages=messages)
     csv = pd.read_csv(view.download("csv"))
     parquet = pd.read_parquet(view.download("parquet"))
@@ -401,8 +434,8 @@ def test_a_source_failing_on_first_load_shows_a_message(tmp_path: Path) -> None:
         def fetch(self, query):  # type: ignore[no-untyped-def]
             raise OSError("disk on fire")
 
-    broken = Backend(Broken(tmp_path / "broken.db"), MemoryFrameCache())
-    view = OverviewView(messages=MessagesPipeline(backend=broken))
+    broken = LiveFrames(Broken(tmp_path / "broken.db"), MemoryFrameCache())
+    view = OverviewView(messages=MessagesPipeline(frames=broken))
     assert view.problem.visible
     assert "could not be read" in view.problem.object and "disk on fire" in view.problem.object
 

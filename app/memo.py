@@ -3,8 +3,9 @@
 Every session has its own pipelines, but sessions with the same filters ask the
 same questions of the same live frame.  :func:`memo` answers each question once
 per data version: the key is the function, its arguments and, for each frame
-argument, the pipeline's filters (its *lineage*) and the version of the live
-frame it reads.  A lineage keeps only its latest version, so the memo holds
+argument, the pipeline's question (its *lineage*, see
+:meth:`~pipelines.pipeline.Pipeline.question`) and the version of the live frame
+it reads.  A lineage keeps only its latest version, so the memo holds
 what the open sessions look at now, bounded by entries and by bytes::
 
     kpis = memo(metrics.kpis, current(messages))
@@ -20,7 +21,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -28,9 +28,6 @@ import pandas as pd
 from pipelines.pipeline import MessagesPipeline, Pipeline
 
 T = TypeVar("T")
-
-# Parameters that say what a pipeline's frame holds; the rest are how it is shown or read.
-_NOT_FILTERS = frozenset({"name", "backend", "version", "tz"})
 
 
 @dataclass(frozen=True)
@@ -43,32 +40,10 @@ class Input:
     read: Callable[[], Any] = field(compare=False, repr=False)
 
 
-def _hashable(value: Any) -> Hashable:
-    if isinstance(value, list | tuple):
-        return tuple(_hashable(v) for v in value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _filter_value(value: Any) -> Hashable:
-    # The list filters (agents, statuses, roles) keep rows whose value is in the list:
-    # their order does not change what a pipeline reads, nor should it its lineage.
-    if isinstance(value, list | tuple):
-        return tuple(sorted({_hashable(v) for v in value}, key=repr))
-    return _hashable(value)
-
-
 def _input(pipeline: Pipeline, part: str, read: Callable[[], Any]) -> Input:
     live = pipeline.live
-    filters = tuple(
-        (name, _filter_value(value))
-        for name, value in sorted(pipeline.param.values().items())
-        if name not in _NOT_FILTERS
-    )
-    spec = pipeline.spec()
-    lineage = (type(pipeline).__name__, part, pipeline.data.key(spec), filters)
-    # as_of tells apart two backends of one store whose version counters happen to agree.
+    lineage = (part, pipeline.data.key(pipeline.spec()), pipeline.question())
+    # as_of tells apart two live frames of one store whose version counters happen to agree.
     return Input(lineage, (live.version, live.as_of), read)
 
 
@@ -125,10 +100,6 @@ class Memo:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-    @property
-    def nbytes(self) -> int:
-        return self._bytes
 
     def _lookup(self, lineage: Hashable, version: Hashable) -> tuple[bool, Any]:
         with self._lock:

@@ -11,6 +11,7 @@ import panel as pn
 from bokeh.models.widgets import Div
 
 from app.theme import BAD, CARD_STYLE, GOOD, MUTED
+from pipelines.pipeline import MessagesPipeline
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,28 @@ class Card:
     title: str
     fmt: str = "{value:,.0f}"
     higher_is_better: bool | None = None
+
+
+# Field of metrics.Kpis -> its card.
+KPIS = {
+    "messages": Card("Messages"),
+    "conversations": Card("Conversations"),
+    "active_agents": Card("Active agents"),
+    "error_rate": Card("Error rate", "{value:.1%}", higher_is_better=False),
+    "latency_p50": Card("Latency p50", "{value:,.0f} ms", higher_is_better=False),
+    "latency_p95": Card("Latency p95", "{value:,.0f} ms", higher_is_better=False),
+    "tokens_in": Card("Tokens in"),
+    "tokens_out": Card("Tokens out"),
+}
+
+
+def period_name(pipeline: MessagesPipeline) -> str:
+    """How to name the window in "vs previous ...": its label, or its length."""
+    if pipeline.window != "custom":
+        return str(pipeline.window)
+    start, end = pipeline.bounds
+    hours = (end - start).total_seconds() / 3600
+    return f"{hours:.3g} h" if hours < 48 else f"{hours / 24:.3g} days"
 
 
 def _style(styles: Mapping[str, str]) -> str:

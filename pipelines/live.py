@@ -1,32 +1,32 @@
-"""The shared half of the pipelines: one source, one cache, live frames.
+"""The live frames of one process: read once through the cache, kept current by refreshes.
 
-A :class:`Backend` keeps, per :class:`FrameSpec`, the latest canonical frame of
-a container for a window (and the period before it, for comparisons).  Every
-pipeline, session and view of a process reads the same live frame, so a refresh
-cycle costs one source query whatever the number of viewers.
+:class:`LiveFrames` orchestrates a source, a cache and, per :class:`FrameSpec`
+(a container, and for messages a window), the latest canonical frame: the
+window and the period before it, for comparisons.  Every pipeline, session
+and view of a process reads the same live frame, so a refresh cycle costs one
+source query per frame whatever the number of viewers.  The work itself is
+done elsewhere: reading pages (:mod:`pipelines.reading`), applying changes
+(:func:`pipelines.merge.merge`), caching (:mod:`pipelines.cache`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import json
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from pipelines.arrow import isin
 from pipelines.cache import CachedFrame, FrameCache, cache_key, make_cache
 from pipelines.errors import AgentdashError, SourceError, SourceUnavailableError
+from pipelines.merge import merge
 from pipelines.query import Query
+from pipelines.reading import collector_paused, read_frame
 from pipelines.schema import (
     DTYPES,
     SCHEMA_VERSION,
@@ -34,11 +34,12 @@ from pipelines.schema import (
     FieldMapping,
     Quarantine,
     coerce,
-    empty_frame,
     normalise,
 )
 from pipelines.settings import Settings, load_settings
+from pipelines.sources import open_source
 from pipelines.sources.base import Source
+from pipelines.status import FrameState, RefreshRecord, Status
 from pipelines.windows import Window
 
 log = logging.getLogger(__name__)
@@ -71,19 +72,11 @@ class LiveFrame:
 
 
 @dataclass(frozen=True)
-class RefreshRecord:
-    """What one refresh of one spec read and cost."""
+class Refreshed:
+    """A live frame after a refresh, and the rows the refresh brought into its periods."""
 
-    spec: str
-    at: datetime
-    documents: int
-    rows_changed: int
-    seconds: float
-    request_charge: float
-    throttled: int
-    requests: int
-    error: str | None = None
-    adopted: bool = False
+    live: LiveFrame
+    changed: pd.DataFrame
 
 
 Listener = Callable[[FrameSpec, pd.DataFrame, LiveFrame], None]
@@ -93,8 +86,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Backend:
-    """Source + cache + the live frames of one process."""
+class LiveFrames:
+    """A source, a cache and the live frames one process reads from them."""
 
     def __init__(
         self,
@@ -120,44 +113,36 @@ class Backend:
         self._listeners: list[Listener] = []
         self._derived: dict[str, tuple[int, int, LiveFrame]] = {}
 
-    # -- construction ---------------------------------------------------------------
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, seed_demo: bool = True) -> Backend:
-        """The backend the settings describe; an empty local store gets demo data."""
-        settings = settings or load_settings()
-        source: Source
-        if settings.source == "cosmos":
-            from pipelines.sources.cosmos import CosmosSource
-
-            source = CosmosSource.from_settings(settings)
-        else:
-            from pipelines.sources.local import LocalSource
-
-            local = LocalSource(settings.local_path)
-            if seed_demo and local.is_empty("messages"):
-                from pipelines.demo import seed
-
-                log.info("the local store %s is empty: adding demo data", settings.local_path)
-                seed(local)
-            source = local
+    def from_settings(cls, settings: Settings) -> LiveFrames:
+        """The source, cache and field mapping the settings describe."""
         cache = make_cache(settings.redis_url, settings.cache_ttl_seconds)
-        return cls(source, cache, {k: dict(v) for k, v in settings.fields.items()})
+        fields = {k: dict(v) for k, v in settings.fields.items()}
+        return cls(open_source(settings), cache, fields)
 
-    _default: Backend | None = None
+    _default: LiveFrames | None = None
     _default_lock = threading.Lock()
 
     @classmethod
-    def default(cls) -> Backend:
-        """The process-wide backend from the environment, made on first use."""
+    def default(cls) -> LiveFrames:
+        """The process-wide live frames from the environment, made on first use.
+
+        An embedded store that is empty gets demo data first, so that a first look
+        (the dashboard, a notebook) shows something.
+        """
         with cls._default_lock:
             if cls._default is None:
-                cls._default = cls.from_settings()
+                from pipelines.demo import seed_if_empty
+
+                frames = cls.from_settings(load_settings())
+                seed_if_empty(frames.source)
+                cls._default = frames
             return cls._default
 
     @classmethod
-    def set_default(cls, backend: Backend | None) -> None:
+    def set_default(cls, frames: LiveFrames | None) -> None:
         with cls._default_lock:
-            cls._default = backend
+            cls._default = frames
 
     # -- queries ----------------------------------------------------------------------
     def mapping(self, container: str) -> FieldMapping:
@@ -181,13 +166,18 @@ class Backend:
         )
 
     def key(self, spec: FrameSpec) -> str:
-        # Relative windows are keyed by their label, not their moving bounds.
-        described = {
-            "container": spec.container,
-            "window": spec.window.describe() if spec.window else None,
-            "fields": self.mapping(spec.container).fields,
-        }
-        return cache_key(self.source.identity, json.dumps(described, sort_keys=True))
+        """The cache key of a spec's frame: its source, container, window and field mapping.
+
+        Relative windows are keyed by their label, not their moving bounds.
+        """
+        return cache_key(
+            {
+                "source": self.source.identity,
+                "container": spec.container,
+                "window": spec.window.describe() if spec.window else None,
+                "fields": self.mapping(spec.container).fields,
+            }
+        )
 
     def _guard_for(self, key: str) -> threading.Lock:
         with self._guard:
@@ -268,25 +258,6 @@ class Backend:
         self._derived[key] = (id(parent), parent.version, live)
         return live
 
-    def _fetch(self, query: Query, extra: Sequence[str] = ()) -> pd.DataFrame:
-        """The canonical frame of what ``query`` matches; unreadable documents quarantined.
-
-        Page by page: a column batch is read as it is, not rebuilt into documents.
-        Pages are joined, then de-duplicated as a whole (an id read twice keeps its
-        last version).
-        """
-        mapping = self.mapping(query.container)
-        frames = []
-        for page in self.source.fetch(query):
-            result = normalise(page, mapping, extra, deduplicate=False)
-            self.quarantine.add(result.quarantined)
-            if len(result.frame):
-                frames.append(result.frame)
-        if not frames:
-            return empty_frame(query.container, extra)
-        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        return frame.drop_duplicates("id", keep="last").reset_index(drop=True)
-
     def _load(self, spec: FrameSpec) -> CachedFrame:
         as_of = _now()
         query = self.base_query(spec, as_of)
@@ -296,7 +267,9 @@ class Backend:
             # The token first: whatever is written during the read comes back as a change.
             token = self.source.changes(query, None).token
             with collector_paused():
-                frame = self._fetch(query)
+                frame = read_frame(
+                    self.source, query, self.mapping(spec.container), self.quarantine
+                )
         except AgentdashError:
             raise
         except Exception as exc:  # a source library's own error: say which source failed
@@ -311,7 +284,7 @@ class Backend:
         return CachedFrame(frame, token, as_of, {"schema": SCHEMA_VERSION})
 
     # -- refreshing -------------------------------------------------------------------
-    def refresh(self, spec: FrameSpec) -> LiveFrame:
+    def refresh(self, spec: FrameSpec) -> Refreshed:
         """Bring a live frame up to date with the changes since its token.
 
         Single flight: when another process holds the key's lock, or refreshed
@@ -323,9 +296,10 @@ class Backend:
         parent = None if key in self._live else self._covering(spec)
         if parent is not None:  # a drill-down window: refresh the frame it is cut from
             parent_key = next(k for k, v in self._live.items() if v is parent)
-            self.refresh(self._specs[parent_key])
-            return self.get(spec)
+            refreshed = self.refresh(self._specs[parent_key])
+            return Refreshed(self.get(spec), refreshed.changed)
         live = self.get(spec)
+        nothing = live.frame.iloc[:0]
         with self._guard_for(key), self.cache.lock(key, blocking=False) as acquired:
             if not acquired:
                 return self._adopt(spec, key, live)
@@ -336,29 +310,29 @@ class Backend:
             if shared is not None and shared[1].timestamp() > recent and not live.stale:
                 if shared[1] > live.as_of:
                     live.as_of = shared[1]
-                return live
+                return Refreshed(live, nothing)
             return self._apply_changes(spec, key, live, cached=shared is not None)
 
-    def _adopt(self, spec: FrameSpec, key: str, live: LiveFrame) -> LiveFrame:
+    def _adopt(self, spec: FrameSpec, key: str, live: LiveFrame) -> Refreshed:
         entry = self.cache.get(key)
         if entry is None or entry.token == live.token:
-            return live
+            return Refreshed(live, live.frame.iloc[:0])
         before = live.frame
         fresh = LiveFrame(
             coerce(entry.frame, spec.container), entry.token, entry.as_of, live.version + 1
         )
         self._live[key] = fresh
         # New ids only: comparing whole frames column by column would cost more than the read.
-        added = fresh.frame.loc[~_isin(fresh.frame["id"], before["id"])]
+        added = fresh.frame.loc[~isin(fresh.frame["id"], before["id"])]
         self.refreshes.append(
             RefreshRecord(spec.describe(), _now(), 0, len(added), 0.0, 0.0, 0, 0, adopted=True)
         )
         self._notify(spec, added, fresh)
-        return fresh
+        return Refreshed(fresh, added)
 
     def _apply_changes(
         self, spec: FrameSpec, key: str, live: LiveFrame, cached: bool = True
-    ) -> LiveFrame:
+    ) -> Refreshed:
         started = time.perf_counter()
         before = self.source.stats.snapshot()
         as_of = _now()
@@ -374,26 +348,22 @@ class Backend:
             )
             # No rows changed, but listeners learn that the frame is now stale.
             self._notify(spec, live.frame.iloc[:0], live)
-            return live
+            return Refreshed(live, live.frame.iloc[:0])
         result = normalise(changes.documents, self.mapping(spec.container))
         self.quarantine.add(result.quarantined)
-        new = result.frame
-        # Upserts replace: a document updated into one that cannot be read leaves the frame.
-        unreadable = pd.Series([q.id for q in result.quarantined if q.id is not None], dtype="str")
-        replaced = pd.concat([new["id"], unreadable], ignore_index=True)
-        frame = live.frame
-        if len(replaced):
-            frame = pd.concat([frame[~_isin(frame["id"], replaced)], new], ignore_index=True)
-        slid = False
-        if spec.window is not None:
-            inside = self._inside(spec, frame, as_of)
-            if not bool(inside.all()):
-                frame = frame.loc[inside].reset_index(drop=True)
-                slid = True
-            new = new.loc[self._inside(spec, new, as_of)]
-            slid = slid or self._crossed(spec, frame, live.as_of, as_of)
-        self._record(spec, before, started, len(changes.documents), len(new))
-        if not len(replaced) and not slid and not live.stale:
+        merged = merge(
+            live.frame,
+            result.frame,
+            spec.window,
+            as_of,
+            container=spec.container,
+            time_column=TIME_FIELD[spec.container],
+            previous_as_of=live.as_of,
+            # Upserts replace: a document updated into one that cannot be read leaves the frame.
+            gone=[q.id for q in result.quarantined if q.id is not None],
+        )
+        self._record(spec, before, started, len(changes.documents), len(merged.changed))
+        if merged.unchanged and not live.stale:
             # Nothing changed and no row moved between periods: same frame, same
             # version (views stay as they are); only the time of the data moves on.
             live.as_of, live.token, live.last_success = as_of, changes.token, time.time()
@@ -401,36 +371,17 @@ class Backend:
                 self.cache.restamp(key, changes.token, as_of)
             else:  # the cache lost it (expired, or Redis restarted empty)
                 self.cache.put(key, CachedFrame(live.frame, changes.token, as_of, {}))
-            self._notify(spec, new.iloc[:0], live)
-            return live
-        if _chunks(frame) > MAX_CHUNKS:
-            frame = _rechunk(frame, spec.container)
-        fresh = LiveFrame(frame, changes.token, as_of, live.version + 1)
+            self._notify(spec, merged.changed, live)
+            return Refreshed(live, merged.changed)
+        fresh = LiveFrame(merged.frame, changes.token, as_of, live.version + 1)
         self._live[key] = fresh
-        self.cache.put(key, CachedFrame(frame, changes.token, as_of, {"schema": SCHEMA_VERSION}))
-        self._notify(spec, new, fresh)
-        return fresh
+        self.cache.put(
+            key, CachedFrame(merged.frame, changes.token, as_of, {"schema": SCHEMA_VERSION})
+        )
+        self._notify(spec, merged.changed, fresh)
+        return Refreshed(fresh, merged.changed)
 
-    @staticmethod
-    def _crossed(spec: FrameSpec, frame: pd.DataFrame, before: datetime, after: datetime) -> bool:
-        """Whether a row left the window for the previous period between two as-of times."""
-        assert spec.window is not None
-        if spec.window.label is None:
-            return False
-        column = frame[TIME_FIELD[spec.container]]
-        edge_before, edge_after = before - spec.window.length, after - spec.window.length
-        return bool(((column > edge_before) & (column <= edge_after)).any())
-
-    @staticmethod
-    def _inside(spec: FrameSpec, frame: pd.DataFrame, as_of: datetime) -> pd.Series:
-        assert spec.window is not None
-        column = frame[TIME_FIELD[spec.container]]
-        inside = column >= spec.window.previous_bounds(as_of)[0]
-        if spec.window.label is None and spec.window.end is not None:
-            inside &= column <= spec.window.end
-        return inside
-
-    def refresh_all(self) -> list[LiveFrame]:
+    def refresh_all(self) -> list[Refreshed]:
         """Refresh every frame read in this process lately; drop those nobody reads."""
         idle_since = time.monotonic() - self.idle_seconds
         for key, live in list(self._live.items()):
@@ -448,10 +399,6 @@ class Backend:
             if any(v[0] == id(live) for live in self._live.values())
         }
         return [self.refresh(spec) for spec in list(self._specs.values())]
-
-    def live(self, spec: FrameSpec) -> LiveFrame | None:
-        """The live frame of ``spec`` if it has been read, without reading it."""
-        return self._live.get(self.key(spec))
 
     def _record(
         self,
@@ -490,10 +437,6 @@ class Backend:
 
         return unsubscribe
 
-    @property
-    def listener_count(self) -> int:
-        return len(self._listeners)
-
     def _notify(self, spec: FrameSpec, changed: pd.DataFrame, live: LiveFrame) -> None:
         for listener in list(self._listeners):
             try:
@@ -501,7 +444,7 @@ class Backend:
             except Exception:
                 log.exception("a refresh listener failed")
 
-    # -- reading beyond the cached frames ------------------------------------------------
+    # -- reading beyond the live frames ---------------------------------------------------
     def conversation(self, conversation_id: str) -> pd.DataFrame:
         """Every message of one conversation, with its text, oldest first."""
         mapping = self.mapping("messages")
@@ -510,78 +453,30 @@ class Backend:
             filters={mapping.source_field("conversation_id"): conversation_id},
             projection=mapping.projection([*DTYPES["messages"], "content"]),
         )
-        frame = self._fetch(query, extra=("content",))
+        frame = read_frame(self.source, query, mapping, self.quarantine, extra=("content",))
         return frame.sort_values(["timestamp", "id"], ignore_index=True)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> Status:
         """Freshness and costs, for the Ops view and the health endpoint."""
-        return {
-            "source": self.source.identity,
-            "source_stats": self.source.stats.snapshot(),
-            "cache": type(self.cache).__name__,
-            "cache_healthy": self.cache.healthy,
-            "cache_stats": self.cache.stats.snapshot(),
-            "quarantined": self.quarantine.count,
-            "frames": {
-                self._specs[k].describe(): {
-                    "rows": len(v.frame),
-                    "as_of": v.as_of.isoformat(),
-                    "stale": v.stale,
-                    "error": v.error,
-                    "version": v.version,
-                }
+        return Status(
+            source=self.source.identity,
+            source_stats=self.source.stats.snapshot(),
+            cache=type(self.cache).__name__,
+            cache_healthy=self.cache.healthy,
+            cache_stats=self.cache.stats.snapshot(),
+            quarantined=self.quarantine.count,
+            quarantine_reasons=self.quarantine.reasons(),
+            frames=tuple(
+                FrameState(
+                    self._specs[k].describe(),
+                    len(v.frame),
+                    v.as_of,
+                    v.stale,
+                    v.error,
+                    v.version,
+                )
                 for k, v in list(self._live.items())
-            },
-        }
-
-
-_collector_lock = threading.Lock()
-_collector_pauses = 0
-_collector_was_enabled = False
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Hold Python's cyclic garbage collector off during a bulk read.
-
-    A cold read decodes millions of small, acyclic objects (JSON values) and frees
-    them batch by batch; every collection it would trigger walks the ones alive,
-    which costs a tenth of the read.  Reference counting still frees them.  Pauses
-    nest across threads: the collector resumes when the last one ends, and only if
-    it ran before the first.
-    """
-    global _collector_pauses, _collector_was_enabled
-    with _collector_lock:
-        if _collector_pauses == 0:
-            _collector_was_enabled = gc.isenabled()
-            gc.disable()
-        _collector_pauses += 1
-    try:
-        yield
-    finally:
-        with _collector_lock:
-            _collector_pauses -= 1
-            if _collector_pauses == 0 and _collector_was_enabled:
-                gc.enable()
-
-
-# Each merge appends an Arrow chunk to the text columns; thousands of refreshes
-# later every column operation would loop over thousands of tiny chunks.
-MAX_CHUNKS = 64
-
-
-def _chunks(frame: pd.DataFrame) -> int:
-    to_arrow = getattr(frame["id"].array, "__arrow_array__", None)
-    data = to_arrow() if to_arrow is not None else None
-    return data.num_chunks if isinstance(data, pa.ChunkedArray) else 1
-
-
-def _rechunk(frame: pd.DataFrame, container: str) -> pd.DataFrame:
-    table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
-    return coerce(table.to_pandas(), container)
-
-
-def _isin(values: pd.Series, candidates: pd.Series) -> pd.Series:
-    """``values.isin(candidates)`` through Arrow: pandas' own loops in Python for strings."""
-    found = pc.is_in(pa.array(values), value_set=pa.array(candidates, type=pa.string()))
-    return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index)
+            ),
+            refreshes=tuple(self.refreshes),
+            listeners=len(self._listeners),
+        )

@@ -1,0 +1,228 @@
+"""The REST API's Tornado handlers: read the query, answer on a worker thread, JSON out."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tornado.ioloop import IOLoop
+from tornado.web import RequestHandler
+
+from app import live
+from app.api import answers, openapi
+from app.api.parameters import FILTERS, PAGE, ApiError, Parameter, messages_pipeline, read_arguments
+from pipelines.errors import QueryError, SourceError
+from pipelines.live import LiveFrames
+from pipelines.pipeline import AgentsPipeline, MessagesPipeline
+
+PREFIX = "/api/v1"
+DOCS_PAGE = Path(__file__).parents[1] / "static" / "api_docs.html"
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _worker() -> ThreadPoolExecutor:
+    # Made on first use, in the serving process: a pool made before a fork has no threads.
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="agentdash-api")
+    return _executor
+
+
+class JsonHandler(RequestHandler):
+    """Checks the query, answers on a worker thread, reports errors as JSON.
+
+    Subclasses give ``parameters``, the OpenAPI ``response`` schema and the
+    ``errors`` they may answer (status -> why), a docstring (the operation's
+    summary) and ``answer``.
+    """
+
+    parameters: tuple[Parameter, ...] = ()
+    response: Mapping[str, Any] = {"type": "object"}
+    errors: Mapping[str, str] = {
+        "400": "an unknown or malformed parameter",
+        "503": "the source fails and no data is held",
+    }
+
+    def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    def _compute(self, values: dict[str, Any], path: tuple[str, ...]) -> tuple[int, Any]:
+        live.ensure_refresher()  # keeps the frames this process serves up to date
+        return self.answer(values, *path)
+
+    async def get(self, *path: str) -> None:
+        try:
+            values = read_arguments(self.parameters, self.request.query_arguments)
+            status, body = await IOLoop.current().run_in_executor(
+                _worker(), self._compute, values, path
+            )
+        except ApiError as exc:
+            status, body = exc.status, {"error": exc.error, "detail": exc.detail}
+        except QueryError as exc:
+            status, body = 422, {"error": "invalid query", "detail": str(exc)}
+        except SourceError as exc:
+            status, body = 503, {"error": "source unavailable", "detail": str(exc)}
+        self.write_json(status, body)
+
+    def write_json(self, status: int, body: Any) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(body, allow_nan=False))
+
+
+_WINDOWED_ERRORS = {
+    **JsonHandler.errors,
+    "422": "a window or filter the pipelines refuse",
+}
+
+
+class SummaryHandler(JsonHandler):
+    """KPIs of a window of messages."""
+
+    parameters = FILTERS
+    response = {"$ref": "#/components/schemas/Summary"}
+    errors = _WINDOWED_ERRORS
+
+    def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
+        return 200, answers.summary(messages_pipeline(values))
+
+
+class AgentsHandler(JsonHandler):
+    """One row per agent: its attributes and the metrics of its messages in the window."""
+
+    parameters = FILTERS
+    response = {
+        "type": "object",
+        "properties": {
+            "window": {"type": "string"},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}},
+        },
+    }
+    errors = _WINDOWED_ERRORS
+
+    def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
+        messages = messages_pipeline(values)
+        return 200, answers.agents(messages, AgentsPipeline().follow(messages))
+
+
+class MessagesHandler(JsonHandler):
+    """Messages of a window, newest first, a page at a time (their text: see conversations)."""
+
+    parameters = (*FILTERS, *PAGE)
+    response = {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+            "next_cursor": {"type": "string", "nullable": True},
+        },
+    }
+    errors = _WINDOWED_ERRORS
+
+    def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
+        page = {name: values.pop(name) for name in ("limit", "cursor") if name in values}
+        pipeline = messages_pipeline(values)
+        return 200, answers.messages(pipeline, page.get("limit", 100), page.get("cursor"))
+
+
+class ConversationHandler(JsonHandler):
+    """Every message of one conversation with its text, oldest first."""
+
+    response = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "messages": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/MessageWithContent"},
+            },
+        },
+    }
+    errors = {**JsonHandler.errors, "404": "no such conversation"}
+
+    def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
+        (conversation_id,) = path
+        turns = LiveFrames.default().conversation(conversation_id)
+        return 200, answers.conversation(conversation_id, turns)
+
+
+class HealthHandler(JsonHandler):
+    """Source, cache, freshness and live sessions of the answering process; 503 without data."""
+
+    def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
+        frames = LiveFrames.default()
+        refresher = live.ensure_refresher(frames)
+        error = None
+        try:
+            for pipeline in (MessagesPipeline(), AgentsPipeline()):
+                frames.get(pipeline.spec())  # a process that served nothing yet loads them now
+        except SourceError as exc:
+            error = str(exc)
+        return answers.health(
+            frames.status(),
+            error=error,
+            refresher={
+                "period_seconds": refresher.period,
+                "cycles": refresher.cycles,
+                "running": refresher.running,
+            },
+            extra={"pid": os.getpid(), "sessions": live.session_count()},
+        )
+
+
+class NotFoundHandler(JsonHandler):
+    """Any other path under the API prefix."""
+
+    async def get(self, *path: str) -> None:
+        self.write_json(404, {"error": "not found", "detail": f"no API at {self.request.path}"})
+
+
+API_ROUTES: list[tuple[str, type[JsonHandler]]] = [
+    (f"{PREFIX}/metrics/summary", SummaryHandler),
+    (f"{PREFIX}/agents", AgentsHandler),
+    (f"{PREFIX}/messages", MessagesHandler),
+    (f"{PREFIX}/conversations/{{id}}", ConversationHandler),
+    ("/health", HealthHandler),
+]
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3 document of the JSON routes."""
+    return openapi.document(
+        {
+            path: openapi.operation(
+                (handler.__doc__ or "").strip(),
+                handler.parameters,
+                handler.response,
+                handler.errors,
+                path_parameter="id" if "{id}" in path else None,
+            )
+            for path, handler in API_ROUTES
+        }
+    )
+
+
+class OpenApiHandler(RequestHandler):
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(document()))
+
+
+class DocsHandler(RequestHandler):
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(DOCS_PAGE.read_bytes())
+
+
+ROUTES: list[tuple[str, type[RequestHandler]]] = [
+    *((path.replace("{id}", "([^/]+)"), handler) for path, handler in API_ROUTES),
+    (f"{PREFIX}/openapi.json", OpenApiHandler),
+    (f"{PREFIX}/docs/?", DocsHandler),
+    (f"{PREFIX}/.*", NotFoundHandler),
+]
+"""Tornado routes, for ``panel serve --plugins app.api`` or ``pn.serve(extra_patterns=...)``."""

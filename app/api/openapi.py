@@ -1,0 +1,112 @@
+"""The OpenAPI 3 document of the REST API.
+
+Parameters come from their declarations (:mod:`app.api.parameters`); the
+schemas of the answers are written here, from the frames' columns where they
+are rows of a frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.api.parameters import Parameter
+from pipelines.schema import MESSAGE_DTYPES
+
+_JSON_TYPES = {
+    "str": {"type": "string"},
+    "float64": {"type": "number"},
+    "Int64": {"type": "integer"},
+    "int64": {"type": "integer"},
+    "datetime64[ns, UTC]": {"type": "string", "format": "date-time"},
+}
+
+
+def _object(columns: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            name: {**_JSON_TYPES[dtype], "nullable": True} for name, dtype in columns.items()
+        },
+    }
+
+
+_LATENCY = {"type": "number", "nullable": True, "description": "null without agent replies"}
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+    },
+    "Summary": {
+        "type": "object",
+        "properties": {
+            "window": {"type": "string", "description": "its label, or start/end in ISO 8601"},
+            "messages": {"type": "integer"},
+            "conversations": {"type": "integer"},
+            "active_agents": {"type": "integer"},
+            "error_rate": {"type": "number", "description": "failed agent replies / replies"},
+            "latency_ms": {
+                "type": "object",
+                "properties": {"p50": _LATENCY, "p95": _LATENCY, "p99": _LATENCY},
+            },
+            "tokens": {
+                "type": "object",
+                "properties": {"in": {"type": "integer"}, "out": {"type": "integer"}},
+            },
+        },
+    },
+    "Agent": _object(
+        {
+            "agent_id": "str",
+            "name": "str",
+            "kind": "str",
+            "team": "str",
+            "status": "str",
+            "last_seen": "datetime64[ns, UTC]",
+            "messages": "int64",
+            "conversations": "int64",
+            "error_rate": "float64",
+            "latency_p50": "float64",
+            "latency_p95": "float64",
+            "tokens_in": "int64",
+            "tokens_out": "int64",
+        }
+    ),
+    "Message": _object(MESSAGE_DTYPES),
+    "MessageWithContent": _object({**MESSAGE_DTYPES, "content": "str"}),
+}
+
+
+def operation(
+    summary: str,
+    parameters: tuple[Parameter, ...],
+    response: Mapping[str, Any],
+    errors: Mapping[str, str],
+    path_parameter: str | None = None,
+) -> dict[str, Any]:
+    """One GET operation: its parameters, its answer and its error answers."""
+    listed = [p.openapi() for p in parameters]
+    if path_parameter is not None:
+        listed.append(
+            {"name": path_parameter, "in": "path", "required": True, "schema": {"type": "string"}}
+        )
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    responses: dict[str, Any] = {
+        "200": {"description": "OK", "content": {"application/json": {"schema": response}}},
+        **{status: {"description": why, **error} for status, why in errors.items()},
+    }
+    return {"get": {"summary": summary, "parameters": listed, "responses": responses}}
+
+
+def document(paths: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The OpenAPI 3 document of ``paths`` (path -> operation)."""
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "agentdash API",
+            "version": "1",
+            "description": "Metrics, agents and messages of the live dashboard, as JSON.",
+        },
+        "paths": dict(paths),
+        "components": {"schemas": SCHEMAS},
+    }
