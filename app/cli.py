@@ -105,14 +105,31 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# An import lists this many skipped entries, then how many more there were.
+_SKIPPED_SHOWN = 10
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Import a file; entries that cannot be read are skipped and listed.
+
+    Exits 0 when documents were imported (or the file holds none), 2 when not one
+    of its entries could be.
+    """
     from pipelines.importer import import_file
 
     store = _local_store(settings)
-    written, skipped = import_file(store, Path(args.file), args.container)
-    print(f"imported {written} {args.container} documents into {settings.local_path}")
-    if skipped:
-        print(f"skipped {skipped} entries without an 'id'", file=sys.stderr)
+    result = import_file(store, Path(args.file), args.container)
+    summary = f"imported {result.written} {args.container} documents into {settings.local_path}"
+    if result.skipped:
+        summary += f", skipped {len(result.skipped)}:"
+    print(summary)
+    for entry in result.skipped[:_SKIPPED_SHOWN]:
+        print(f"  {entry.where}: {entry.problem}")
+    if len(result.skipped) > _SKIPPED_SHOWN:
+        print(f"  and {len(result.skipped) - _SKIPPED_SHOWN} more")
+    if result.skipped and not result.written:
+        print(f"agentdash: error: no entry of {args.file} could be imported", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -138,7 +155,7 @@ def cmd_import_cosmos(args: argparse.Namespace, settings: Settings) -> int:
 
     start, end = _import_window(args)
     source = CosmosSource.from_settings(settings)
-    store = LocalSource(settings.local_path)
+    store = LocalSource.from_settings(settings)
     mapping = FieldMapping.for_container("messages", settings.fields)
     queries = {
         "agents": Query.build("agents"),
