@@ -386,7 +386,7 @@ def readable(value: Any) -> bool:
 
 def python_filter(docs: list[dict[str, Any]], query: Query) -> set[str]:
     def keep(doc: dict[str, Any]) -> bool:
-        value = doc.get(query.time_field or "", None)
+        value = doc.get(query.time_field or "")
         if (query.start is not None or query.end is not None) and readable(value):
             moment = micros(value)
             epoch = datetime(1970, 1, 1, tzinfo=UTC)
