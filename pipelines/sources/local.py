@@ -130,7 +130,7 @@ def encode(doc: Any) -> str:
 
 
 def _as_stored(value: Any) -> Any:
-    """``value`` as it reads back from the stored JSON (``_dumps`` writes others as text)."""
+    """``value`` as it reads back from the stored JSON (:func:`encode` writes others as text)."""
     if isinstance(value, tuple):
         return list(value)
     return value if isinstance(value, _JSON_TYPES) else str(value)
@@ -201,11 +201,16 @@ class LocalSource:
             conn.close()
             self._local.conn = None
 
-    @staticmethod
     @contextlib.contextmanager
-    def _writing(conn: sqlite3.Connection) -> Iterator[None]:
+    def _writing(self, conn: sqlite3.Connection) -> Iterator[None]:
         """One write transaction; another process's waits for it (and this one for theirs)."""
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # still locked after the connection's timeout
+            raise SourceError(
+                f"the local store {self.path} stayed busy ({exc}): another process is "
+                "writing to it, or adding its time column; try again when it is done"
+            ) from exc
         try:
             yield
         except BaseException:

@@ -30,7 +30,7 @@ from pipelines.cache import (
 )
 from pipelines.pipeline import MessagesPipeline
 from pipelines.query import Query
-from pipelines.schema import FieldMapping, empty_frame, normalise
+from pipelines.schema import SCHEMA_VERSION, FieldMapping, empty_frame, normalise
 from pipelines.sources.base import ChangeSet, Document, SourceStats
 from pipelines.sources.local import LocalSource
 from pipelines.windows import Window
@@ -157,7 +157,7 @@ def test_cache_keys_are_content_addresses_equal_in_every_process() -> None:
     assert len(key) == 64
     assert key == cache_key("local:/data/a.db", json.dumps(json.loads(query), indent=2))
     assert key != cache_key("local:/data/b.db", query)
-    assert key != cache_key("local:/data/a.db", query, schema_version=2)
+    assert key != cache_key("local:/data/a.db", query, schema_version=SCHEMA_VERSION + 1)
     code = (
         "from pipelines.cache import cache_key; from pipelines.query import Query; "
         "print(cache_key('local:/data/a.db', "
