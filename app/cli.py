@@ -20,6 +20,7 @@ from pipelines.errors import AgentdashError
 from pipelines.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from pipelines.importer import Entry
     from pipelines.schema import FieldMapping
     from pipelines.sources.cosmos import CosmosSource
     from pipelines.sources.local import LocalSource
@@ -109,6 +110,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 _SKIPPED_SHOWN = 10
 
 
+def _skipped(entries: Sequence[Entry]) -> Iterator[str]:
+    """The lines listing the entries an import skipped, and why."""
+    for entry in entries[:_SKIPPED_SHOWN]:
+        yield f"  {entry.where}: {entry.problem}"
+    if len(entries) > _SKIPPED_SHOWN:
+        yield f"  and {len(entries) - _SKIPPED_SHOWN} more"
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     """Import a file; entries that cannot be read are skipped and listed.
 
@@ -123,10 +132,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     if result.skipped:
         summary += f", skipped {len(result.skipped)}:"
     print(summary)
-    for entry in result.skipped[:_SKIPPED_SHOWN]:
-        print(f"  {entry.where}: {entry.problem}")
-    if len(result.skipped) > _SKIPPED_SHOWN:
-        print(f"  and {len(result.skipped) - _SKIPPED_SHOWN} more")
+    for line in _skipped(result.skipped):
+        print(line)
     if result.skipped and not result.written:
         print(f"agentdash: error: no entry of {args.file} could be imported", file=sys.stderr)
         return 2
@@ -148,6 +155,7 @@ def cmd_import_any(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_import_cosmos(args: argparse.Namespace, settings: Settings) -> int:
     """Copy the agents and a window of messages from Cosmos DB into the embedded store."""
+    from pipelines.importer import import_entries
     from pipelines.query import Query
     from pipelines.schema import TIME_FIELD, FieldMapping
     from pipelines.sources.cosmos import CosmosSource
@@ -166,13 +174,21 @@ def cmd_import_cosmos(args: argparse.Namespace, settings: Settings) -> int:
             end=end,
         ),
     }
-    written = {c: store.upsert(c, _user_fields(source.fetch(q))) for c, q in queries.items()}
+    results = {
+        container: import_entries(store, container, _user_fields(source.fetch(query)))
+        for container, query in queries.items()
+    }
     source.close()
     print(
-        f"imported {written['agents']} agents and {written['messages']} messages "
+        f"imported {results['agents'].written} agents and {results['messages'].written} messages "
         f"({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC) from {source.identity} "
         f"into {settings.local_path}"
     )
+    for container, result in results.items():
+        if result.skipped:
+            print(f"skipped {len(result.skipped)} {container} the store cannot hold:")
+        for line in _skipped(result.skipped):
+            print(line)
     print(_cost(source.stats.snapshot()))
     if settings.source != "local":
         print("read them with AGENTDASH_SOURCE=local")
@@ -201,13 +217,17 @@ def _import_window(args: argparse.Namespace) -> tuple[datetime, datetime]:
     return now - timedelta(**{unit: int(match[1])}), now
 
 
-def _user_fields(batches: Iterable[Sequence[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+def _user_fields(batches: Iterable[Sequence[dict[str, Any]]]) -> Iterator[Entry]:
     """The documents without the properties Cosmos DB adds (the store adds its own)."""
+    from pipelines.importer import Entry
     from pipelines.sources.cosmos import SYSTEM_PROPERTIES
 
     for batch in batches:
         for doc in batch:
-            yield {k: v for k, v in doc.items() if k not in SYSTEM_PROPERTIES}
+            yield Entry(
+                f"id {doc.get('id')!r}",
+                {k: v for k, v in doc.items() if k not in SYSTEM_PROPERTIES},
+            )
 
 
 def _cost(stats: Mapping[str, float]) -> str:

@@ -11,7 +11,7 @@ import codecs
 import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,8 +146,8 @@ def read_documents(path: Path) -> Iterator[Entry]:
     yield from _items(text, text.index("["))
 
 
-def import_file(store: LocalSource, path: Path, container: str) -> Imported:
-    """Store the documents of ``path``; entries that cannot be read or stored are skipped.
+def import_entries(store: LocalSource, container: str, entries: Iterable[Entry]) -> Imported:
+    """Store the documents of ``entries``; those that cannot be read or stored are skipped.
 
     Documents are stored as they are: normalisation (and quarantine of what
     cannot be read) happens when they are read, as for any source.
@@ -155,7 +155,7 @@ def import_file(store: LocalSource, path: Path, container: str) -> Imported:
     skipped: list[Entry] = []
 
     def storable() -> Iterator[dict[str, Any]]:
-        for entry in read_documents(path):
+        for entry in entries:
             if entry.problem is None:
                 try:
                     encode(entry.document)
@@ -168,3 +168,8 @@ def import_file(store: LocalSource, path: Path, container: str) -> Imported:
 
     written = store.upsert(container, storable())
     return Imported(written, skipped)
+
+
+def import_file(store: LocalSource, path: Path, container: str) -> Imported:
+    """Store the documents of the export at ``path`` (see :func:`import_entries`)."""
+    return import_entries(store, container, read_documents(path))
