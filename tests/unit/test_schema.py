@@ -759,7 +759,6 @@ _GOOD = {
     "userId": st.sampled_from(["u1", "u2"]),
     "content": st.text(max_size=5),
 }
-_ABSENT = object()
 
 
 @st.composite
@@ -782,7 +781,7 @@ def fuzzed_documents(draw: st.DrawFn) -> list[Any]:
 
 def _text_id(doc: Any) -> str | None:
     """The id a frame holds for ``doc``, when it has one that reads as text."""
-    raw = doc.get("id", _ABSENT) if isinstance(doc, dict) else None
+    raw = doc.get("id") if isinstance(doc, dict) else None
     if type(raw) is int and -(2**63) <= raw < 2**63:
         return str(raw)
     if type(raw) is str and raw:
