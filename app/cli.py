@@ -20,6 +20,7 @@ from pipelines.errors import AgentdashError
 from pipelines.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from pipelines.importer import Entry
     from pipelines.schema import FieldMapping
     from pipelines.sources.cosmos import CosmosSource
     from pipelines.sources.local import LocalSource
@@ -35,7 +36,7 @@ def _local_store(settings: Settings) -> LocalSource:
         raise AgentdashError(
             "this command writes the embedded store: unset AGENTDASH_SOURCE or set it to 'local'"
         )
-    return LocalSource(settings.local_path)
+    return LocalSource.from_settings(settings)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -105,14 +106,37 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# An import lists this many skipped entries, then how many more there were.
+_SKIPPED_SHOWN = 10
+
+
+def _skipped(entries: Sequence[Entry]) -> Iterator[str]:
+    """The lines listing the entries an import skipped, and why."""
+    for entry in entries[:_SKIPPED_SHOWN]:
+        yield f"  {entry.where}: {entry.problem}"
+    if len(entries) > _SKIPPED_SHOWN:
+        yield f"  and {len(entries) - _SKIPPED_SHOWN} more"
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Import a file; entries that cannot be read are skipped and listed.
+
+    Exits 0 when documents were imported (or the file holds none), 2 when not one
+    of its entries could be.
+    """
     from pipelines.importer import import_file
 
     store = _local_store(settings)
-    written, skipped = import_file(store, Path(args.file), args.container)
-    print(f"imported {written} {args.container} documents into {settings.local_path}")
-    if skipped:
-        print(f"skipped {skipped} entries without an 'id'", file=sys.stderr)
+    result = import_file(store, Path(args.file), args.container)
+    summary = f"imported {result.written} {args.container} documents into {settings.local_path}"
+    if result.skipped:
+        summary += f", skipped {len(result.skipped)}:"
+    print(summary)
+    for line in _skipped(result.skipped):
+        print(line)
+    if result.skipped and not result.written:
+        print(f"agentdash: error: no entry of {args.file} could be imported", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -131,6 +155,7 @@ def cmd_import_any(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_import_cosmos(args: argparse.Namespace, settings: Settings) -> int:
     """Copy the agents and a window of messages from Cosmos DB into the embedded store."""
+    from pipelines.importer import import_entries
     from pipelines.query import Query
     from pipelines.schema import TIME_FIELD, FieldMapping
     from pipelines.sources.cosmos import CosmosSource
@@ -138,7 +163,7 @@ def cmd_import_cosmos(args: argparse.Namespace, settings: Settings) -> int:
 
     start, end = _import_window(args)
     source = CosmosSource.from_settings(settings)
-    store = LocalSource(settings.local_path)
+    store = LocalSource.from_settings(settings)
     mapping = FieldMapping.for_container("messages", settings.fields)
     queries = {
         "agents": Query.build("agents"),
@@ -149,13 +174,21 @@ def cmd_import_cosmos(args: argparse.Namespace, settings: Settings) -> int:
             end=end,
         ),
     }
-    written = {c: store.upsert(c, _user_fields(source.fetch(q))) for c, q in queries.items()}
+    results = {
+        container: import_entries(store, container, _user_fields(source.fetch(query)))
+        for container, query in queries.items()
+    }
     source.close()
     print(
-        f"imported {written['agents']} agents and {written['messages']} messages "
+        f"imported {results['agents'].written} agents and {results['messages'].written} messages "
         f"({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC) from {source.identity} "
         f"into {settings.local_path}"
     )
+    for container, result in results.items():
+        if result.skipped:
+            print(f"skipped {len(result.skipped)} {container} the store cannot hold:")
+        for line in _skipped(result.skipped):
+            print(line)
     print(_cost(source.stats.snapshot()))
     if settings.source != "local":
         print("read them with AGENTDASH_SOURCE=local")
@@ -184,13 +217,17 @@ def _import_window(args: argparse.Namespace) -> tuple[datetime, datetime]:
     return now - timedelta(**{unit: int(match[1])}), now
 
 
-def _user_fields(batches: Iterable[Sequence[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+def _user_fields(batches: Iterable[Sequence[dict[str, Any]]]) -> Iterator[Entry]:
     """The documents without the properties Cosmos DB adds (the store adds its own)."""
+    from pipelines.importer import Entry
     from pipelines.sources.cosmos import SYSTEM_PROPERTIES
 
     for batch in batches:
         for doc in batch:
-            yield {k: v for k, v in doc.items() if k not in SYSTEM_PROPERTIES}
+            yield Entry(
+                f"id {doc.get('id')!r}",
+                {k: v for k, v in doc.items() if k not in SYSTEM_PROPERTIES},
+            )
 
 
 def _cost(stats: Mapping[str, float]) -> str:
@@ -214,7 +251,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     if settings.source == "cosmos":
         source = CosmosSource.from_settings(settings, page_size=args.sample, batch_size=args.sample)
     else:
-        source = LocalSource(settings.local_path)
+        source = LocalSource.from_settings(settings)
     print(f"source: {source.identity}")
     try:
         readable = [

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from pipelines.schema import CANONICAL_FIELDS
 
-__all__ = ["generate", "live_messages", "seed", "seed_if_empty", "touch_agents"]
+__all__ = ["generate", "live_messages", "seed", "seed_if_new", "touch_agents"]
 
 log = logging.getLogger(__name__)
 
@@ -564,16 +564,17 @@ def seed(store: _Store) -> None:
     store.upsert("messages", message_docs)
 
 
-def seed_if_empty(source: object) -> bool:
-    """Seed an embedded store that holds no message yet; True if it did.
+def seed_if_new(source: object) -> bool:
+    """Seed an embedded store that was never written to; True if it did.
 
-    Any other source (Cosmos DB) is left alone: demo data belongs in a local file only.
+    A store written once, even by an import of nothing, is the user's: it is left as it
+    is, and so is any other source (Cosmos DB): demo data belong in a new local file only.
     """
     from pipelines.sources.local import LocalSource
 
-    if not isinstance(source, LocalSource) or not source.is_empty("messages"):
+    if not isinstance(source, LocalSource) or not source.is_new():
         return False
-    log.info("the local store %s is empty: adding demo data", source.path)
+    log.info("the local store %s is new: adding demo data", source.path)
     seed(source)
     return True
 

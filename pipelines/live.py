@@ -127,15 +127,15 @@ class LiveFrames:
     def default(cls) -> LiveFrames:
         """The process-wide live frames from the environment, made on first use.
 
-        An embedded store that is empty gets demo data first, so that a first look
+        An embedded store never written to gets demo data first, so that a first look
         (the dashboard, a notebook) shows something.
         """
         with cls._default_lock:
             if cls._default is None:
-                from pipelines.demo import seed_if_empty
+                from pipelines.demo import seed_if_new
 
                 frames = cls.from_settings(load_settings())
-                seed_if_empty(frames.source)
+                seed_if_new(frames.source)
                 cls._default = frames
             return cls._default
 

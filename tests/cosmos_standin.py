@@ -12,7 +12,8 @@ subset of the gateway (REST) protocol that the SDK needs for what this project d
   (array elements are operands or ``condition ? element : element``); ``FROM <alias>``;
   ``WHERE`` with ``= != <> < <= > >=`` and ``IN (...)`` between property paths,
   ``@parameters`` and literals, ``AND``, ``OR``, ``NOT``, parentheses and
-  ``IS_DEFINED(path)``; one ``ORDER BY <path> [ASC|DESC]``. Comparisons follow Cosmos:
+  ``IS_DEFINED(path)``, ``IS_STRING(path)``, ``IS_NUMBER(path)``; one ``ORDER BY <path>
+  [ASC|DESC]``. Comparisons follow Cosmos:
   values of different types are neither equal nor ordered, and an undefined result never
   selects a row; an array built by the query leaves undefined values out, as Cosmos does;
 - the change feed of a whole container, latest version only, from the beginning, from now,
@@ -175,6 +176,12 @@ _KIND_OF: Final[dict[type, str]] = {
     type(None): "null",
     list: "array",
     dict: "object",
+}
+# The type checks of the subset: each is true or false, never undefined.
+_TYPE_CHECKS: Final[dict[str, Callable[[Any], bool]]] = {
+    "IS_DEFINED": lambda value: value is not _UNDEFINED,
+    "IS_STRING": lambda value: _KIND_OF.get(type(value)) == "string",
+    "IS_NUMBER": lambda value: _KIND_OF.get(type(value)) == "number",
 }
 _SORT_RANK: Final = {"null": 1, "boolean": 2, "number": 3, "string": 4, "array": 5, "object": 6}
 _COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
@@ -464,12 +471,12 @@ class _Parser:
     def element(self) -> Getter:
         """An operand, or ``condition ? element : element``.
 
-        The condition must start as no operand does (IS_DEFINED, NOT or a parenthesis),
+        The condition must start as no operand does (a type check, NOT or a parenthesis),
         which tells the two forms apart without looking further ahead.
         """
         token = self.peek()
         if not (
-            (token.kind == "name" and token.text.upper() in ("IS_DEFINED", "NOT"))
+            (token.kind == "name" and token.text.upper() in (*_TYPE_CHECKS, "NOT"))
             or (token.kind == "symbol" and token.text == "(")
         ):
             return self.operand()
@@ -501,11 +508,13 @@ class _Parser:
             inner = self.disjunction()
             self.expect_symbol(")")
             return inner
-        if self.keyword("IS_DEFINED"):
-            self.expect_symbol("(")
-            get = self.getter(self.path())
-            self.expect_symbol(")")
-            return lambda doc: get(doc) is not _UNDEFINED
+        for name, check in _TYPE_CHECKS.items():
+            if self.keyword(name):
+                self.expect_symbol("(")
+                get = self.getter(self.path())
+                self.expect_symbol(")")
+                # Never undefined: an undefined value is of no type, so the check is false.
+                return lambda doc, check=check: check(get(doc))
         left = self.operand()
         if self.keyword("IN"):
             self.expect_symbol("(")

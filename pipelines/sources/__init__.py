@@ -14,4 +14,4 @@ def open_source(settings: Settings) -> Source:
         return CosmosSource.from_settings(settings)
     from pipelines.sources.local import LocalSource
 
-    return LocalSource(settings.local_path)
+    return LocalSource.from_settings(settings)

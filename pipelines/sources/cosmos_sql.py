@@ -15,6 +15,8 @@ a missing field is null and every value keeps its position.
 Time windows compare by type, as Cosmos does (a string never compares with a
 number), so one condition per form selects ISO 8601 strings, epoch seconds and
 epoch milliseconds alike.  ISO strings compare as *text*: see :func:`iso_bounds`.
+A window also returns every document whose time can never be read, for
+normalisation to quarantine (see :func:`_window`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.query import Query, check_field, epoch_ms
-from pipelines.schema import EPOCH_MS_THRESHOLD, lookup
+from pipelines.schema import EARLIEST_EPOCH_MS, EPOCH_MS_THRESHOLD, LATEST_EPOCH_MS, lookup
 
 # Largest epoch number read as seconds; from EPOCH_MS_THRESHOLD up, numbers are milliseconds.
 _LAST_SECOND = EPOCH_MS_THRESHOLD - 0.001
@@ -96,6 +98,17 @@ def _range(builder: _Builder, ref: str, hint: str, low: Any, high: Any) -> str:
 
 
 def _window(builder: _Builder, query: Query) -> str | None:
+    """The window's condition: the times inside it, and the values that are no time.
+
+    Those come back from every window, as from the embedded store, so that they are
+    quarantined rather than unseen: a time field undefined, null, a boolean, an object
+    or an array, and a number outside the times a document can hold (before 2000, or
+    past the end of datetime64[ns]).  What Cosmos SQL cannot tell, and so is not pushed
+    down, is text that reads as no time: it compares as text like an ISO string, and is
+    returned only when it sorts inside the window's text bounds (any text from a letter
+    on does for a window without an end; ``""`` never does).  Numeric text compares as
+    text too, and is only returned when it sorts there.
+    """
     if query.time_field is None or (query.start is None and query.end is None):
         return None
     ref = field_ref(query.time_field)
@@ -109,10 +122,17 @@ def _window(builder: _Builder, query: Query) -> str | None:
         _LAST_SECOND if end_ms is None else min(end_ms / 1000, _LAST_SECOND),
     )
     millis = (EPOCH_MS_THRESHOLD if start_ms is None else max(start_ms, EPOCH_MS_THRESHOLD), end_ms)
+    earliest_s, latest_s = EARLIEST_EPOCH_MS / 1000, LATEST_EPOCH_MS / 1000
     forms = [
         _range(builder, ref, "iso", start_iso, end_iso),
         _range(builder, ref, "s", *seconds),
         _range(builder, ref, "ms", *millis),
+        f"NOT (IS_STRING({ref}) OR IS_NUMBER({ref}))",
+        # Numbers read as no time: seconds before 2000, seconds past the range up to
+        # milliseconds before 2000, milliseconds past the range (a string compares false).
+        f"{ref} < {builder.param('none', earliest_s)}",
+        _range(builder, ref, "none", latest_s, EARLIEST_EPOCH_MS - 0.001),
+        f"{ref} >= {builder.param('none', LATEST_EPOCH_MS)}",
     ]
     return "(" + " OR ".join(forms) + ")"
 

@@ -1,32 +1,45 @@
 """SQL over the embedded store's ``documents`` table for a :class:`~pipelines.query.Query`.
 
 Values, and field paths too, travel as parameters and never as SQL text.
+
+Every query names the index it reads (``INDEXED BY``), so that what it costs does
+not hang on the planner's guess:
+
+- a time window reads ``documents_time`` over ``time_ns``, the document's time in
+  epoch nanoseconds computed when it was written (see :func:`pipelines.schema.epoch_ns`):
+  a window costs what it holds, not what the store holds.  Documents whose time
+  could not be read (NULL) come back with every window, for normalisation to
+  quarantine them;
+- a filter on the partition key (see :data:`PARTITION_KEYS`), as a conversation read
+  is, reads ``documents_pk``;
+- anything else reads the documents in sequence order through ``documents_seq``.
+
+Pages are keyed by the change sequence: the documents' sequences of one page are
+picked first (from the index, touching as few rows as it can), then those documents
+are read.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipelines.query import Query, epoch_ms
+from pipelines.query import Query
+
+# The field each container is partitioned by, as in Cosmos DB; stored in the ``pk`` column.
+PARTITION_KEYS = {"messages": "conversationId", "agents": "id"}
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 def _json_path(field: str) -> str:
     return "$." + field
 
 
-# A document's time as epoch milliseconds, whatever form the field has: ISO 8601
-# text, epoch seconds or epoch milliseconds, as numbers or numeric text (see
-# schema.EPOCH_MS_THRESHOLD).  julianday() counts whole milliseconds internally
-# but returns days as a float: round() gives the exact millisecond back.
-_EPOCH_MS_SQL = (
-    "(SELECT CASE "
-    "WHEN t IN ('integer', 'real') OR (t = 'text' AND v GLOB '[0-9]*' "
-    "AND v NOT GLOB '*[^0-9.]*') THEN (CASE WHEN abs(CAST(v AS REAL)) < 1e11 "
-    "THEN CAST(v AS REAL) * 1000.0 ELSE CAST(v AS REAL) END) "
-    "WHEN t = 'text' THEN round((julianday(v) - 2440587.5) * 86400000.0) END "
-    "FROM (SELECT json_type(doc, ?) AS t, json_extract(doc, ?) AS v))"
-)
-_EPOCH_MS_PATHS = _EPOCH_MS_SQL.count("?")
+def _epoch_ns(value: datetime) -> int:
+    ns = (value - _EPOCH) // timedelta(microseconds=1) * 1000
+    return min(max(ns, _INT64[0]), _INT64[1])  # a bound past the years a time can have
 
 
 # SQLite 3.40's json_extract ends a text at NUL, so "a\u0000b" would match a filter on "a".
@@ -37,39 +50,70 @@ _EPOCH_MS_PATHS = _EPOCH_MS_SQL.count("?")
 _NO_NUL_SQL = r"(instr(doc, '\u0000') = 0 OR instr(replace(doc -> ?, '\\', ''), '\u0000') = 0)"
 
 
-def compile_where(query: Query) -> tuple[str, list[Any]]:
-    """The WHERE clause of ``query`` over the ``documents`` table, and its parameters."""
-    clauses = ["container = ?"]
-    params: list[Any] = [query.container]
-    if query.time_field is not None and (query.start is not None or query.end is not None):
-        path = _json_path(query.time_field)
-        for bound, op in ((query.start, ">="), (query.end, "<=")):
-            if bound is not None:
-                clauses.append(f"{_EPOCH_MS_SQL} {op} ?")
-                params += [path] * _EPOCH_MS_PATHS + [epoch_ms(bound)]
+def _filters(query: Query) -> tuple[list[str], list[Any], bool]:
+    """The filters' conditions and parameters, and whether one reads the partition key."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    by_pk = False
     for field, values in query.filters:
         if not values:
             clauses.append("0")
             continue
         marks = ", ".join("?" for _ in values)
+        if field == PARTITION_KEYS[query.container] and all(isinstance(v, str) for v in values):
+            # The pk column holds the key's text: it finds the candidates through its index,
+            # the condition on the document below keeps those of the right JSON type.
+            clauses.append(f"pk IN ({marks})")
+            params += values
+            by_pk = True
         path = _json_path(field)
         clauses.append(f"json_extract(doc, ?) IN ({marks})")
         # SQLite's json_extract gives 1/0 for JSON true/false.
         params += [path, *(int(v) if isinstance(v, bool) else v for v in values)]
         clauses.append(_NO_NUL_SQL)  # on every filter: the SQL text depends on the shape only
         params.append(path)
-    return " AND ".join(clauses), params
+    return clauses, params, by_pk
 
 
-def compile_select(query: Query) -> tuple[str, list[Any]]:
-    """``SELECT`` for ``query``: ``seq`` then the whole document, or a JSON array of the
-    projected fields in projection order."""
-    where, where_params = compile_where(query)
+def compile_page(
+    query: Query, after: int, size: int, until: int | None = None
+) -> tuple[str, list[Any]]:
+    """One page of ``query``: up to ``size`` documents with a sequence above ``after`` (and
+    at most ``until``), in sequence order, and the parameters.
+
+    Each row is ``seq`` then the whole document, or a JSON array of the projected fields
+    in projection order.  The window applies to the ``time_ns`` column; the store keeps
+    it computed from ``query.time_field``.
+    """
+    filters, filter_params, by_pk = _filters(query)
+    sequence, sequence_params = ["seq > ?"], [after]
+    if until is not None:
+        sequence.append("seq <= ?")
+        sequence_params.append(until)
+    # (index, conditions, parameters) of each part of the page, joined by UNION ALL.
+    parts: list[tuple[str, list[str], list[Any]]] = []
+    if query.time_field is not None and (query.start is not None or query.end is not None):
+        window, window_params = [], []
+        for bound, op in ((query.start, ">="), (query.end, "<=")):
+            if bound is not None:
+                window.append(f"time_ns {op} ?")
+                window_params.append(_epoch_ns(bound))
+        parts.append(("documents_time", window, window_params))
+        parts.append(("documents_time", ["time_ns IS NULL"], []))
+    else:
+        parts.append(("documents_pk" if by_pk else "documents_seq", [], []))
+    selects, params = [], []
+    for index, conditions, condition_params in parts:
+        where = " AND ".join(["container = ?", *conditions, *filters, *sequence])
+        selects.append(f"SELECT seq FROM documents INDEXED BY {index} WHERE {where}")
+        params += [query.container, *condition_params, *filter_params, *sequence_params]
     if query.projection is None:
-        columns, params = "doc", []
+        columns, column_params = "doc", []
     else:
         # ``->`` keeps JSON types (json_extract would turn true into 1, objects into text).
         columns = "json_array(" + ", ".join("doc -> ?" for _ in query.projection) + ")"
-        params = [_json_path(f) for f in query.projection]
-    sql = f"SELECT seq, {columns} FROM documents WHERE {where}"
-    return sql, params + where_params
+        column_params = [_json_path(f) for f in query.projection]
+    page = " UNION ALL ".join(selects) + " ORDER BY seq LIMIT ?"
+    sql = f"SELECT seq, {columns} FROM documents WHERE container = ? AND seq IN ({page})"
+    sql += " ORDER BY seq"
+    return sql, [*column_params, query.container, *params, size]

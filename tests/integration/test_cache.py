@@ -22,7 +22,7 @@ from pipelines.cache import CachedFrame, MemoryFrameCache, RedisFrameCache, cach
 from pipelines.live import FrameSpec, LiveFrames
 from pipelines.pipeline import MessagesPipeline
 from pipelines.query import Query
-from pipelines.schema import FieldMapping, empty_frame, normalise
+from pipelines.schema import SCHEMA_VERSION, FieldMapping, empty_frame, normalise
 from pipelines.sources.base import ChangeSet, Document, SourceStats
 from pipelines.sources.local import LocalSource
 from pipelines.windows import Window
@@ -154,7 +154,7 @@ def test_cache_keys_are_content_addresses_equal_in_every_process(tmp_path: Path)
     renamed = {"messages": {"timestamp": "createdAt"}}
     assert key != LiveFrames(LocalSource(tmp_path / "a.db"), MemoryFrameCache(), renamed).key(day)
     parts = {"source": "local:/data/a.db", "window": "24h"}
-    assert cache_key(parts) != cache_key(parts, schema_version=2)
+    assert cache_key(parts) != cache_key(parts, schema_version=SCHEMA_VERSION + 1)
     code = (
         "from pipelines import FrameSpec, LiveFrames; from pipelines.cache import MemoryFrameCache;"
         " from pipelines.sources.local import LocalSource; from pipelines.windows import Window;"

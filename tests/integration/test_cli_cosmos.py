@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,6 +158,32 @@ def test_import_from_cosmos_fills_a_store_that_a_pipeline_reads(
     assert len(AgentsPipeline(frames=backend).frame) == len(AGENTS)
     stored = next(store.fetch(Query.build("messages")))[0]
     assert "_rid" not in stored and "_etag" not in stored  # Cosmos DB's own properties
+
+
+def test_import_from_cosmos_skips_what_the_store_cannot_hold_and_copies_the_rest(
+    cosmos: tuple[CosmosStandin, pytest.MonkeyPatch],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    standin, env = cosmos
+    nested: Any = 0
+    for _ in range(200):
+        nested = [nested]
+    refused = [
+        MESSAGES[0] | {"id": "deep", "trace": nested},
+        MESSAGES[0] | {"id": "lone", "content": "half an emoji \ud83d"},
+    ]
+    env.setenv("AGENTDASH_COSMOS_MESSAGES_CONTAINER", load(standin, "messages", MESSAGES + refused))
+
+    assert main(["import", "--from-cosmos", "--window", "7d"]) == 0
+
+    out = capsys.readouterr().out
+    assert f"imported {len(AGENTS)} agents and {len(MESSAGES)} messages" in out
+    assert "skipped 2 messages the store cannot hold:" in out
+    assert "  id 'deep': nested deeper than 128 levels" in out
+    assert "  id 'lone': holds text that is not Unicode (a lone surrogate)" in out
+    stored = LocalSource(tmp_path / "store.db").fetch(Query.build("messages", projection=["id"]))
+    assert sorted(d["id"] for page in stored for d in page) == sorted(m["id"] for m in MESSAGES)
 
 
 @pytest.mark.parametrize(

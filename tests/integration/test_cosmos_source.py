@@ -238,9 +238,18 @@ WINDOW_DOCS: list[Document] = [
     {"id": "epoch-ms-late", "ts": int(_at(90).timestamp() * 1000)},
     {"id": "iso-early", "ts": _at(-30).isoformat().replace("+00:00", "Z")},
     {"id": "epoch-s-early", "ts": int(_at(-30).timestamp())},
+    # No time: every window returns them, for normalisation to quarantine.  (Text that is
+    # no time is not among them: Cosmos compares it as text, see cosmos_sql._window.)
     {"id": "no-ts"},
     {"id": "null-ts", "ts": None},
     {"id": "bool-ts", "ts": True},
+    {"id": "object-ts", "ts": {"$date": "2026-03-01T12:05:00Z"}},
+    {"id": "array-ts", "ts": [1772366700]},
+    {"id": "zero-ts", "ts": 0},
+    {"id": "negative-ts", "ts": -1e20},
+    {"id": "ms-before-2000", "ts": 500_000_000_000},
+    {"id": "s-past-the-range", "ts": 50_000_000_000},
+    {"id": "ms-past-the-range", "ts": 1e16},
 ]
 for _i, _doc in enumerate(WINDOW_DOCS):
     _doc |= {

@@ -231,6 +231,7 @@ def test_comparisons_follow_cosmos_type_rules(
         {"id": "small", "agent": "typed", "n": 1},
         {"id": "string", "agent": "typed", "n": "5"},
         {"id": "null", "agent": "typed", "n": None},
+        {"id": "flag", "agent": "typed", "n": True},
         {"id": "missing", "agent": "typed"},
     ]
     standin.upsert(DB, container.id, typed)
@@ -246,7 +247,10 @@ def test_comparisons_follow_cosmos_type_rules(
     assert select("c.n = null") == {"null"}
     assert select("c.n = '5' OR c.n < 2") == {"string", "small"}
     assert select("NOT IS_DEFINED(c.n)") == {"missing"}
-    assert select("c.n IN (5, '5', true)") == {"number", "string"}
+    assert select("c.n IN (5, '5', true)") == {"number", "string", "flag"}
+    assert select("IS_NUMBER(c.n)") == {"number", "small"}
+    assert select("IS_STRING(c.n)") == {"string"}
+    assert select("NOT (IS_STRING(c.n) OR IS_NUMBER(c.n))") == {"null", "flag", "missing"}
 
 
 def test_value_count(container: ContainerProxy) -> None:

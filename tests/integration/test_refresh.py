@@ -216,7 +216,7 @@ def test_agents_refresh_equals_a_full_reload(tmp_path: Path, new_cache: CacheFac
     store.upsert(
         "agents",
         [
-            {"id": f"a{i}", "name": f"Agent {i}", "status": "active", "lastSeen": i}
+            {"id": f"a{i}", "name": f"Agent {i}", "status": "active", "lastSeen": 1704067200 + i}
             for i in range(4)
         ],
     )

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipelines.errors import AgentdashError, SourceError
-from pipelines.importer import import_file, read_documents
+from pipelines.importer import Entry, import_file, read_documents
 from pipelines.query import Query
 from pipelines.schema import FieldMapping, normalise
-from pipelines.sources.local import LocalSource
+from pipelines.sources.local import MAX_DEPTH, LocalSource, Refused
+from pipelines.sources.local_sql import compile_page
 
 ALL = Query.build("messages")
+
+
+def deep(levels: int) -> Any:
+    """A value nested ``levels`` deep (the document around it is one more)."""
+    value: Any = 0
+    for _ in range(levels):
+        value = [value]
+    return value
 
 
 def messages(n: int, start: int = 0, **fields: Any) -> list[dict[str, Any]]:
@@ -91,9 +103,9 @@ def test_wrong_types_are_quarantined_alike_with_and_without_projection(
     store: LocalSource,
 ) -> None:
     mapping = FieldMapping.for_container("messages")
-    bad = {"id": "m1", "conversationId": "c1", "role": "user", "timestamp": True}
+    bad = {"id": "m1", "conversationId": "c1", "agentId": "a1", "role": "user", "timestamp": True}
     store.upsert("messages", [bad])
-    projection = mapping.projection(["id", "conversation_id", "role", "timestamp"])
+    projection = mapping.projection(["id", "conversation_id", "agent_id", "role", "timestamp"])
     for query in (ALL, Query.build("messages", projection=projection)):
         result = normalise(read(store, query), mapping)
         assert len(result.frame) == 0
@@ -105,8 +117,7 @@ def test_filters_and_containers_are_kept_apart(store: LocalSource) -> None:
     store.upsert("agents", [{"id": "m000", "conversationId": "c0"}])
     query = Query.build("messages", filters={"conversationId": ["c1", "c2"]})
     assert sorted(d["id"] for d in read(store, query)) == ["m001", "m002", "m005"]
-    assert store.count(query) == 3
-    assert store.count(Query.build("agents")) == 1
+    assert [d["id"] for d in read(store, Query.build("agents"))] == ["m000"]
 
 
 # --- writes -----------------------------------------------------------------------------------
@@ -122,27 +133,48 @@ def test_upsert_replaces_by_id(store: LocalSource) -> None:
 
 def test_upsert_in_several_batches(store: LocalSource) -> None:
     assert store.upsert("messages", messages(25), batch=10) == 25
-    assert store.count(ALL) == 25
+    assert sorted(d["id"] for d in read(store)) == [f"m{i:03d}" for i in range(25)]
 
 
-@pytest.mark.parametrize("doc", [{"conversationId": "c1"}, {"id": ""}, {"id": None}, "text"])
-def test_a_document_without_an_id_is_refused(store: LocalSource, doc: Any) -> None:
-    with pytest.raises(SourceError, match="a document needs an 'id'"):
+@pytest.mark.parametrize(
+    ("doc", "reason"),
+    [
+        ({"conversationId": "c1"}, "no 'id'"),
+        ({"id": ""}, "no 'id'"),
+        ({"id": None}, "no 'id'"),
+        ("text", "not a JSON object"),
+        ({"id": "a\ud800b"}, "holds text that is not Unicode (a lone surrogate)"),
+        ({"id": "m1", "content": "\udfff"}, "holds text that is not Unicode (a lone surrogate)"),
+        ({"id": "m1", "nested": deep(MAX_DEPTH)}, f"nested deeper than {MAX_DEPTH} levels"),
+        ({"id": "m1", "latencyMs": float("nan")}, "NaN and Infinity are not JSON; use null"),
+        ({"id": "m1", "meta": {"score": float("inf")}}, "NaN and Infinity are not JSON; use null"),
+    ],
+)
+def test_a_document_the_store_cannot_hold_is_refused_and_the_store_stays_readable(
+    store: LocalSource, doc: Any, reason: str
+) -> None:
+    store.upsert("messages", messages(2))
+    with pytest.raises(Refused, match=re.escape(reason)) as info:
         store.upsert("messages", [doc])
+    assert info.value.reason == reason
+    assert [d["id"] for d in read(store)] == ["m000", "m001"]
+
+
+def test_valid_surrogate_pairs_nesting_to_the_limit_and_any_text_are_stored(
+    store: LocalSource,
+) -> None:
+    docs = [
+        {"id": "emoji 🤖", "conversationId": "c'; DROP TABLE documents; --", "t": "日本 ✓"},
+        {"id": "deep", "nested": deep(MAX_DEPTH - 1)},
+        {"id": "x" * 100_000, "content": 'quote " and \\ backslash'},
+    ]
+    assert store.upsert("messages", docs) == 3
+    assert [{k: v for k, v in d.items() if k != "_ts"} for d in read(store)] == docs
 
 
 def test_unknown_container_is_refused(store: LocalSource) -> None:
     with pytest.raises(SourceError, match="unknown container 'tools'"):
         store.upsert("tools", messages(1))
-
-
-def test_nan_is_refused_and_the_store_stays_readable(store: LocalSource) -> None:
-    store.upsert("messages", messages(2))
-    with pytest.raises(SourceError, match="NaN and Infinity are not JSON"):
-        store.upsert("messages", [{"id": "bad", "latencyMs": float("nan")}])
-    with pytest.raises(SourceError, match="NaN and Infinity are not JSON"):
-        store.upsert("messages", [{"id": "bad", "meta": {"score": float("inf")}}])
-    assert [d["id"] for d in read(store)] == ["m000", "m001"]
 
 
 def test_unopenable_path_names_the_setting(tmp_path: Path) -> None:
@@ -266,11 +298,17 @@ def test_a_second_process_writes_while_this_one_reads(tmp_path: Path) -> None:
 # --- imports -----------------------------------------------------------------------------------
 
 
+def skipped(result: Any) -> list[tuple[str, str | None]]:
+    return [(entry.where, entry.problem) for entry in result.skipped]
+
+
 def test_import_json_array(store: LocalSource, tmp_path: Path) -> None:
     path = tmp_path / "export.json"
     docs = [*messages(3), {"conversationId": "c0"}, "text", {"id": ""}]
     path.write_text(json.dumps(docs, indent=2))
-    assert import_file(store, path, "messages") == (3, 3)
+    result = import_file(store, path, "messages")
+    assert result.written == 3
+    assert [why for _, why in skipped(result)] == ["no 'id'", "not a JSON object", "no 'id'"]
     assert [d["id"] for d in read(store)] == ["m000", "m001", "m002"]
 
 
@@ -278,16 +316,17 @@ def test_import_json_lines(store: LocalSource, tmp_path: Path) -> None:
     path = tmp_path / "export.jsonl"
     lines = [json.dumps(d) for d in messages(3)]
     path.write_text("\n".join([lines[0], "", lines[1], "   ", lines[2], ""]))
-    assert import_file(store, path, "messages") == (3, 0)
-    assert store.count(ALL) == 3
+    result = import_file(store, path, "messages")
+    assert (result.written, result.skipped) == (3, [])
+    assert len(read(store)) == 3
 
 
 def test_import_replaces_documents_already_stored(store: LocalSource, tmp_path: Path) -> None:
     store.upsert("messages", messages(2))
     path = tmp_path / "export.jsonl"
     path.write_text(json.dumps({"id": "m001", "conversationId": "c1", "n": 7}) + "\n")
-    assert import_file(store, path, "agents") == (1, 0)
-    assert import_file(store, path, "messages") == (1, 0)
+    assert import_file(store, path, "agents").written == 1
+    assert import_file(store, path, "messages").written == 1
     assert {d["id"]: d["n"] for d in read(store)} == {"m000": 0, "m001": 7}
 
 
@@ -295,26 +334,242 @@ def test_import_file_with_a_byte_order_mark(store: LocalSource, tmp_path: Path) 
     array, lines = tmp_path / "array.json", tmp_path / "lines.jsonl"
     array.write_text(json.dumps(messages(2)), encoding="utf-8-sig")
     lines.write_text("\n".join(json.dumps(d) for d in messages(2, start=2)), encoding="utf-8-sig")
-    assert import_file(store, array, "messages") == (2, 0)
-    assert import_file(store, lines, "messages") == (2, 0)
-    assert store.count(ALL) == 4
+    assert import_file(store, array, "messages").written == 2
+    assert import_file(store, lines, "messages").written == 2
+    assert len(read(store)) == 4
 
 
-def test_malformed_line_names_the_file_and_line(store: LocalSource, tmp_path: Path) -> None:
+# Every kind of entry an import skips, with its reason; each sits among good documents.
+BAD_ENTRIES = [
+    ('{"id": "m1", oops}', "not JSON (Expecting property name enclosed in double quotes"),
+    ('{"id": "nan", "latencyMs": NaN}', "NaN and Infinity are not JSON; use null"),
+    ('{"id": "inf", "meta": {"score": -Infinity}}', "NaN and Infinity are not JSON; use null"),
+    ('{"id": "deep", "x": ' + "[" * 1200 + "]" * 1200 + "}", "nested deeper than 128 levels"),
+    ('{"id": "deep-ish", "x": ' + "[" * 200 + "]" * 200 + "}", "nested deeper than 128 levels"),
+    ('{"id": "a\\ud800b"}', "holds text that is not Unicode (a lone surrogate)"),
+    ('{"conversationId": "c1"}', "no 'id'"),
+    ('"just text"', "not a JSON object"),
+    ('{"id": "big", "n": ' + "9" * 5000 + "}", "not JSON (Exceeds the limit"),
+]
+
+
+def good_lines(n: int) -> list[str]:
+    return [json.dumps(d) for d in messages(n)]
+
+
+def test_an_import_skips_each_bad_line_with_its_number_and_imports_the_rest(
+    store: LocalSource, tmp_path: Path
+) -> None:
+    good = good_lines(40)
+    lines = [*good[:5], *(bad for bad, _ in BAD_ENTRIES), *good[5:]]
     path = tmp_path / "export.jsonl"
-    path.write_text('{"id": "m1"}\n\n{"id": "m2", oops}\n{"id": "m3"}\n')
-    with pytest.raises(AgentdashError, match=r"export\.jsonl:3 is not a JSON document") as info:
-        import_file(store, path, "messages")
-    assert "give a JSON array or one JSON object per line" in str(info.value)
+    path.write_bytes("\n".join(lines).encode() + b"\n\xff\xfe not utf-8\n")
+
+    result = import_file(store, path, "messages")
+
+    assert result.written == 40
+    assert len(read(store)) == 40
+    reported = skipped(result)
+    numbers = [f"line {6 + i}" for i in range(len(BAD_ENTRIES))] + [f"line {len(lines) + 1}"]
+    assert [where for where, _ in reported] == numbers
+    reasons = [reason for _, reason in BAD_ENTRIES] + ["not UTF-8 text"]
+    for (_, why), reason in zip(reported, reasons, strict=True):
+        assert why is not None and why.startswith(reason)
 
 
-def test_malformed_array_is_refused_with_the_position(tmp_path: Path) -> None:
+def test_an_array_import_skips_each_bad_item_with_its_index_and_imports_the_rest(
+    store: LocalSource, tmp_path: Path
+) -> None:
+    good = good_lines(40)
+    items = [*good[:5], *(bad for bad, _ in BAD_ENTRIES), *good[5:]]
+    path = tmp_path / "export.json"
+    path.write_text("[\n" + ",\n".join(items) + "\n]\n")
+
+    result = import_file(store, path, "messages")
+
+    assert result.written == 40
+    reported = skipped(result)
+    assert [where for where, _ in reported] == [
+        f"index {5 + i} (line {7 + i})" for i in range(len(BAD_ENTRIES))
+    ]
+    for (_, why), (_, reason) in zip(reported, BAD_ENTRIES, strict=True):
+        assert why is not None and why.startswith(reason)
+
+
+def test_a_truncated_array_imports_what_precedes_the_cut(tmp_path: Path) -> None:
     path = tmp_path / "export.json"
     path.write_text('[{"id": "m1"},\n {"id": "m2"')
-    with pytest.raises(AgentdashError, match=r"export\.json is not valid JSON: .* line 2"):
+    entries = list(read_documents(path))
+    assert entries[0] == Entry("index 0 (line 1)", {"id": "m1"})
+    assert entries[1].where == "index 1 (line 2)"
+    assert entries[1].problem is not None and entries[1].problem.startswith("not JSON")
+    assert len(entries) == 2
+
+
+def test_an_array_followed_by_garbage_reports_where(tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    path.write_text('[{"id": "m1"}\n}{"id": "m2"}]')
+    assert [(e.where, e.problem) for e in read_documents(path)] == [
+        ("index 0 (line 1)", None),
+        ("line 2", "not JSON (expected ',' or ']')"),
+    ]
+
+
+def test_an_empty_array_and_an_empty_file_hold_no_entries(tmp_path: Path) -> None:
+    (tmp_path / "empty.json").write_text("  [ ]\n")
+    (tmp_path / "empty.jsonl").write_text("")
+    assert list(read_documents(tmp_path / "empty.json")) == []
+    assert list(read_documents(tmp_path / "empty.jsonl")) == []
+
+
+def test_an_array_that_is_not_utf8_is_refused_with_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    path.write_bytes(b'[{"id": "caf\xe9"}]')
+    with pytest.raises(AgentdashError, match=r"export\.json is not UTF-8 text \(byte 12\)"):
         list(read_documents(path))
 
 
 def test_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AgentdashError, match=r"cannot read .*nothing\.json"):
         list(read_documents(tmp_path / "nothing.json"))
+
+
+# --- a new store, and one written before ---------------------------------------------------
+
+
+def test_a_store_is_new_until_anything_is_written_even_nothing(tmp_path: Path) -> None:
+    store = LocalSource(tmp_path / "store.db")
+    assert store.is_new()
+    assert store.upsert("messages", []) == 0
+    assert not store.is_new()
+    assert store.is_empty("messages")
+    assert not LocalSource(tmp_path / "store.db").is_new()  # another process sees it too
+
+
+def test_an_import_of_only_bad_entries_still_marks_the_store_written(
+    store: LocalSource, tmp_path: Path
+) -> None:
+    path = tmp_path / "export.jsonl"
+    path.write_text("\n".join(bad for bad, _ in BAD_ENTRIES))
+    result = import_file(store, path, "messages")
+    assert (result.written, len(result.skipped)) == (0, len(BAD_ENTRIES))
+    assert not store.is_new()
+
+
+# The table as the store wrote it before it kept each document's time.
+OLD_SCHEMA = """
+CREATE TABLE documents (
+    container TEXT NOT NULL, id TEXT NOT NULL, pk TEXT, doc TEXT NOT NULL,
+    _ts INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (container, id)
+);
+CREATE UNIQUE INDEX documents_seq ON documents (container, seq);
+CREATE TABLE sequence (value INTEGER NOT NULL);
+INSERT INTO sequence VALUES (0);
+"""
+
+
+def old_store(path: Path, docs: list[dict[str, Any]]) -> None:
+    conn = sqlite3.connect(path)
+    conn.executescript(OLD_SCHEMA)
+    conn.executemany(
+        "INSERT INTO documents VALUES ('messages', ?, ?, ?, 0, ?)",
+        [(d["id"], d.get("conversationId"), json.dumps(d), i) for i, d in enumerate(docs, 1)],
+    )
+    conn.execute("UPDATE sequence SET value = ?", [len(docs)])
+    conn.commit()
+    conn.close()
+
+
+def window(start: str, end: str | None = None, field: str = "timestamp") -> Query:
+    return Query.build(
+        "messages",
+        time_field=field,
+        start=datetime.fromisoformat(start),
+        end=None if end is None else datetime.fromisoformat(end),
+    )
+
+
+TIMED = [
+    {"id": "early", "conversationId": "c1", "timestamp": "2026-01-01T00:00:00Z"},
+    {"id": "inside", "conversationId": "c1", "timestamp": "2026-01-02T12:00:00Z"},
+    {"id": "inside-ms", "conversationId": "c2", "timestamp": 1767355200000},
+    {"id": "late", "conversationId": "c2", "timestamp": "2026-01-04T00:00:00+00:00"},
+    {"id": "unreadable", "conversationId": "c3", "timestamp": "not a date"},
+    {"id": "absent", "conversationId": "c3"},
+]
+
+
+def test_a_store_written_before_the_time_column_opens_and_finds_windows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old_store(path, TIMED)
+
+    store = LocalSource(path)
+
+    assert not store.is_new()
+    found = read(store, window("2026-01-02T00:00:00+00:00", "2026-01-03T00:00:00+00:00"))
+    assert sorted(d["id"] for d in found) == ["absent", "inside", "inside-ms", "unreadable"]
+    store.upsert("messages", [{"id": "new", "timestamp": "2026-01-02T01:00:00Z"}])
+    assert "new" in {d["id"] for d in read(store, window("2026-01-02T00:00:00+00:00"))}
+    token = store.changes(ALL, None).token
+    assert token == "7"  # the sequence goes on from where the old store left it
+
+
+def test_an_empty_store_written_before_is_still_new(tmp_path: Path) -> None:
+    old_store(tmp_path / "old.db", [])
+    assert LocalSource(tmp_path / "old.db").is_new()
+
+
+def test_a_window_on_another_time_field_recomputes_the_column_once_for_every_process(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.db"
+    writer = LocalSource(path)  # knows only the default mapping: timestamp
+    renamed = [
+        {**{k: v for k, v in d.items() if k != "timestamp"}, "createdAt": d.get("timestamp")}
+        for d in TIMED
+    ]
+    writer.upsert("messages", renamed)
+    reader = LocalSource(path, time_fields={"messages": "createdAt"})
+    day = ("2026-01-02T00:00:00+00:00", "2026-01-03T00:00:00+00:00")
+
+    assert sorted(d["id"] for d in read(reader, window(*day, field="createdAt"))) == [
+        "absent",
+        "inside",
+        "inside-ms",
+        "unreadable",
+    ]
+    # The writer keeps the column on the field the store recorded, not on its own default.
+    writer.upsert("messages", [{"id": "new", "createdAt": "2026-01-02T06:00:00Z"}])
+    assert "new" in {d["id"] for d in read(reader, window(*day, field="createdAt"))}
+    # A mapping changed back: every document has "timestamp" missing, so all are unreadable.
+    assert len(read(writer, window(*day))) == len(TIMED) + 1
+
+
+def plan(store: LocalSource, query: Query) -> str:
+    sql, params = compile_page(query, after=-1, size=100)
+    conn = sqlite3.connect(store.path)
+    try:
+        rows = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+    finally:
+        conn.close()
+    return "\n".join(row[-1] for row in rows)
+
+
+def test_windows_and_conversations_are_found_through_indexes(store: LocalSource) -> None:
+    store.upsert("messages", TIMED)
+    day = window("2026-01-02T00:00:00+00:00", "2026-01-03T00:00:00+00:00")
+    conversation = Query.build("messages", filters={"conversationId": "c1"})
+    agent = Query.build("agents", filters={"id": ["a1", "a2"]})
+
+    window_plan = plan(store, day)
+    assert "USING COVERING INDEX documents_time (container=? AND time_ns>? AND time_ns<?)" in (
+        window_plan
+    )
+    assert "USING COVERING INDEX documents_time (container=? AND time_ns=? AND seq>?)" in (
+        window_plan  # the documents whose time is NULL
+    )
+    assert "USING INDEX documents_pk (container=? AND pk=?" in plan(store, conversation)
+    assert "USING INDEX documents_pk (container=? AND pk=?" in plan(store, agent)
+    for query in (day, conversation, agent, ALL):
+        assert "SCAN" not in plan(store, query)
+    assert [d["id"] for d in read(store, conversation)] == ["early", "inside"]

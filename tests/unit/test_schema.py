@@ -7,12 +7,17 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.schema import (
     AGENT_DTYPES,
+    CANONICAL_FIELDS,
+    DTYPES,
     MESSAGE_DTYPES,
+    OPTIONAL_DTYPES,
+    REQUIRED,
+    RULES,
     FieldMapping,
     Quarantine,
     coerce,
@@ -23,6 +28,21 @@ from pipelines.schema import (
 from pipelines.sources.base import ColumnBatch
 
 MESSAGES = FieldMapping.for_container("messages")
+_ROLES = "user, agent, system, tool"
+_NUMBER = "must be a non-negative number"
+_COUNT = "must be a non-negative integer"
+# A value of another kind in every column: it sends each column down the general path.
+MIXED = {
+    "conversationId": 7,
+    "agentId": 7,
+    "role": 7,
+    "timestamp": 1704067200,
+    "latencyMs": "x",
+    "tokensIn": "x",
+    "tokensOut": "x",
+    "status": 7,
+    "userId": 7,
+}
 AGENTS = FieldMapping.for_container("agents")
 NEW_YEAR = pd.Timestamp("2024-01-01T00:00:00", tz="UTC")  # epoch 1704067200 s
 
@@ -81,10 +101,13 @@ def dtypes(frame: pd.DataFrame) -> dict[str, str]:
     ],
 )
 def test_every_timestamp_form_parses_to_utc(raw: Any, expected: pd.Timestamp) -> None:
-    result = normalise([message(timestamp=raw)], MESSAGES)
-    assert result.quarantined == []
-    assert result.frame["timestamp"].tolist() == [expected]
-    assert str(result.frame["timestamp"].dtype) == "datetime64[ns, UTC]"
+    parsed, bad = parse_timestamps([raw])
+    assert parsed.tolist() == [expected] and not bad.any()
+    assert str(parsed.dtype) == "datetime64[ns, UTC]"
+    if expected >= pd.Timestamp("2000-01-01", tz="UTC"):  # older times are quarantined
+        result = normalise([message(timestamp=raw)], MESSAGES)
+        assert result.quarantined == []
+        assert result.frame["timestamp"].tolist() == [expected]
 
 
 def test_timestamp_forms_mixed_in_one_batch() -> None:
@@ -104,7 +127,7 @@ def test_parse_timestamps_reports_unreadable_values_but_not_absent_ones() -> Non
     parsed, bad = parse_timestamps(["2024-01-01T00:00:00Z", None, math.nan, "soon", True])
     assert parsed.tolist()[0] == NEW_YEAR
     assert parsed.isna().tolist() == [False, True, True, True, True]
-    assert bad.tolist() == [False, False, False, True, True]
+    assert bad.tolist() == [False, False, True, True, True]  # NaN is a number, not a time
 
 
 @pytest.mark.parametrize(
@@ -123,6 +146,15 @@ def test_parse_timestamps_reports_unreadable_values_but_not_absent_ones() -> Non
         "1500-01-01T00:00:00Z",
         1e300,
         9_300_000_000_000,  # epoch ms in 2264: past the nanosecond range
+        "not a date",
+        "2026-13-45T00:00:00Z",
+        "0000-01-01T00:00:00Z",  # year 0
+        -1e20,
+        10**400,  # past every float
+        "1" + "0" * 400,
+        "1999-12-31T23:59:59Z",  # before 2000: a clock that was never set
+        0,
+        "2200-01-01T00:00:00Z",  # readable, but far in the future
     ],
 )
 def test_unreadable_timestamp_is_quarantined(raw: Any) -> None:
@@ -138,7 +170,40 @@ def test_unreadable_timestamp_is_quarantined(raw: Any) -> None:
 # --- missing and wrong-typed fields -------------------------------------------------------
 
 
-@pytest.mark.parametrize("missing", ["id", "conversationId", "role", "timestamp"])
+def test_a_timestamp_up_to_a_day_ahead_is_read_and_further_is_quarantined() -> None:
+    now = pd.Timestamp.now(tz="UTC")
+    soon, late = now + pd.Timedelta(hours=23), now + pd.Timedelta(hours=25)
+    docs = [
+        message(id="soon", timestamp=soon.isoformat()),
+        message(id="late", timestamp=late.isoformat()),
+    ]
+    result = normalise(docs, MESSAGES)
+    assert result.frame["timestamp"].tolist() == [soon]
+    [record] = result.quarantined
+    assert record.id == "late"
+    assert record.reason == (
+        "bad timestamp: 'timestamp' holds a time more than a day ahead, must be ISO 8601 "
+        "or epoch seconds/milliseconds, from 2000-01-01 to a day ahead"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "holds"),
+    [
+        ("not a date", "text that is no time"),
+        ("", "empty text"),
+        (True, "a boolean"),
+        ({"$date": "2024-01-01"}, "an object"),
+        (-1e20, "a number out of range"),
+        ("1990-06-01T00:00:00Z", "a time before 2000-01-01"),
+    ],
+)
+def test_the_reason_for_a_timestamp_names_what_it_holds(raw: Any, holds: str) -> None:
+    [record] = normalise([message(timestamp=raw)], MESSAGES).quarantined
+    assert record.reason.startswith(f"bad timestamp: 'timestamp' holds {holds}, must be ")
+
+
+@pytest.mark.parametrize("missing", ["id", "conversationId", "agentId", "role", "timestamp"])
 def test_document_without_a_required_field_is_quarantined(missing: str) -> None:
     doc = message(id="bad")
     del doc[missing]
@@ -162,31 +227,79 @@ def test_null_and_empty_required_fields_count_as_missing() -> None:
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
-        ({"id": 1.5}, "wrong type: 'id' must be a string"),
-        ({"id": True}, "wrong type: 'id' must be a string"),
-        ({"conversationId": ["c1"]}, "wrong type: 'conversationId' must be a string"),
-        ({"agentId": {"name": "a1"}}, "wrong type: 'agentId' must be a string"),
-        ({"userId": 3.0}, "wrong type: 'userId' must be a string"),
-        ({"role": "wizard"}, "bad role: 'role' must be one of user, agent, system, tool"),
-        ({"role": 7}, "bad role: 'role' must be one of user, agent, system, tool"),
-        ({"role": ["agent"]}, "bad role: 'role' must be one of user, agent, system, tool"),
-        ({"status": {"code": 500}}, "bad status: 'status' must be a string"),
-        ({"latencyMs": "fast"}, "wrong type: 'latencyMs' must be a non-negative number"),
-        ({"latencyMs": -1}, "wrong type: 'latencyMs' must be a non-negative number"),
-        ({"latencyMs": True}, "wrong type: 'latencyMs' must be a non-negative number"),
-        ({"latencyMs": math.inf}, "wrong type: 'latencyMs' must be a non-negative number"),
-        ({"tokensIn": 1.5}, "wrong type: 'tokensIn' must be a non-negative integer"),
-        ({"tokensIn": "ten"}, "wrong type: 'tokensIn' must be a non-negative integer"),
-        ({"tokensOut": -3}, "wrong type: 'tokensOut' must be a non-negative integer"),
-        ({"tokensOut": [1]}, "wrong type: 'tokensOut' must be a non-negative integer"),
+        ({"id": 1.5}, "wrong type: 'id' holds a number, must be text"),
+        ({"id": True}, "wrong type: 'id' holds a boolean, must be text"),
+        ({"id": {"a": 1}}, "wrong type: 'id' holds an object, must be text"),
+        ({"id": 2**63}, "wrong type: 'id' holds a number, must be text"),
+        ({"conversationId": ["c1"]}, "wrong type: 'conversationId' holds a list, must be text"),
+        ({"agentId": {"name": "a1"}}, "wrong type: 'agentId' holds an object, must be text"),
+        ({"userId": 3.0}, "wrong type: 'userId' holds a number, must be text"),
+        ({"role": "wizard"}, "bad role: 'role' holds an unknown role, must be one of " + _ROLES),
+        ({"role": 7}, "bad role: 'role' holds a number, must be one of " + _ROLES),
+        ({"role": ["agent"]}, "bad role: 'role' holds a list, must be one of " + _ROLES),
+        ({"status": {"code": 500}}, "bad status: 'status' holds an object, must be text"),
+        ({"status": 503}, "bad status: 'status' holds a number, must be text"),
+        ({"status": False}, "bad status: 'status' holds a boolean, must be text"),
+        ({"latencyMs": "fast"}, "wrong type: 'latencyMs' holds text, " + _NUMBER),
+        ({"latencyMs": "250"}, "wrong type: 'latencyMs' holds text, " + _NUMBER),
+        ({"latencyMs": -1}, "wrong type: 'latencyMs' holds a negative number, " + _NUMBER),
+        ({"latencyMs": True}, "wrong type: 'latencyMs' holds a boolean, " + _NUMBER),
+        ({"latencyMs": math.inf}, "wrong type: 'latencyMs' holds infinity, " + _NUMBER),
+        ({"latencyMs": math.nan}, "wrong type: 'latencyMs' holds NaN, " + _NUMBER),
+        ({"latencyMs": 10**400}, "wrong type: 'latencyMs' holds a number too large, " + _NUMBER),
+        ({"tokensIn": 1.5}, "wrong type: 'tokensIn' holds a fraction, " + _COUNT),
+        ({"tokensIn": "ten"}, "wrong type: 'tokensIn' holds text, " + _COUNT),
+        ({"tokensIn": "7"}, "wrong type: 'tokensIn' holds text, " + _COUNT),
+        ({"tokensIn": 1e300}, "wrong type: 'tokensIn' holds a number too large, " + _COUNT),
+        ({"tokensOut": 2**63}, "wrong type: 'tokensOut' holds a number too large, " + _COUNT),
+        ({"tokensOut": -3}, "wrong type: 'tokensOut' holds a negative number, " + _COUNT),
+        ({"tokensOut": [1]}, "wrong type: 'tokensOut' holds a list, " + _COUNT),
+        (
+            {"agentId": "a\ud800"},
+            "wrong type: 'agentId' holds text that is not Unicode (a lone surrogate), must be text",
+        ),
     ],
 )
 def test_wrong_typed_field_is_quarantined_with_its_reason(
     fields: dict[str, Any], reason: str
 ) -> None:
-    result = normalise([message(**{"id": "bad", **fields}), message(id="good")], MESSAGES)
-    assert result.frame["id"].tolist() == ["good"]
-    assert [r.reason for r in result.quarantined] == [reason]
+    # A batch of one kind reads on the fast path; one value of another kind sends the whole
+    # column down the value-by-value path: both give the same verdict.
+    alone = normalise([message(**{"id": "bad", **fields}), message(id="good")], MESSAGES)
+    mixed = normalise(
+        [message(**{"id": "bad", **fields}), message(id="good"), message(id="x", **MIXED)],
+        MESSAGES,
+    )
+    for result in (alone, mixed):
+        assert result.frame["id"].tolist() == ["good"]
+        assert [r.reason for r in result.quarantined][:1] == [reason]
+
+
+def test_huge_numbers_in_one_document_leave_the_others_readable() -> None:
+    docs = [
+        message(id="tokens-in", tokensIn=1e300),
+        message(id="tokens-out", tokensOut=9223372036854775808),
+        message(id="latency", latencyMs=10**400),
+        message(id="time", timestamp=10**400),
+        *(message(id=f"ok{i}") for i in range(3)),
+    ]
+    result = normalise(docs, MESSAGES)
+    assert result.frame["id"].tolist() == ["ok0", "ok1", "ok2"]
+    assert [r.id for r in result.quarantined] == ["tokens-in", "tokens-out", "latency", "time"]
+    assert dtypes(result.frame) == MESSAGE_DTYPES
+
+
+def test_counts_are_exact_up_to_the_largest_int64() -> None:
+    largest, past_floats = 2**63 - 1, 2**53 + 1
+    docs = [
+        message(id="largest", tokensIn=largest),
+        message(id="past-floats", tokensIn=past_floats, tokensOut=2.0),
+    ]
+    for batch in (docs, [*docs, message(id="mixed", tokensIn=3.0)]):
+        frame = normalise(batch, MESSAGES).frame.set_index("id")
+        assert frame.loc["largest", "tokens_in"] == largest
+        assert frame.loc["past-floats", "tokens_in"] == past_floats
+        assert frame.loc["past-floats", "tokens_out"] == 2
 
 
 @pytest.mark.parametrize("doc", ["a string", 42, None, ["id", "m1"]])
@@ -200,18 +313,40 @@ def test_a_document_that_is_not_an_object_is_quarantined(doc: Any) -> None:
 
 
 def test_only_unreadable_documents_give_an_empty_canonical_frame() -> None:
-    result = normalise(["x", message(role="wizard"), message(timestamp="never")], MESSAGES)
+    docs = ["x", message(id="m1", role="wizard"), message(id="m2", timestamp="never")]
+    result = normalise(docs, MESSAGES)
     assert len(result.frame) == 0
     assert dtypes(result.frame) == MESSAGE_DTYPES
     assert len(result.quarantined) == 3
 
 
-def test_numbers_given_as_strings_and_integer_ids_are_read() -> None:
-    doc = message(id=42, latencyMs="12.5", tokensIn="7", tokensOut=3.0, conversationId=7)
+def test_whole_numbers_read_as_text_and_integral_floats_as_counts() -> None:
+    doc = message(id=42, latencyMs=12, tokensIn=7, tokensOut=3.0, conversationId=7, agentId=-1)
     frame = normalise([doc], MESSAGES).frame
     row = frame.iloc[0]
-    assert (row["id"], row["conversation_id"]) == ("42", "7")
-    assert (row["latency_ms"], row["tokens_in"], row["tokens_out"]) == (12.5, 7, 3)
+    assert (row["id"], row["conversation_id"], row["agent_id"]) == ("42", "7", "-1")
+    assert (row["latency_ms"], row["tokens_in"], row["tokens_out"]) == (12.0, 7, 3)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ünïcødé ✓ 日本語 🤖",
+        "x' OR '1'='1",
+        "'; DROP TABLE documents; --",
+        'quote " and \\ backslash',
+        "a" * 1_000_000,
+        "line\nbreak\ttab",
+    ],
+)
+def test_any_unicode_text_is_kept_as_it_is(text: str) -> None:
+    doc = message(id=text, conversationId=text, agentId=text, userId=text, content=text)
+    result = normalise([doc], MESSAGES, extra=("content",))
+    assert result.quarantined == []
+    row = result.frame.iloc[0]
+    assert [row[c] for c in ("id", "conversation_id", "agent_id", "user_id", "content")] == [
+        text
+    ] * 5
 
 
 def test_quarantine_counts_reasons_and_keeps_the_documents() -> None:
@@ -247,6 +382,27 @@ def test_quarantine_counts_a_document_read_twice_once() -> None:
     assert len(quarantine.records()) == 1
 
 
+def test_documents_without_a_text_id_are_counted_once_however_often_they_are_read() -> None:
+    bad_ids = [1.5, True, {"a": 1}, None, "", "x\ud800"]
+    docs = [message(id=i, latencyMs=float(n)) for n, i in enumerate(bad_ids)]
+    docs.append({k: v for k, v in message(latencyMs=99.0).items() if k != "id"})
+    fields = [source for _, source in MESSAGES.fields]
+    batch = ColumnBatch.from_rows(fields, [[d.get(f) for f in fields] for d in docs])
+    quarantine = Quarantine()
+    for _ in range(6):  # six cold loads, as documents and as column batches
+        quarantine.add(normalise(docs, MESSAGES).quarantined)
+        quarantine.add(normalise(batch, MESSAGES, extra=("content",)).quarantined)
+    assert quarantine.count == len(docs)
+    assert all(r.id is None for r in quarantine.records())
+
+
+def test_a_document_updated_into_another_bad_version_is_still_counted_once() -> None:
+    quarantine = Quarantine()
+    quarantine.add(normalise([message(id="q1", role="wizard")], MESSAGES).quarantined)
+    quarantine.add(normalise([message(id="q1", timestamp="never")], MESSAGES).quarantined)
+    assert quarantine.count == 1
+
+
 def test_quarantine_keeps_the_latest_records_but_counts_all() -> None:
     quarantine = Quarantine(keep=2)
     docs = [message(id=f"q{i}", role="wizard") for i in range(5)]
@@ -259,10 +415,16 @@ def test_quarantine_keeps_the_latest_records_but_counts_all() -> None:
 
 
 def test_absent_optional_fields_are_missing_values() -> None:
-    doc = {"id": "m1", "conversationId": "c1", "role": "user", "timestamp": 1704067200}
+    doc = {
+        "id": "m1",
+        "conversationId": "c1",
+        "agentId": "a1",
+        "role": "user",
+        "timestamp": 1704067200,
+    }
     frame = normalise([doc], MESSAGES).frame
     row = frame.iloc[0]
-    assert pd.isna(row["agent_id"]) and pd.isna(row["user_id"])
+    assert pd.isna(row["user_id"])
     assert math.isnan(row["latency_ms"])
     assert row["tokens_in"] is pd.NA and row["tokens_out"] is pd.NA
     assert row["status"] == "other"  # a message without a status is neither ok nor an error
@@ -270,9 +432,9 @@ def test_absent_optional_fields_are_missing_values() -> None:
 
 
 def test_null_optional_fields_are_missing_values() -> None:
-    doc = {**message(), "agentId": None, "latencyMs": None, "tokensIn": None, "status": None}
+    doc = {**message(), "userId": None, "latencyMs": None, "tokensIn": None, "status": None}
     row = normalise([doc], MESSAGES).frame.iloc[0]
-    assert pd.isna(row["agent_id"]) and math.isnan(row["latency_ms"])
+    assert pd.isna(row["user_id"]) and math.isnan(row["latency_ms"])
     assert row["tokens_in"] is pd.NA
     assert row["status"] == "other"
 
@@ -312,7 +474,7 @@ def test_role_synonyms(raw: str, role: str) -> None:
         ("time_out", "timeout"),
         ("timeout", "timeout"),
         ("cancelled", "other"),
-        (503, "other"),
+        ("", "other"),
     ],
 )
 def test_status_synonyms(raw: Any, status: str) -> None:
@@ -332,6 +494,7 @@ def test_custom_field_mapping_is_honoured() -> None:
     doc = {
         "msgId": "x1",
         "conversationId": "c1",
+        "agentId": "a1",
         "role": "assistant",
         "createdAt": "2024-01-01T00:00:00Z",
         "timestamp": "1999-01-01T00:00:00Z",  # not the mapped field: ignored
@@ -364,7 +527,9 @@ def test_nested_field_through_a_non_object_is_missing() -> None:
 def test_custom_mapping_names_the_source_field_in_reasons() -> None:
     mapping = FieldMapping.for_container("messages", {"messages": {"timestamp": "createdAt"}})
     result = normalise([{**message(), "createdAt": "soon"}], mapping)
-    assert [r.reason.split(" is ")[0] for r in result.quarantined] == ["bad timestamp: 'createdAt'"]
+    assert [r.reason.split(" holds ")[0] for r in result.quarantined] == [
+        "bad timestamp: 'createdAt'"
+    ]
 
 
 def test_unknown_container_is_refused() -> None:
@@ -376,7 +541,7 @@ def test_unknown_container_is_refused() -> None:
 
 
 def test_messages_have_exactly_the_canonical_dtypes() -> None:
-    frame = normalise([message(id="a"), message(id="b", agentId=None)], MESSAGES).frame
+    frame = normalise([message(id="a"), message(id="b", userId=None)], MESSAGES).frame
     assert dtypes(frame) == {
         "id": "str",
         "conversation_id": "str",
@@ -445,6 +610,14 @@ def test_coerce_restores_canonical_dtypes() -> None:
 
 
 # --- duplicates -------------------------------------------------------------------------------
+
+
+def test_a_later_unreadable_version_of_an_id_replaces_the_readable_one() -> None:
+    docs = [message(id="m1"), message(id="m2", role="wizard"), message(id="m1", role="wizard")]
+    docs.append(message(id="m2"))
+    result = normalise(docs, MESSAGES)
+    assert result.frame["id"].tolist() == ["m2"]
+    assert [(r.id, r.document) for r in result.quarantined] == [("m1", docs[2])]
 
 
 def test_duplicate_ids_in_one_batch_keep_the_last() -> None:
@@ -544,3 +717,128 @@ def test_a_column_batch_reads_as_documents() -> None:
     assert list(batch.column("missing")) == [None, None]
     with pytest.raises(ValueError):
         ColumnBatch.from_rows(["id", "a.b"], [["x", 1], ["y"]])
+
+
+# --- every column has a rule ------------------------------------------------------------------
+
+
+def test_every_canonical_column_has_a_rule_and_required_columns_follow_them() -> None:
+    for container, dtypes_ in DTYPES.items():
+        assert set(RULES[container]) == set(dtypes_) | (
+            set(OPTIONAL_DTYPES) & set(CANONICAL_FIELDS[container])
+        )
+    assert REQUIRED == {
+        "messages": ("id", "conversation_id", "agent_id", "role", "timestamp"),
+        "agents": ("id",),
+    }
+
+
+# --- any JSON value in any field: never an exception, each document in one place -------------
+
+_HUGE = st.sampled_from([2**63, -(2**63) - 1, 2**64, 10**400, -(10**400), 2**53 + 1])
+_TEXT = st.text(st.characters() | st.characters(categories=["Cs"]), max_size=8)
+_SPECIAL = st.sampled_from(
+    ["", "250", "2024-01-01T00:00:00Z", "1704067200", "agent", "ok", "not a date", "x' OR 1=1"]
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | _HUGE | st.floats() | _TEXT | _SPECIAL,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=6,
+)
+# Values each field accepts, so that a batch mixes readable documents with the others.
+_GOOD = {
+    "id": st.text(min_size=1, max_size=4) | st.integers(0, 99),
+    "conversationId": st.sampled_from(["c1", "c2"]),
+    "agentId": st.sampled_from(["a1", "a2"]),
+    "role": st.sampled_from(["user", "Assistant", "tool"]),
+    "timestamp": st.sampled_from(["2024-01-01T00:00:00Z", 1704067200, 1704067200000]),
+    "latencyMs": st.floats(0, 1e6) | st.integers(0, 10**6),
+    "tokensIn": st.integers(0, 2**63 - 1),
+    "tokensOut": st.integers(0, 10**6),
+    "status": st.sampled_from(["ok", "failed", "pending"]),
+    "userId": st.sampled_from(["u1", "u2"]),
+    "content": st.text(max_size=5),
+}
+
+
+@st.composite
+def fuzzed_documents(draw: st.DrawFn) -> list[Any]:
+    docs: list[Any] = []
+    for _ in range(draw(st.integers(1, 6))):
+        if draw(st.integers(0, 19)) == 0:
+            docs.append(draw(json_values))  # not even an object
+            continue
+        doc = {}
+        for name, good in _GOOD.items():
+            value = draw(st.sampled_from(["good", "good", "any", "absent"]))
+            if value == "good":
+                doc[name] = draw(good)
+            elif value == "any":
+                doc[name] = draw(json_values)
+        docs.append(doc)
+    return docs
+
+
+def _text_id(doc: Any) -> str | None:
+    """The id a frame holds for ``doc``, when it has one that reads as text."""
+    raw = doc.get("id") if isinstance(doc, dict) else None
+    if type(raw) is int and -(2**63) <= raw < 2**63:
+        return str(raw)
+    if type(raw) is str and raw:
+        try:
+            raw.encode()
+        except UnicodeEncodeError:
+            return None
+        return raw
+    return None
+
+
+def _positions(docs: list[Any], documents: list[Any]) -> list[int]:
+    """Where each of ``documents`` itself (not an equal one) is in ``docs``; a value seen at
+    several places (None, a number) takes the next one each time."""
+    taken: list[int] = []
+    for document in documents:
+        taken.append(next(i for i, d in enumerate(docs) if d is document and i not in taken))
+    return taken
+
+
+@settings(max_examples=150)
+@given(fuzzed_documents())
+def test_any_json_in_any_field_lands_each_document_in_the_frame_or_in_quarantine(
+    docs: list[Any],
+) -> None:
+    result = normalise(docs, MESSAGES, extra=("content",), deduplicate=False)
+    assert dtypes(result.frame) == {**MESSAGE_DTYPES, "content": "str"}
+    positions = _positions(docs, [r.document for r in result.quarantined])
+    kept = [d for i, d in enumerate(docs) if i not in positions]
+    assert len(kept) + len(positions) == len(docs)  # never lost, never both
+    assert result.frame["id"].tolist() == [_text_id(d) for d in kept]
+    assert all(r.id == _text_id(r.document) for r in result.quarantined)
+
+
+@settings(max_examples=100)
+@given(fuzzed_documents())
+def test_any_json_in_a_column_batch_reads_as_the_same_documents(docs: list[Any]) -> None:
+    objects = [d for d in docs if isinstance(d, dict)]
+    fields = [source for _, source in MESSAGES.fields]
+    batch = ColumnBatch.from_rows(fields, [[d.get(f) for f in fields] for d in objects])
+    by_dicts = normalise(objects, MESSAGES, extra=("content",))
+    by_columns = normalise(batch, MESSAGES, extra=("content",))
+    pd.testing.assert_frame_equal(by_columns.frame, by_dicts.frame)
+    assert [(q.id, q.reason, q.identity) for q in by_columns.quarantined] == [
+        (q.id, q.reason, q.identity) for q in by_dicts.quarantined
+    ]
+
+
+@settings(max_examples=100)
+@given(fuzzed_documents())
+def test_with_duplicates_the_last_version_of_each_id_decides(docs: list[Any]) -> None:
+    result = normalise(docs, MESSAGES)
+    frame_ids = result.frame["id"].tolist()
+    assert len(frame_ids) == len(set(frame_ids))
+    last = {_text_id(d): d for d in docs if _text_id(d) is not None}
+    quarantined_ids = {r.id for r in result.quarantined if r.id is not None}
+    assert set(frame_ids) | quarantined_ids == set(last)  # never neither
+    assert not set(frame_ids) & quarantined_ids  # never both
+    assert all(r.document is last[r.id] for r in result.quarantined if r.id is not None)
+    assert dtypes(result.frame) == MESSAGE_DTYPES
