@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import math
 import os
 import re
-import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,20 +39,9 @@ def _local_store(settings: Settings) -> LocalSource:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.source == "local":
-        from pipelines.demo import seed
+    from app import server
 
-        store = _local_store(settings)
-        if store.is_empty("messages"):
-            print(
-                f"The local store {settings.local_path} is empty: adding demo data ...", flush=True
-            )
-            seed(store)
-    command = [
-        sys.executable,
-        "-m",
-        "panel",
-        "serve",
+    arguments = [
         str(APP),
         "--port",
         str(args.port),
@@ -70,16 +59,28 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         f"localhost:{args.port}",
     ]
     for origin in args.allow_websocket_origin or []:
-        command += ["--allow-websocket-origin", origin]
+        arguments += ["--allow-websocket-origin", origin]
     if args.num_procs != 1:
-        command += ["--num-procs", str(args.num_procs)]
+        arguments += ["--num-procs", str(args.num_procs)]
     if args.dev:
-        command.append("--dev")
+        arguments.append("--dev")
     if args.show:
-        command.append("--show")
-    command += args.panel_args
-    print(f"agentdash: serving http://{args.address}:{args.port}/", flush=True)
-    return subprocess.call(command)
+        arguments.append("--show")
+    panel = server.PanelServe(arguments + args.panel_args)
+    # Before the store is touched, so that a taken port is one line and nothing claims to serve.
+    server.check_port(args.address, args.port)
+    if settings.source == "local":
+        from pipelines.demo import seed
+
+        store = _local_store(settings)
+        if store.is_empty("messages"):
+            print(
+                f"The local store {settings.local_path} is empty: adding demo data ...", flush=True
+            )
+            seed(store)
+        # SQLite connections must not cross the fork of --num-procs.
+        store.close()
+    return panel.run()
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -307,6 +308,26 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _number(
+    kind: type[float], low: float, high: float = math.inf, *, above: bool = False
+) -> Callable[[str], float]:
+    """An argparse type: a finite ``kind`` from ``low`` (or above it) to ``high``."""
+    bounds = f"above {low}" if above else f"of at least {low}"
+    if high < math.inf:
+        bounds = f"from {low} to {high}"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (math.isfinite(value) and low <= value <= high) or (above and value == low):
+            raise argparse.ArgumentTypeError(f"{text}: give a number {bounds}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentdash",
@@ -316,11 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the live dashboard (panel serve)")
-    serve.add_argument("--port", type=int, default=5006)
+    serve.add_argument("--port", type=_number(int, 1, 65535), default=5006)
     serve.add_argument("--address", default="127.0.0.1")
     serve.add_argument("--dev", action="store_true", help="reload on code changes")
     serve.add_argument("--show", action="store_true", help="open a browser")
-    serve.add_argument("--num-procs", type=int, default=1, help="server processes")
+    serve.add_argument(
+        "--num-procs", type=_number(int, 0), default=1, help="server processes (0: one a core)"
+    )
     serve.add_argument(
         "--allow-websocket-origin", action="append", help="extra host:port allowed to connect"
     )
@@ -389,15 +412,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The commands that read or write the embedded store say which file it is.
+_STORE_COMMANDS = ("serve", "demo", "import", "report")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if args.verbose else logging.WARNING
+    if args.command == "serve":
+        # `panel serve` adds the handler, so that its --log-format and --log-file keep working.
+        logging.getLogger().setLevel(level)
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(os.environ)
+        if settings.source == "local" and args.command in _STORE_COMMANDS:
+            print(f"store: {settings.local_path}", flush=True)
         return int(args.func(args, settings))
     except AgentdashError as exc:
         print(f"agentdash: error: {exc}", file=sys.stderr)
