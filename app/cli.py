@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
 import math
 import os
@@ -87,23 +86,71 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines import demo
 
     store = _local_store(settings)
-    agents, messages = demo.generate(args.agents, args.messages, args.days, seed=args.seed)
-    store.upsert("agents", agents)
-    store.upsert("messages", messages)
-    print(f"wrote {len(agents)} agents and {len(messages)} messages to {settings.local_path}")
-    if not args.live:
-        return 0
-    print(f"appending {args.rate} messages a second; Ctrl-C to stop", flush=True)
+    now = datetime.now(UTC)
     try:
-        for tick in itertools.count(1):
-            started = time.monotonic()
-            store.upsert("messages", demo.live_messages(agents, args.rate))
+        if args.live and not store.is_empty("messages"):
+            # Live mode goes on from what the store holds rather than writing a history on top.
+            agents, count, start, end = _stored_history(store)
+            print(
+                f"the store holds {count} messages from {start:%Y-%m-%d %H:%M} "
+                f"to {end:%Y-%m-%d %H:%M} UTC: going on from there"
+            )
+        else:
+            agents, messages = demo.generate(
+                args.agents, args.messages, args.days, seed=args.seed, now=now
+            )
+            store.upsert("agents", agents)
+            store.upsert("messages", messages)
+            print(f"wrote {len(agents)} agents and {len(messages)} messages")
+            count, start, end = len(messages), now - timedelta(days=args.days), now
+        if not args.live:
+            return 0
+        rate = demo.Rate(args.rate) if args.rate else demo.Rate.of_history(count, start, end)
+        feed = demo.live(agents, rate, _every_second())
+    except ValueError as exc:
+        raise AgentdashError(
+            f"demo: {exc}; --live goes on from a store of demo data at its own rate, "
+            "or at --rate messages a second"
+        ) from None
+    print(f"appending {_rate_text(rate.at(now))}, Ctrl-C to stop", flush=True)
+    try:
+        for tick, messages in enumerate(feed, start=1):
+            store.upsert("messages", messages)
             if tick % 10 == 0:  # agents report in now and then: their lastSeen moves on
                 store.upsert("agents", demo.touch_agents(agents, datetime.now(UTC)))
-            time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _stored_history(store: LocalSource) -> tuple[list[dict[str, Any]], int, datetime, datetime]:
+    """The agents of a store, and how many messages it holds from when to when."""
+    from pipelines.query import Query
+    from pipelines.windows import as_utc
+
+    agents = [doc for batch in store.fetch(Query.build("agents")) for doc in batch]
+    query = Query.build("messages", projection=["timestamp"])
+    stamps = [doc["timestamp"] for batch in store.fetch(query) for doc in batch]
+    # Demo timestamps share one ISO format: the least and greatest strings are the bounds.
+    timed = [stamp for stamp in stamps if isinstance(stamp, str)]
+    if not timed:
+        raise ValueError("the store's messages have no ISO 8601 'timestamp'")
+    return agents, len(stamps), as_utc(min(timed)), as_utc(max(timed))
+
+
+def _every_second() -> Iterator[datetime]:
+    """The time now, and again each second after."""
+    while True:
+        yield datetime.now(UTC)
+        time.sleep(1.0)
+
+
+def _rate_text(per_second: float) -> str:
+    """A rate in the unit that reads best: 5.0 a second, 1.2 a minute, 3.0 an hour."""
+    for unit, seconds in (("a second", 1), ("a minute", 60), ("an hour", 3600)):
+        if per_second * seconds >= 1:
+            return f"about {per_second * seconds:.1f} messages {unit}"
+    return f"about {per_second * 86400:.1f} messages a day"
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
@@ -356,12 +403,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="write demo data into the embedded store")
-    demo.add_argument("--agents", type=int, default=12)
-    demo.add_argument("--messages", type=int, default=50_000)
-    demo.add_argument("--days", type=float, default=30.0)
+    demo.add_argument("--agents", type=_number(int, 2), default=12, help="2 or more")
+    demo.add_argument("--messages", type=_number(int, 0), default=50_000)
+    demo.add_argument("--days", type=_number(float, 0, above=True), default=30.0)
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--live", action="store_true", help="keep appending messages")
-    demo.add_argument("--rate", type=int, default=5, help="messages a second with --live")
+    demo.add_argument(
+        "--live",
+        action="store_true",
+        help="then keep appending messages at the rate of the history (an existing store's "
+        "history is kept and gets no more)",
+    )
+    demo.add_argument(
+        "--rate",
+        type=_number(float, 0, above=True),
+        help="with --live: messages a second instead, e.g. 5 or 0.5",
+    )
     demo.set_defaults(func=cmd_demo)
 
     imp = sub.add_parser(
