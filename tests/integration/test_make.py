@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,9 +16,12 @@ def planned(target: str, venv: Path) -> list[str]:
     """The commands ``make TARGET`` runs from scratch into a new virtualenv (none is run)."""
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
+    # As a user types it, not as a make of its own: `make test` runs this test.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     result = subprocess.run(
         ["make", "--dry-run", "--always-make", target, f"VENV={venv}"],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         check=True,
