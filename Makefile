@@ -4,15 +4,25 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium nginx:nginx
 
-.PHONY: install system-deps run demo lint test test-fast bench clean
+.PHONY: install install-dev system-deps run lint test bench clean
 
-$(BIN)/agentdash: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The dashboard and its runtime dependencies: what `make run` needs.
+$(BIN)/agentdash: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# The same with the tools of the tests, lint and benchmarks (the dev extra).
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
 install: $(BIN)/agentdash
+
+install-dev: $(VENV)/.dev
 
 # Debian packages the tests drive for real: Redis, Chromium, nginx.
 system-deps:
@@ -28,15 +38,15 @@ system-deps:
 run: install
 	$(BIN)/agentdash serve
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check app pipelines tests benchmarks
 	$(BIN)/ruff format --check app pipelines tests benchmarks
 	$(BIN)/mypy app pipelines
 
-test: install system-deps lint
+test: install-dev system-deps lint
 	$(BIN)/python -m pytest
 
-bench: install system-deps
+bench: install-dev system-deps
 	for script in benchmarks/bench_*.py; do \
 		module=$$(basename $$script .py); $(BIN)/python -m benchmarks.$$module || exit 1; \
 	done

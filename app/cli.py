@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
+import math
 import os
 import re
-import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,20 +39,9 @@ def _local_store(settings: Settings) -> LocalSource:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.source == "local":
-        from pipelines.demo import seed
+    from app import server
 
-        store = _local_store(settings)
-        if store.is_empty("messages"):
-            print(
-                f"The local store {settings.local_path} is empty: adding demo data ...", flush=True
-            )
-            seed(store)
-    command = [
-        sys.executable,
-        "-m",
-        "panel",
-        "serve",
+    arguments = [
         str(APP),
         "--port",
         str(args.port),
@@ -71,39 +59,97 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         f"localhost:{args.port}",
     ]
     for origin in args.allow_websocket_origin or []:
-        command += ["--allow-websocket-origin", origin]
+        arguments += ["--allow-websocket-origin", origin]
     if args.num_procs != 1:
-        command += ["--num-procs", str(args.num_procs)]
+        arguments += ["--num-procs", str(args.num_procs)]
     if args.dev:
-        command.append("--dev")
+        arguments.append("--dev")
     if args.show:
-        command.append("--show")
-    command += args.panel_args
-    print(f"agentdash: serving http://{args.address}:{args.port}/", flush=True)
-    return subprocess.call(command)
+        arguments.append("--show")
+    panel = server.PanelServe(arguments + args.panel_args)
+    # Before the store is touched, so that a taken port is one line and nothing claims to serve.
+    server.check_port(args.address, args.port)
+    if settings.source == "local":
+        from pipelines.demo import seed_if_new
+
+        store = _local_store(settings)
+        if store.is_new():
+            print(f"The local store {settings.local_path} is new: adding demo data ...", flush=True)
+            seed_if_new(store)
+        # SQLite connections must not cross the fork of --num-procs.
+        store.close()
+    return panel.run()
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines import demo
 
     store = _local_store(settings)
-    agents, messages = demo.generate(args.agents, args.messages, args.days, seed=args.seed)
-    store.upsert("agents", agents)
-    store.upsert("messages", messages)
-    print(f"wrote {len(agents)} agents and {len(messages)} messages to {settings.local_path}")
-    if not args.live:
-        return 0
-    print(f"appending {args.rate} messages a second; Ctrl-C to stop", flush=True)
+    now = datetime.now(UTC)
     try:
-        for tick in itertools.count(1):
-            started = time.monotonic()
-            store.upsert("messages", demo.live_messages(agents, args.rate))
+        if args.live and not store.is_empty("messages"):
+            # Live mode goes on from what the store holds rather than writing a history on top.
+            agents, count, start, end = _stored_history(store)
+            print(
+                f"the store holds {count} messages from {start:%Y-%m-%d %H:%M} "
+                f"to {end:%Y-%m-%d %H:%M} UTC: going on from there"
+            )
+        else:
+            agents, messages = demo.generate(
+                args.agents, args.messages, args.days, seed=args.seed, now=now
+            )
+            store.upsert("agents", agents)
+            store.upsert("messages", messages)
+            print(f"wrote {len(agents)} agents and {len(messages)} messages")
+            count, start, end = len(messages), now - timedelta(days=args.days), now
+        if not args.live:
+            return 0
+        rate = demo.Rate(args.rate) if args.rate else demo.Rate.of_history(count, start, end)
+        feed = demo.live(agents, rate, _every_second())
+    except ValueError as exc:
+        raise AgentdashError(
+            f"demo: {exc}; --live goes on from a store of demo data at its own rate, "
+            "or at --rate messages a second"
+        ) from None
+    print(f"appending {_rate_text(rate.at(now))}, Ctrl-C to stop", flush=True)
+    try:
+        for tick, messages in enumerate(feed, start=1):
+            store.upsert("messages", messages)
             if tick % 10 == 0:  # agents report in now and then: their lastSeen moves on
                 store.upsert("agents", demo.touch_agents(agents, datetime.now(UTC)))
-            time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _stored_history(store: LocalSource) -> tuple[list[dict[str, Any]], int, datetime, datetime]:
+    """The agents of a store, and how many messages it holds from when to when."""
+    from pipelines.query import Query
+    from pipelines.windows import as_utc
+
+    agents = [doc for batch in store.fetch(Query.build("agents")) for doc in batch]
+    query = Query.build("messages", projection=["timestamp"])
+    stamps = [doc["timestamp"] for batch in store.fetch(query) for doc in batch]
+    # Demo timestamps share one ISO format: the least and greatest strings are the bounds.
+    timed = [stamp for stamp in stamps if isinstance(stamp, str)]
+    if not timed:
+        raise ValueError("the store's messages have no ISO 8601 'timestamp'")
+    return agents, len(stamps), as_utc(min(timed)), as_utc(max(timed))
+
+
+def _every_second() -> Iterator[datetime]:
+    """The time now, and again each second after."""
+    while True:
+        yield datetime.now(UTC)
+        time.sleep(1.0)
+
+
+def _rate_text(per_second: float) -> str:
+    """A rate in the unit that reads best: 5.0 a second, 1.2 a minute, 3.0 an hour."""
+    for unit, seconds in (("a second", 1), ("a minute", 60), ("an hour", 3600)):
+        if per_second * seconds >= 1:
+            return f"about {per_second * seconds:.1f} messages {unit}"
+    return f"about {per_second * 86400:.1f} messages a day"
 
 
 # An import lists this many skipped entries, then how many more there were.
@@ -344,6 +390,26 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _number(
+    kind: type[float], low: float, high: float = math.inf, *, above: bool = False
+) -> Callable[[str], float]:
+    """An argparse type: a finite ``kind`` from ``low`` (or above it) to ``high``."""
+    bounds = f"above {low}" if above else f"of at least {low}"
+    if high < math.inf:
+        bounds = f"from {low} to {high}"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (math.isfinite(value) and low <= value <= high) or (above and value == low):
+            raise argparse.ArgumentTypeError(f"{text}: give a number {bounds}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentdash",
@@ -353,11 +419,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the live dashboard (panel serve)")
-    serve.add_argument("--port", type=int, default=5006)
+    serve.add_argument("--port", type=_number(int, 1, 65535), default=5006)
     serve.add_argument("--address", default="127.0.0.1")
     serve.add_argument("--dev", action="store_true", help="reload on code changes")
     serve.add_argument("--show", action="store_true", help="open a browser")
-    serve.add_argument("--num-procs", type=int, default=1, help="server processes")
+    serve.add_argument(
+        "--num-procs", type=_number(int, 0), default=1, help="server processes (0: one a core)"
+    )
     serve.add_argument(
         "--allow-websocket-origin", action="append", help="extra host:port allowed to connect"
     )
@@ -370,12 +438,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="write demo data into the embedded store")
-    demo.add_argument("--agents", type=int, default=12)
-    demo.add_argument("--messages", type=int, default=50_000)
-    demo.add_argument("--days", type=float, default=30.0)
+    demo.add_argument("--agents", type=_number(int, 2), default=12, help="2 or more")
+    demo.add_argument("--messages", type=_number(int, 0), default=50_000)
+    demo.add_argument("--days", type=_number(float, 0, above=True), default=30.0)
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--live", action="store_true", help="keep appending messages")
-    demo.add_argument("--rate", type=int, default=5, help="messages a second with --live")
+    demo.add_argument(
+        "--live",
+        action="store_true",
+        help="then keep appending messages at the rate of the history (an existing store's "
+        "history is kept and gets no more)",
+    )
+    demo.add_argument(
+        "--rate",
+        type=_number(float, 0, above=True),
+        help="with --live: messages a second instead, e.g. 5 or 0.5",
+    )
     demo.set_defaults(func=cmd_demo)
 
     imp = sub.add_parser(
@@ -426,15 +503,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The commands that read or write the embedded store say which file it is.
+_STORE_COMMANDS = ("serve", "demo", "import", "report")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if args.verbose else logging.WARNING
+    if args.command == "serve":
+        # `panel serve` adds the handler, so that its --log-format and --log-file keep working.
+        logging.getLogger().setLevel(level)
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(os.environ)
+        if settings.source == "local" and args.command in _STORE_COMMANDS:
+            print(f"store: {settings.local_path}", flush=True)
         return int(args.func(args, settings))
     except AgentdashError as exc:
         print(f"agentdash: error: {exc}", file=sys.stderr)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from pipelines.schema import CANONICAL_FIELDS
 
-__all__ = ["generate", "live_messages", "seed", "seed_if_new", "touch_agents"]
+__all__ = ["Rate", "generate", "live", "live_messages", "seed", "seed_if_new", "touch_agents"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ _DAY = 24 * _HOUR
 _TIMEOUT_MS = 30_000  # the gateway gives up on a model call after this
 _TOOL_TIMEOUT_MS = 10_000
 _LIVE_WINDOW_MS = 10_000
+_DRAW_AHEAD_MS = 10 * _MINUTE  # live mode draws its conversations this long ahead
 
 # The default field names of the mapping: what a team stores when nothing is renamed.
 _MESSAGE_FIELDS = tuple(CANONICAL_FIELDS["messages"].values())
@@ -414,6 +415,12 @@ class _Cast:
 
     @classmethod
     def of(cls, agent_docs: Sequence[Document]) -> _Cast:
+        for doc in agent_docs:
+            if doc.get("kind") not in _KINDS:
+                raise ValueError(
+                    f"agent {doc.get('id')!r} is of kind {doc.get('kind')!r}, "
+                    f"not one of the demo's ({', '.join(_KINDS)})"
+                )
         ids = [str(doc["id"]) for doc in agent_docs]
         kinds = [_KINDS[doc["kind"]] for doc in agent_docs]
         serving = np.array([doc["status"] != "retired" for doc in agent_docs])
@@ -526,12 +533,104 @@ def live_messages(
     hi = _epoch_ms(now)
     lo = hi - _LIVE_WINDOW_MS
     cast = _Cast.of(agent_docs)
-    bursts = [
+    bursts = _degraded(agent_docs, lo, hi)
+    return _simulate(rng, cast, n, lo, hi, bursts, think_ms=1_500, max_exchanges=2).documents
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Messages a second: ``per_second``, times the demo's load curve if ``on_load``.
+
+    On the load curve, ``per_second`` is the rate at a load of 1, about that of
+    a weekday at 11:00 UTC; nights and weekends are quieter.
+    """
+
+    per_second: float
+    on_load: bool = False
+
+    @classmethod
+    def of_history(cls, messages: int, start: datetime, end: datetime) -> Rate:
+        """The rate of ``messages`` from ``start`` to ``end`` on the load curve, as generated."""
+        lo, hi = _epoch_ms(start), _epoch_ms(end)
+        if messages <= 0 or hi <= lo:
+            raise ValueError(
+                f"no rate to tell from {messages} messages between "
+                f"{start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M}"
+            )
+        return cls(messages / (_load_mass(lo, hi)[1].sum() / 1000), on_load=True)
+
+    def at(self, moment: datetime) -> float:
+        """Messages a second at ``moment``."""
+        load = _load(np.array([_epoch_ms(moment)], dtype=np.float64))[0] if self.on_load else 1.0
+        return self.per_second * float(load)
+
+    def _expected(self, lo: int, hi: int) -> float:
+        """How many messages come between ``lo`` and ``hi`` epoch ms, on average."""
+        if self.on_load:
+            return self.per_second * float(_load_mass(lo, hi)[1].sum()) / 1000
+        return self.per_second * (hi - lo) / 1000
+
+
+def live(
+    agent_docs: Sequence[Document],
+    rate: Rate,
+    instants: Iterable[datetime],
+    *,
+    seed: int | None = None,
+) -> Iterator[list[Document]]:
+    """For each of ``instants``, in order, the new messages whose time it has passed.
+
+    Conversations with the agents in ``agent_docs`` are drawn ten minutes ahead
+    at ``rate``, like the generated history, and handed out as their timestamps
+    pass: at a slow rate, whole conversations rather than the first message of
+    many.  Degraded agents keep failing often.
+    """
+    cast = _Cast.of(agent_docs)  # refused here rather than at the first instant
+    if not cast.traffic.any():
+        raise ValueError("no specialist agent is in service to answer")
+    return _released(np.random.default_rng(seed), cast, agent_docs, rate, instants)
+
+
+def _released(
+    rng: np.random.Generator,
+    cast: _Cast,
+    agent_docs: Sequence[Document],
+    rate: Rate,
+    instants: Iterable[datetime],
+) -> Iterator[list[Document]]:
+    times: Ints = np.empty(0, dtype=np.int64)
+    docs: list[Document] = []
+    drawn: int | None = None  # conversations are drawn up to this epoch ms
+    for instant in instants:
+        now = _epoch_ms(instant)
+        first = drawn is None
+        if drawn is None:
+            # From a draw earlier: conversations are under way at the first instant.
+            drawn = now - _DRAW_AHEAD_MS
+        while drawn <= now:
+            lo, drawn = drawn, drawn + _DRAW_AHEAD_MS
+            n = int(rng.poisson(rate._expected(lo, drawn)))
+            bursts = _degraded(agent_docs, lo, drawn)
+            batch = _simulate(
+                rng, cast, n, lo, drawn, bursts, think_ms=30_000, max_exchanges=6, open_ended=True
+            )
+            # Conversations run on past the end of their draw, into the next one's.
+            times = np.r_[times, batch.timestamp]
+            merged = [*docs, *batch.documents]
+            order = np.argsort(times, kind="stable")
+            times, docs = times[order], [merged[i] for i in order.tolist()]
+        due = int(np.searchsorted(times, now, side="right"))
+        yield [] if first else docs[:due]  # at the first instant, those are the past
+        times, docs = times[due:], docs[due:]
+
+
+def _degraded(agent_docs: Sequence[Document], lo: int, hi: int) -> list[_Burst]:
+    """Bursts that keep the degraded agents failing from ``lo`` to ``hi``."""
+    return [
         _Burst(i, lo, hi + 1, failure_p=0.3, timeout_share=0.5)
         for i, doc in enumerate(agent_docs)
         if doc["status"] == "degraded"
     ]
-    return _simulate(rng, cast, n, lo, hi, bursts, think_ms=1_500, max_exchanges=2).documents
 
 
 def touch_agents(agent_docs: Sequence[Document], now: datetime) -> list[Document]:
@@ -680,11 +779,18 @@ def _load(epoch_ms: Floats) -> Floats:
     return load
 
 
-def _busy_times(rng: np.random.Generator, n: int, lo: int, hi: int) -> Ints:
-    """``n`` instants in [lo, hi] epoch ms, drawn from the load curve minute by minute."""
+def _load_mass(lo: int, hi: int) -> tuple[Ints, Floats]:
+    """Minute edges from ``lo`` to ``hi`` epoch ms, and the load times the ms of each minute."""
     edges = np.unique(np.r_[lo, np.arange(lo - lo % _MINUTE + _MINUTE, hi, _MINUTE), hi])
     widths = np.diff(edges).astype(np.float64)
-    mass = _load(edges[:-1] + widths / 2) * widths
+    mass: Floats = _load(edges[:-1] + widths / 2) * widths
+    return edges, mass
+
+
+def _busy_times(rng: np.random.Generator, n: int, lo: int, hi: int) -> Ints:
+    """``n`` instants in [lo, hi] epoch ms, drawn from the load curve minute by minute."""
+    edges, mass = _load_mass(lo, hi)
+    widths = np.diff(edges).astype(np.float64)
     cdf = np.cumsum(mass)
     u = rng.random(n) * cdf[-1]
     i = np.minimum(np.searchsorted(cdf, u, side="right"), len(mass) - 1)
@@ -842,8 +948,12 @@ def _simulate(
     *,
     think_ms: float,
     max_exchanges: int,
+    open_ended: bool = False,
 ) -> _Batch:
-    """``n`` messages of conversations between users and ``cast`` within [lo, hi] epoch ms."""
+    """``n`` messages of conversations between users and ``cast`` within [lo, hi] epoch ms.
+
+    ``open_ended`` conversations start within [lo, hi] and may go on past ``hi``.
+    """
     plan = _plan(rng, cast, n, lo, hi, max_exchanges)
     conv, j, src, agent, tool = plan.conv, plan.j, plan.src, plan.agent, plan.tool
     x = conv.size
@@ -885,13 +995,17 @@ def _simulate(
     starts = np.cumsum(step) - step
     opening = np.cumsum(plan.length) - plan.length
     exchange_at = starts - np.repeat(starts[opening], plan.length)
-    last = opening + plan.length - 1
-    duration = exchange_at[last] + np.where(plan.replied[last], reply_at[last], 0)
-    # Squeeze conversations longer than the window, then place them so they end by hi.
-    span = hi - lo
-    scale = np.minimum(1.0, span / np.maximum(duration, 1))
-    duration = np.floor(duration * scale).astype(np.int64)
-    conv_start = lo + ((plan.busy - lo) * ((span - duration) / max(span, 1))).astype(np.int64)
+    if open_ended:
+        scale = np.ones(plan.length.size)
+        conv_start = plan.busy
+    else:
+        # Squeeze conversations longer than the window, then place them so they end by hi.
+        last = opening + plan.length - 1
+        duration = exchange_at[last] + np.where(plan.replied[last], reply_at[last], 0)
+        span = hi - lo
+        scale = np.minimum(1.0, span / np.maximum(duration, 1))
+        duration = np.floor(duration * scale).astype(np.int64)
+        conv_start = lo + ((plan.busy - lo) * ((span - duration) / max(span, 1))).astype(np.int64)
 
     # Contents: one scenario per exchange, so question, tool call and answer match.
     texts = _Texts(rng)

@@ -27,12 +27,23 @@ PREFIX = "AGENTDASH_"
 SOURCES = ("local", "cosmos")
 
 
+def _default_local_path() -> Path:
+    """``$XDG_DATA_HOME/agentdash/agentdash.db``, by default under ``~/.local/share``.
+
+    One store per user wherever a command runs, not one per working folder.
+    """
+    data_home = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(data_home):  # the XDG spec has relative values ignored
+        data_home = str(Path.home() / ".local" / "share")
+    return Path(data_home) / "agentdash" / "agentdash.db"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the pipelines need to know about the outside world."""
 
     source: str = "local"
-    local_path: Path = Path("./data/agentdash.db")
+    local_path: Path = field(default_factory=_default_local_path)
     redis_url: str | None = None
     cache_ttl_seconds: int = 3600
     refresh_seconds: float = 5.0
@@ -131,8 +142,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if source not in SOURCES:
         raise ConfigError(f"{PREFIX}SOURCE={source!r} is not one of {', '.join(SOURCES)}")
     values: dict[str, Any] = {"source": source}
-    if (local_path := get("local_path")) is not None:
-        values["local_path"] = Path(str(local_path))
+    if local_path := get("local_path"):
+        # Resolved once: a command that changes folder later still reads the same store.
+        values["local_path"] = Path(os.path.abspath(os.path.expanduser(str(local_path))))
     if redis_url := get("redis_url"):
         if not str(redis_url).startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(

@@ -87,6 +87,7 @@ def test_an_import_keeps_the_good_documents_and_lists_the_bad_ones(
     assert main(["import", str(file), "--container", "messages"]) == 0
 
     out = capsys.readouterr().out.splitlines()
+    assert out.pop(0) == f"store: {store_path}"
     written = len(GOOD) + len(STORED_BAD)
     assert out[0] == (
         f"imported {written} messages documents into {store_path}, skipped {len(REFUSED)}:"
@@ -102,6 +103,7 @@ def test_an_import_lists_ten_reasons_then_how_many_more(
     assert main(["import", str(file), "--container", "messages"]) == 0
 
     out = capsys.readouterr().out.splitlines()
+    assert out.pop(0) == f"store: {store_path}"
     assert out[0].endswith(", skipped 16:")
     assert len(out) == 12 and out[-1] == "  and 6 more"
 
@@ -126,7 +128,7 @@ def test_an_import_of_an_empty_file_writes_nothing_and_succeeds(
 
     assert main(["import", str(tmp_path / "empty.jsonl"), "--container", "messages"]) == 0
 
-    assert capsys.readouterr().out.startswith("imported 0 messages documents")
+    assert "\nimported 0 messages documents" in capsys.readouterr().out
     assert not LocalSource(store_path).is_new()
 
 

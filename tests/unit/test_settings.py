@@ -16,11 +16,13 @@ def config(tmp_path: Path, text: str) -> dict[str, str]:
     return {"AGENTDASH_CONFIG": str(path)}
 
 
-def test_defaults() -> None:
+def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
     settings = load_settings({})
     assert settings == Settings()
     assert settings.source == "local"
-    assert settings.local_path == Path("data/agentdash.db")
+    assert settings.local_path == tmp_path / ".local" / "share" / "agentdash" / "agentdash.db"
     assert settings.redis_url is None
     assert settings.cache_ttl_seconds == 3600
     assert settings.refresh_seconds == 5.0
@@ -103,7 +105,7 @@ def test_environment_wins_over_the_file(tmp_path: Path) -> None:
     env |= {"AGENTDASH_CACHE_TTL_SECONDS": "30", "AGENTDASH_LOCAL_PATH": "b.db"}
     settings = load_settings(env)
     assert settings.cache_ttl_seconds == 30  # environment
-    assert settings.local_path == Path("b.db")  # environment
+    assert settings.local_path == Path.cwd() / "b.db"  # environment
     assert settings.refresh_seconds == 2.0  # file
 
 
@@ -210,3 +212,41 @@ def test_refusals_say_what_to_do(tmp_path: Path) -> None:
         load_settings(config(tmp_path, "refresh_second = 1\n"))
     with pytest.raises(ConfigError, match=r"'created' is not a column; use one of \['id', "):
         load_settings(config(tmp_path, '[fields.messages]\ncreated = "createdAt"\n'))
+
+
+def test_the_default_store_is_in_the_users_data_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert load_settings({}).local_path == tmp_path / "data" / "agentdash" / "agentdash.db"
+    # The XDG spec has a relative value ignored: it would name a folder per working folder.
+    monkeypatch.setenv("XDG_DATA_HOME", "data")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load_settings({}).local_path == tmp_path / ".local/share/agentdash/agentdash.db"
+
+
+@pytest.mark.parametrize("variable", ["environment", "file"])
+def test_a_relative_store_path_is_resolved_once_against_the_working_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str
+) -> None:
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    monkeypatch.chdir(tmp_path / "first")
+    if variable == "environment":
+        env = {"AGENTDASH_LOCAL_PATH": "stores/../store.db"}
+    else:
+        env = config(tmp_path, 'local_path = "store.db"\n')
+
+    settings = load_settings(env)
+    monkeypatch.chdir(tmp_path / "second")
+
+    assert settings.local_path == tmp_path / "first" / "store.db"
+    assert load_settings(env).local_path == tmp_path / "second" / "store.db"
+
+
+def test_a_store_path_may_start_at_the_home_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    env = {"AGENTDASH_LOCAL_PATH": "~/stores/agentdash.db"}
+    assert load_settings(env).local_path == tmp_path / "stores" / "agentdash.db"
