@@ -35,7 +35,13 @@ from pipelines.schema import (
     lookup,
 )
 from pipelines.sources.base import ChangeSet, Document, SourceStats
-from pipelines.sources.local_sql import PARTITION_KEYS, compile_page
+from pipelines.sources.local_sql import (
+    PARTITION_KEYS,
+    Cursor,
+    compile_page,
+    window_start,
+    windowed,
+)
 
 if TYPE_CHECKING:
     from pipelines.settings import Settings
@@ -291,20 +297,32 @@ class LocalSource:
     def _pages(
         self, query: Query, after: int = -1, until: int | None = None
     ) -> Iterator[list[Document]]:
+        """Pages of ``query``; a window's documents whose time is NULL first, then the
+        window in time order (see :func:`compile_page`)."""
+        cursors: list[Cursor] = [after]
+        if windowed(query):
+            cursors.append(window_start(query))
+        for cursor in cursors:
+            yield from self._pages_from(query, cursor, until)
+
+    def _pages_from(
+        self, query: Query, after: Cursor, until: int | None
+    ) -> Iterator[list[Document]]:
         conn = self._connect()
         projection = query.projection
-        # Keyset pagination on the change sequence: stable while writers append.
+        by_time = isinstance(after, tuple)
+        # Keyset pagination: stable while writers append.
         while True:
             sql, params = compile_page(query, after, self.page_size, until)
             rows = conn.execute(sql, params).fetchall()
             self.stats.add(requests=1, documents=len(rows))
             if not rows:
                 return
-            after = rows[-1][0]
+            after = (rows[-1][1], rows[-1][0]) if by_time else rows[-1][0]
             if projection is None:
-                yield [json.loads(row[1]) for row in rows]
+                yield [json.loads(row[2]) for row in rows]
             else:
-                yield [dict(zip(projection, json.loads(row[1]), strict=True)) for row in rows]
+                yield [dict(zip(projection, json.loads(row[2]), strict=True)) for row in rows]
             if len(rows) < self.page_size:
                 return
 

@@ -14,9 +14,8 @@ not hang on the planner's guess:
   is, reads ``documents_pk``;
 - anything else reads the documents in sequence order through ``documents_seq``.
 
-Pages are keyed by the change sequence: the documents' sequences of one page are
-picked first (from the index, touching as few rows as it can), then those documents
-are read.
+Pages are keyed by the order of the index they read (see :func:`compile_page`), so a
+page costs what it holds, however many pages come before it.
 """
 
 from __future__ import annotations
@@ -75,45 +74,63 @@ def _filters(query: Query) -> tuple[list[str], list[Any], bool]:
     return clauses, params, by_pk
 
 
-def compile_page(
-    query: Query, after: int, size: int, until: int | None = None
-) -> tuple[str, list[Any]]:
-    """One page of ``query``: up to ``size`` documents with a sequence above ``after`` (and
-    at most ``until``), in sequence order, and the parameters.
+Cursor = int | tuple[int, int]
+"""Where a page starts: after a change sequence, or, in a window's time order, after a
+(time_ns, seq) pair."""
 
-    Each row is ``seq`` then the whole document, or a JSON array of the projected fields
-    in projection order.  The window applies to the ``time_ns`` column; the store keeps
-    it computed from ``query.time_field``.
+
+def window_start(query: Query) -> tuple[int, int]:
+    """The cursor before the first document of ``query``'s window in time order."""
+    low = _INT64[0] if query.start is None else _epoch_ns(query.start)
+    return low, -1
+
+
+def windowed(query: Query) -> bool:
+    return query.time_field is not None and (query.start is not None or query.end is not None)
+
+
+def compile_page(
+    query: Query, after: Cursor, size: int, until: int | None = None
+) -> tuple[str, list[Any]]:
+    """One page of ``query``: up to ``size`` documents after the cursor, and the parameters.
+
+    Each row is ``seq``, ``time_ns``, then the whole document or a JSON array of the
+    projected fields in projection order.  Without a window, pages follow the change
+    sequence (at most ``until``).  A window is read in two parts, each in the order of
+    its index so that a page costs what it holds: first the documents whose time is
+    NULL, after a sequence (``after`` an int), then the window in time order, after a
+    (time_ns, seq) pair (see :func:`window_start`).
     """
     filters, filter_params, by_pk = _filters(query)
-    sequence, sequence_params = ["seq > ?"], [after]
-    if until is not None:
-        sequence.append("seq <= ?")
-        sequence_params.append(until)
-    # (index, conditions, parameters) of each part of the page, joined by UNION ALL.
-    parts: list[tuple[str, list[str], list[Any]]] = []
-    if query.time_field is not None and (query.start is not None or query.end is not None):
-        window, window_params = [], []
-        for bound, op in ((query.start, ">="), (query.end, "<=")):
-            if bound is not None:
-                window.append(f"time_ns {op} ?")
-                window_params.append(_epoch_ns(bound))
-        parts.append(("documents_time", window, window_params))
-        parts.append(("documents_time", ["time_ns IS NULL"], []))
+    conditions: list[str] = ["container = ?"]
+    params: list[Any] = [query.container]
+    if not windowed(query):
+        index, order = ("documents_pk" if by_pk else "documents_seq"), "seq"
+    elif isinstance(after, int):
+        index, order = "documents_time", "seq"
+        conditions.append("time_ns IS NULL")
     else:
-        parts.append(("documents_pk" if by_pk else "documents_seq", [], []))
-    selects, params = [], []
-    for index, conditions, condition_params in parts:
-        where = " AND ".join(["container = ?", *conditions, *filters, *sequence])
-        selects.append(f"SELECT seq FROM documents INDEXED BY {index} WHERE {where}")
-        params += [query.container, *condition_params, *filter_params, *sequence_params]
+        index, order = "documents_time", "time_ns, seq"
+        conditions.append("(time_ns, seq) > (?, ?)")
+        params += list(after)
+        if query.end is not None:
+            conditions.append("time_ns <= ?")
+            params.append(_epoch_ns(query.end))
+    if isinstance(after, int):
+        conditions.append("seq > ?")
+        params.append(after)
+    if until is not None:
+        conditions.append("seq <= ?")
+        params.append(until)
     if query.projection is None:
         columns, column_params = "doc", []
     else:
         # ``->`` keeps JSON types (json_extract would turn true into 1, objects into text).
         columns = "json_array(" + ", ".join("doc -> ?" for _ in query.projection) + ")"
         column_params = [_json_path(f) for f in query.projection]
-    page = " UNION ALL ".join(selects) + " ORDER BY seq LIMIT ?"
-    sql = f"SELECT seq, {columns} FROM documents WHERE container = ? AND seq IN ({page})"
-    sql += " ORDER BY seq"
-    return sql, [*column_params, query.container, *params, size]
+    where = " AND ".join([*conditions, *filters])
+    sql = (
+        f"SELECT seq, time_ns, {columns} FROM documents INDEXED BY {index} "
+        f"WHERE {where} ORDER BY {order} LIMIT ?"
+    )
+    return sql, [*column_params, *params, *filter_params, size]

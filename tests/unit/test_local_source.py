@@ -19,7 +19,7 @@ from pipelines.importer import Entry, import_file, read_documents
 from pipelines.query import Query
 from pipelines.schema import FieldMapping, normalise
 from pipelines.sources.local import MAX_DEPTH, LocalSource, Refused
-from pipelines.sources.local_sql import compile_page
+from pipelines.sources.local_sql import Cursor, compile_page, window_start
 
 ALL = Query.build("messages")
 
@@ -545,8 +545,8 @@ def test_a_window_on_another_time_field_recomputes_the_column_once_for_every_pro
     assert len(read(writer, window(*day))) == len(TIMED) + 1
 
 
-def plan(store: LocalSource, query: Query) -> str:
-    sql, params = compile_page(query, after=-1, size=100)
+def plan(store: LocalSource, query: Query, after: Cursor = -1) -> str:
+    sql, params = compile_page(query, after=after, size=100)
     conn = sqlite3.connect(store.path)
     try:
         rows = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
@@ -561,15 +561,15 @@ def test_windows_and_conversations_are_found_through_indexes(store: LocalSource)
     conversation = Query.build("messages", filters={"conversationId": "c1"})
     agent = Query.build("agents", filters={"id": ["a1", "a2"]})
 
-    window_plan = plan(store, day)
-    assert "USING COVERING INDEX documents_time (container=? AND time_ns>? AND time_ns<?)" in (
-        window_plan
-    )
-    assert "USING COVERING INDEX documents_time (container=? AND time_ns=? AND seq>?)" in (
-        window_plan  # the documents whose time is NULL
+    # The documents whose time is NULL, then the window in time order, a page at a time.
+    nulls, inside = plan(store, day), plan(store, day, after=window_start(day))
+    assert "USING INDEX documents_time (container=? AND time_ns=? AND seq>?)" in nulls
+    assert "USING INDEX documents_time (container=? AND (time_ns,seq)>(?,?) AND time_ns<?)" in (
+        inside
     )
     assert "USING INDEX documents_pk (container=? AND pk=?" in plan(store, conversation)
     assert "USING INDEX documents_pk (container=? AND pk=?" in plan(store, agent)
     for query in (day, conversation, agent, ALL):
         assert "SCAN" not in plan(store, query)
+    assert "SCAN" not in inside and "TEMP B-TREE" not in inside + nulls  # no sort of the window
     assert [d["id"] for d in read(store, conversation)] == ["early", "inside"]
