@@ -44,11 +44,16 @@ _LIVE_WINDOW_MS = 10_000
 _DRAW_AHEAD_MS = 10 * _MINUTE  # live mode draws its conversations this long ahead
 
 # The default field names of the mapping: what a team stores when nothing is renamed.
-_MESSAGE_FIELDS = tuple(CANONICAL_FIELDS["messages"].values())
+# Only model replies name their model and the cached part of their prompt.
+_MODEL_FIELDS = ("model", "tokensCachedIn")
+_MESSAGE_FIELDS = tuple(f for f in CANONICAL_FIELDS["messages"].values() if f not in _MODEL_FIELDS)
+# The models agents reply with, agent by agent in turn.
+_MODELS = np.array(["gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "gpt-4.1-mini"], dtype=object)
+_CACHED_SHARE = 0.25  # of a reply's prompt tokens, served from the provider's prompt cache
 # Which fields a message carries, by shape: clients write only what they measured.
 _REPLY, _TOOL_CALL, _COUNTED, _PLAIN = range(4)
 _SHAPE_FIELDS = (
-    _MESSAGE_FIELDS,
+    (*_MESSAGE_FIELDS, *_MODEL_FIELDS),
     tuple(f for f in _MESSAGE_FIELDS if f not in ("tokensIn", "tokensOut")),
     tuple(f for f in _MESSAGE_FIELDS if f not in ("latencyMs", "tokensOut")),
     tuple(f for f in _MESSAGE_FIELDS if f not in ("latencyMs", "tokensIn", "tokensOut")),
@@ -1093,6 +1098,8 @@ def _simulate(
         "latencyMs": np.round(latency[cell], 1),
         "tokensIn": tokens_in[cell],
         "tokensOut": tokens_out[cell],
+        "model": _MODELS[speaker[cell] % len(_MODELS)],
+        "tokensCachedIn": (tokens_in[cell] * _CACHED_SHARE).astype(np.int64),
         "status": _STATUSES[outcome[cell]],
         "userId": users[msg_conv],
         "content": np.array(texts.strings, dtype=object)[content[cell]],

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from pipelines.sources.base import ColumnBatch
 
 # Part of every cache key: a frame cached under other rules may hold rows these refuse.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 ROLES = ("user", "agent", "system", "tool")
 STATUSES = ("ok", "error", "timeout", "other")
@@ -46,6 +46,8 @@ CANONICAL_FIELDS: dict[str, dict[str, str]] = {
         "tokens_out": "tokensOut",
         "status": "status",
         "user_id": "userId",
+        "model": "model",
+        "tokens_cached_in": "tokensCachedIn",
         "content": "content",
     },
     "agents": {
@@ -70,6 +72,9 @@ MESSAGE_DTYPES: dict[str, Any] = {
     "tokens_out": "Int64",
     "status": "str",
     "user_id": "str",
+    "model": "str",
+    "tokens_cached_in": "Int64",
+    "cost_usd": "float64",
 }
 AGENT_DTYPES: dict[str, Any] = {
     "id": "str",
@@ -86,7 +91,13 @@ MESSAGE_COLUMNS = tuple(MESSAGE_DTYPES)
 AGENT_COLUMNS = tuple(AGENT_DTYPES)
 TIME_FIELD = {"messages": "timestamp", "agents": "last_seen"}
 
-_ROLE_SYNONYMS = {"assistant": "agent", "bot": "agent", "human": "user", "function": "tool"}
+_ROLE_SYNONYMS = {
+    "assistant": "agent",
+    "ai": "agent",
+    "bot": "agent",
+    "human": "user",
+    "function": "tool",
+}
 _STATUS_SYNONYMS = {
     "success": "ok",
     "succeeded": "ok",
@@ -100,8 +111,12 @@ _STATUS_SYNONYMS = {
     "time_out": "timeout",
 }
 # Epoch numbers below this are seconds, above it milliseconds: 1e11 s is the
-# year 5138, 1e11 ms is March 1973, so no real timestamp is ambiguous.
+# year 5138, 1e11 ms is March 1973, so no real timestamp is ambiguous.  In the same
+# way numbers from 1e14 are microseconds and from 1e17 nanoseconds (as Python's
+# time.time_ns() writes them).
 EPOCH_MS_THRESHOLD = 1e11
+EPOCH_US_THRESHOLD = 1e14
+EPOCH_NS_THRESHOLD = 1e17
 # The times a document can hold: none before 2000 (an unset clock, a zero), and none past
 # the end of datetime64[ns] (in 2262; the bound keeps a margin for rounding).
 EARLIEST_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
@@ -343,16 +358,40 @@ _NUMERIC_TEXT = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 
 
 def _epoch_numbers_ns(numbers: np.ndarray) -> np.ndarray:
-    """Epoch seconds or milliseconds to int64 nanoseconds (``_NAT`` when out of range)."""
+    """Epoch seconds, milliseconds, microseconds or nanoseconds to int64 nanoseconds
+    (``_NAT`` when out of range: past 2262 in its unit)."""
     with np.errstate(invalid="ignore", over="ignore"):
-        ms = np.where(np.abs(numbers) < EPOCH_MS_THRESHOLD, numbers * 1000.0, numbers)
+        size = np.abs(numbers)
+        ms = np.where(size < EPOCH_MS_THRESHOLD, numbers * 1000.0, numbers)
         # Round to microseconds in float64 (exact below 2**53), then scale in integers:
         # ms * 1e6 in floats would move an epoch-ms value by up to 128 ns.
-        micros = np.round(ms * 1000.0)
-        good = np.abs(micros) < LATEST_EPOCH_MS * 1000  # False for NaN and infinities
+        micros = np.round(
+            np.select(
+                [size < EPOCH_US_THRESHOLD, size < EPOCH_NS_THRESHOLD],
+                [ms * 1000.0, numbers],
+                numbers / 1000.0,
+            )
+        )
+        # Each unit up to the end of datetime64[ns]; False for NaN and infinities.
+        unit = np.select(
+            [size < EPOCH_MS_THRESHOLD, size < EPOCH_US_THRESHOLD, size < EPOCH_NS_THRESHOLD],
+            [1.0, 1.0, 1000.0],
+            1e6,
+        )
+        good = (np.abs(micros) < LATEST_EPOCH_MS * 1000) & (size < LATEST_EPOCH_MS * unit)
     out = np.full(len(numbers), _NAT, dtype=np.int64)
     out[good] = micros[good].astype(np.int64) * 1000
     return out
+
+
+def _exact_nanoseconds(ints: np.ndarray, out: np.ndarray) -> None:
+    """Put into ``out`` the integer epoch microseconds and nanoseconds of ``ints`` exactly:
+    through a float they would lose their last digits (the order of one batch's writes)."""
+    size = np.abs(ints)
+    micros = (size >= EPOCH_US_THRESHOLD) & (size < LATEST_EPOCH_MS * 1000)
+    nanos = (size >= EPOCH_NS_THRESHOLD) & (size < LATEST_EPOCH_MS * 1e6)
+    out[micros] = ints[micros] * 1000
+    out[nanos] = ints[nanos]
 
 
 def _iso_ns(strings: pd.Series) -> np.ndarray:
@@ -397,6 +436,8 @@ def _parse_ns(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     else:  # mixed forms, or values of the wrong type: one by one
         nums, absent = _floats_one_by_one(values)
     out = _epoch_numbers_ns(nums)
+    if number_array is not None and pa.types.is_int64(number_array.type):
+        _exact_nanoseconds(pc.fill_null(number_array, 0).to_numpy(), out)
     if number_array is None:
         texts = [i for i, v in enumerate(values) if type(v) is str and _is_unicode(v)]
         if texts:
@@ -410,7 +451,8 @@ def _utc_series(ns: np.ndarray) -> pd.Series:
 
 
 def parse_timestamps(values: Sequence[Any]) -> tuple[pd.Series, np.ndarray]:
-    """Parse ISO 8601 strings, epoch seconds and epoch milliseconds to UTC.
+    """Parse ISO 8601 strings and epoch seconds, milliseconds, microseconds or nanoseconds
+    to UTC.
 
     Numbers, and text that reads as a number, are epoch values.  Returns the
     parsed series (NaT where absent or unreadable) and a mask of values that
@@ -458,7 +500,8 @@ ROLE = Kind("bad role", f"one of {', '.join(ROLES)}", _read_role, _describe_role
 STATUS = Kind("bad status", "text", _read_status)
 TIME = Kind(
     "bad timestamp",
-    "ISO 8601 or epoch seconds/milliseconds, from 2000-01-01 to a day ahead",
+    "ISO 8601 or epoch seconds/milliseconds/microseconds/nanoseconds, from 2000-01-01 to a day "
+    "ahead",
     _read_time,
     _describe_time,
 )
@@ -491,6 +534,8 @@ RULES: dict[str, dict[str, Rule]] = {
         "tokens_out": Rule(COUNT),
         "status": Rule(STATUS),
         "user_id": Rule(TEXT),
+        "model": Rule(TEXT),
+        "tokens_cached_in": Rule(COUNT),
         "content": Rule(TEXT),
     },
     "agents": {
@@ -503,6 +548,11 @@ RULES: dict[str, dict[str, Rule]] = {
         "last_seen": Rule(TIME),
     },
 }
+# Columns no document gives: normalisation leaves them NaN, and they are computed after it.
+# cost_usd: the price of a message's tokens at its model's prices (see pipelines.prices).
+DERIVED: dict[str, tuple[str, ...]] = {"messages": ("cost_usd",), "agents": ()}
+# A configured dimension (``[dimensions] tenant = "tenantId"``) is a text column.
+DIMENSION = Rule(TEXT)
 # Columns without which a row means nothing; the rest may be absent (null).
 REQUIRED = {
     container: tuple(column for column, rule in rules.items() if rule.required)
@@ -512,27 +562,39 @@ REQUIRED = {
 
 @dataclass(frozen=True)
 class FieldMapping:
-    """Which source field feeds each canonical column of one container."""
+    """Which source field feeds each canonical column of one container, and the source
+    field of each configured dimension (an extra text column named by it)."""
 
     container: str
     fields: tuple[tuple[str, str], ...]
+    dimensions: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def for_container(
-        cls, container: str, overrides: Mapping[str, Mapping[str, str]] | None = None
+        cls,
+        container: str,
+        overrides: Mapping[str, Mapping[str, str]] | None = None,
+        dimensions: Mapping[str, str] | None = None,
     ) -> FieldMapping:
         if container not in CANONICAL_FIELDS:
             raise ValueError(f"unknown container {container!r}")
         fields = dict(CANONICAL_FIELDS[container])
         fields.update((overrides or {}).get(container, {}))
-        return cls(container, tuple(fields.items()))
+        extra = tuple((dimensions or {}).items()) if container == "messages" else ()
+        return cls(container, tuple(fields.items()), extra)
 
     def source_field(self, column: str) -> str:
-        return dict(self.fields)[column]
+        return {**dict(self.fields), **dict(self.dimensions)}[column]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The frame's columns: the canonical ones, then the dimensions."""
+        return (*DTYPES[self.container], *(name for name, _ in self.dimensions))
 
     def projection(self, columns: Iterable[str]) -> tuple[str, ...]:
-        mapping = dict(self.fields)
-        return tuple(dict.fromkeys(mapping[c] for c in columns))
+        """The source fields of ``columns``; derived columns have none."""
+        mapping = {**dict(self.fields), **dict(self.dimensions)}
+        return tuple(dict.fromkeys(mapping[c] for c in columns if c in mapping))
 
 
 # --- quarantine ----------------------------------------------------------------------------
@@ -613,7 +675,8 @@ class Normalised:
 
 
 def empty_frame(container: str, extra: Sequence[str] = ()) -> pd.DataFrame:
-    dtypes = {**DTYPES[container], **{c: OPTIONAL_DTYPES[c] for c in extra}}
+    """No rows, the canonical columns, and ``extra`` ones (``content``, dimensions: text)."""
+    dtypes = {**DTYPES[container], **{c: OPTIONAL_DTYPES.get(c, "str") for c in extra}}
     return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in dtypes.items()})
 
 
@@ -672,9 +735,11 @@ def normalise(
     turns it off.
     """
     container = mapping.container
+    dimensions = [name for name, _ in mapping.dimensions]
     if not docs:
-        return Normalised(empty_frame(container, extra))
-    fields = dict(mapping.fields)
+        return Normalised(empty_frame(container, [*dimensions, *extra]))
+    fields = {**dict(mapping.fields), **dict(mapping.dimensions)}
+    rules = RULES[container]
     quarantined: list[QuarantinedDocument] = []
     objs: Sequence[Any]
     if isinstance(docs, ColumnBatch):  # values already by field: nothing to take apart
@@ -697,8 +762,9 @@ def normalise(
     raw: dict[str, Sequence[Any]] = {}
     # In column order: (mask of the documents breaking a rule, reason of document i).
     problems: list[tuple[np.ndarray, Callable[[int], str]]] = []
-    for column in (*DTYPES[container], *extra):
-        rule, source = RULES[container][column], fields[column]
+    readable = [c for c in (*mapping.columns, *extra) if c not in DERIVED[container]]
+    for column in readable:
+        rule, source = rules.get(column, DIMENSION), fields[column]
         values = raw[column] = _values(objs, source)
         series, bad = rule.kind.read(values)
         columns[column] = series
@@ -707,6 +773,9 @@ def normalise(
             missing = series.isna().to_numpy() & ~bad
             problems.append((missing, _missing(source)))
     frame = pd.DataFrame(columns)
+    for column in DERIVED[container]:
+        frame[column] = np.nan
+    frame = frame[[*mapping.columns, *extra]]
     rejected = np.zeros(len(objs), dtype=bool)
     why: dict[int, str] = {}
     for mask, reason in problems:
@@ -726,7 +795,7 @@ def normalise(
                 read if isinstance(read, str) else None,
                 why[i],
                 objs[i],
-                _identity(raw["id"][i], [raw[c][i] for c in DTYPES[container]]),
+                _identity(raw["id"][i], [raw[c][i] for c in readable if c not in extra]),
             )
             for i, read in zip(kept.tolist(), ids_read, strict=True)
         )

@@ -22,6 +22,8 @@ MESSAGE_FIELDS = {
     "tokensOut",
     "status",
     "userId",
+    "model",
+    "tokensCachedIn",
     "content",
 }
 AGENT_FIELDS = ["id", "name", "kind", "status", "team", "createdAt", "lastSeen"]
@@ -53,7 +55,7 @@ def test_exact_count_and_contract_field_names(data: Data) -> None:
     assert len(messages) == 20_000
     assert all(list(doc) == AGENT_FIELDS for doc in agents)
     assert set().union(*messages) == MESSAGE_FIELDS
-    required = MESSAGE_FIELDS - {"latencyMs", "tokensIn", "tokensOut"}
+    required = MESSAGE_FIELDS - {"latencyMs", "tokensIn", "tokensOut", "model", "tokensCachedIn"}
     assert all(required <= doc.keys() for doc in messages)
 
 

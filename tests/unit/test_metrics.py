@@ -22,8 +22,10 @@ DTYPES = MESSAGE_DTYPES
 
 
 def messages_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """A canonical messages frame from rows given in ``COLUMNS`` order (None for missing)."""
-    frame = pd.DataFrame([list(row) for row in rows], columns=list(COLUMNS), dtype=object)
+    """A canonical messages frame from rows given in ``COLUMNS`` order (None for missing;
+    columns left out at the end of a row are missing too)."""
+    padded = [[*row, *[None] * (len(COLUMNS) - len(row))] for row in rows]
+    frame = pd.DataFrame(padded, columns=list(COLUMNS), dtype=object)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame.astype(DTYPES)
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pipelines.schema import (
     AGENT_DTYPES,
     CANONICAL_FIELDS,
+    DERIVED,
     DTYPES,
     MESSAGE_DTYPES,
     OPTIONAL_DTYPES,
@@ -183,7 +184,7 @@ def test_a_timestamp_up_to_a_day_ahead_is_read_and_further_is_quarantined() -> N
     assert record.id == "late"
     assert record.reason == (
         "bad timestamp: 'timestamp' holds a time more than a day ahead, must be ISO 8601 "
-        "or epoch seconds/milliseconds, from 2000-01-01 to a day ahead"
+        "or epoch seconds/milliseconds/microseconds/nanoseconds, from 2000-01-01 to a day ahead"
     )
 
 
@@ -553,8 +554,13 @@ def test_messages_have_exactly_the_canonical_dtypes() -> None:
         "tokens_out": "Int64",
         "status": "str",
         "user_id": "str",
+        "model": "str",
+        "tokens_cached_in": "Int64",
+        "cost_usd": "float64",
     }
     assert list(frame.index) == [0, 1]
+    # No document gives a cost: it is priced after normalisation.
+    assert frame["cost_usd"].isna().all()
 
 
 def test_extra_content_column_is_kept_on_request() -> None:
@@ -724,7 +730,7 @@ def test_a_column_batch_reads_as_documents() -> None:
 
 def test_every_canonical_column_has_a_rule_and_required_columns_follow_them() -> None:
     for container, dtypes_ in DTYPES.items():
-        assert set(RULES[container]) == set(dtypes_) | (
+        assert set(RULES[container]) == (set(dtypes_) - set(DERIVED[container])) | (
             set(OPTIONAL_DTYPES) & set(CANONICAL_FIELDS[container])
         )
     assert REQUIRED == {
