@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -25,18 +25,18 @@ from pipelines.arrow import isin
 from pipelines.cache import CachedFrame, FrameCache, cache_key, make_cache
 from pipelines.errors import AgentdashError, SourceError, SourceUnavailableError
 from pipelines.merge import merge
+from pipelines.prices import PriceTable
 from pipelines.query import Query
-from pipelines.reading import collector_paused, read_frame
+from pipelines.reading import collector_paused, normalise_shaped, read_frame
 from pipelines.schema import (
-    DTYPES,
     SCHEMA_VERSION,
     TIME_FIELD,
     FieldMapping,
     Quarantine,
     coerce,
-    normalise,
 )
 from pipelines.settings import Settings, load_settings
+from pipelines.shapes import Shape
 from pipelines.sources import open_source
 from pipelines.sources.base import Source
 from pipelines.status import FrameState, RefreshRecord, Status
@@ -87,7 +87,11 @@ def _now() -> datetime:
 
 
 class LiveFrames:
-    """A source, a cache and the live frames one process reads from them."""
+    """A source, a cache and the live frames one process reads from them.
+
+    ``shape`` says how the messages container holds its messages, ``prices`` what they
+    cost, ``dimensions`` the more columns read from it (column -> source field).
+    """
 
     def __init__(
         self,
@@ -96,8 +100,15 @@ class LiveFrames:
         fields: dict[str, dict[str, str]] | None = None,
         history: int = 200,
         idle_seconds: float = 900,
+        *,
+        shape: Shape | None = None,
+        prices: PriceTable | None = None,
+        dimensions: dict[str, str] | None = None,
     ) -> None:
         self.source = source
+        self.shape = shape or Shape()
+        self.prices = prices or PriceTable()
+        self.dimensions = dimensions or {}
         #: A frame nobody read for this long is no longer refreshed (and is dropped).
         self.idle_seconds = idle_seconds
         #: Skip a refresh when another process refreshed the same frame this recently.
@@ -118,7 +129,16 @@ class LiveFrames:
         """The source, cache and field mapping the settings describe."""
         cache = make_cache(settings.redis_url, settings.cache_ttl_seconds)
         fields = {k: dict(v) for k, v in settings.fields.items()}
-        return cls(open_source(settings), cache, fields)
+        return cls(
+            open_source(settings),
+            cache,
+            fields,
+            shape=Shape.from_section(
+                settings.containers.get("messages"), settings.messages_container
+            ),
+            prices=PriceTable.from_settings(settings),
+            dimensions=dict(settings.dimensions),
+        )
 
     _default: LiveFrames | None = None
     _default_lock = threading.Lock()
@@ -146,22 +166,29 @@ class LiveFrames:
 
     # -- queries ----------------------------------------------------------------------
     def mapping(self, container: str) -> FieldMapping:
-        return FieldMapping.for_container(container, self.fields)
+        return FieldMapping.for_container(container, self.fields, self.dimensions)
+
+    def shape_of(self, container: str) -> Shape:
+        """How the container holds its documents (agents: one each, as they are)."""
+        return self.shape if container == "messages" else Shape()
 
     def base_query(self, spec: FrameSpec, as_of: datetime | None = None) -> Query:
         """The source query behind a spec: canonical fields only, no message text."""
-        mapping = self.mapping(spec.container)
-        projection = mapping.projection(DTYPES[spec.container])
+        mapping, shape = self.mapping(spec.container), self.shape_of(spec.container)
+        projection = shape.projection(mapping, mapping.columns)
         if spec.window is None:
-            return Query.build(spec.container, projection=projection)
-        start, end = spec.window.previous_bounds(as_of or _now())[0], None
-        if spec.window.label is None:
-            end = spec.window.end
+            return Query.build(spec.container, filters=shape.filters(), projection=projection)
+        start: datetime | None = spec.window.previous_bounds(as_of or _now())[0]
+        end = spec.window.end if spec.window.label is None else None
+        start, end = shape.window(start, end)
         return Query.build(
             spec.container,
-            time_field=mapping.source_field(TIME_FIELD[spec.container]),
+            time_field=shape.time_field(mapping)
+            if spec.container == "messages"
+            else mapping.source_field(TIME_FIELD[spec.container]),
             start=start,
             end=end,
+            filters=shape.filters(),
             projection=projection,
         )
 
@@ -176,6 +203,9 @@ class LiveFrames:
                 "container": spec.container,
                 "window": spec.window.describe() if spec.window else None,
                 "fields": self.mapping(spec.container).fields,
+                "dimensions": self.mapping(spec.container).dimensions,
+                "shape": asdict(self.shape_of(spec.container)),
+                "prices": self.prices.identity if spec.container == "messages" else None,
             }
         )
 
@@ -267,8 +297,14 @@ class LiveFrames:
             # The token first: whatever is written during the read comes back as a change.
             token = self.source.changes(query, None).token
             with collector_paused():
-                frame = read_frame(
-                    self.source, query, self.mapping(spec.container), self.quarantine
+                frame = self._priced(
+                    read_frame(
+                        self.source,
+                        query,
+                        self.mapping(spec.container),
+                        self.quarantine,
+                        shape=self.shape_of(spec.container),
+                    )
                 )
         except AgentdashError:
             raise
@@ -349,18 +385,25 @@ class LiveFrames:
             # No rows changed, but listeners learn that the frame is now stale.
             self._notify(spec, live.frame.iloc[:0], live)
             return Refreshed(live, live.frame.iloc[:0])
-        result = normalise(changes.documents, self.mapping(spec.container))
+        shape = self.shape_of(spec.container)
+        result = normalise_shaped(changes.documents, self.mapping(spec.container), shape)
         self.quarantine.add(result.quarantined)
+        # Upserts replace: a document updated into one that cannot be read leaves the frame,
+        # and so do the messages a session document updated no longer holds.
+        gone = [q.id for q in result.quarantined if q.id is not None]
+        if shape.session and changes.documents:
+            sessions = [d.get("id") for d in changes.documents if isinstance(d, dict)]
+            replaced = isin(live.frame["conversation_id"], pd.Series(sessions, dtype="str"))
+            gone += live.frame.loc[replaced, "id"].tolist()
         merged = merge(
             live.frame,
-            result.frame,
+            self._priced(result.frame),
             spec.window,
             as_of,
             container=spec.container,
             time_column=TIME_FIELD[spec.container],
             previous_as_of=live.as_of,
-            # Upserts replace: a document updated into one that cannot be read leaves the frame.
-            gone=[q.id for q in result.quarantined if q.id is not None],
+            gone=gone,
         )
         self._record(spec, before, started, len(changes.documents), len(merged.changed))
         if merged.unchanged and not live.stale:
@@ -450,11 +493,22 @@ class LiveFrames:
         mapping = self.mapping("messages")
         query = Query.build(
             "messages",
-            filters={mapping.source_field("conversation_id"): conversation_id},
-            projection=mapping.projection([*DTYPES["messages"], "content"]),
+            filters={
+                **self.shape.filters(),
+                **self.shape.conversation_filter(mapping, conversation_id),
+            },
+            projection=self.shape.projection(mapping, [*mapping.columns, "content"]),
         )
-        frame = read_frame(self.source, query, mapping, self.quarantine, extra=("content",))
-        return frame.sort_values(["timestamp", "id"], ignore_index=True)
+        frame = read_frame(
+            self.source, query, mapping, self.quarantine, extra=("content",), shape=self.shape
+        )
+        frame = self._priced(frame[frame["conversation_id"] == conversation_id])
+        # Stable: messages of one time (a session's) keep the order their document gives.
+        return frame.sort_values("timestamp", kind="stable", ignore_index=True)
+
+    def _priced(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Messages with their cost; other frames as they are."""
+        return self.prices.priced(frame) if "cost_usd" in frame else frame
 
     def status(self) -> Status:
         """Freshness and costs, for the Ops view and the health endpoint."""

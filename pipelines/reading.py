@@ -10,8 +10,26 @@ from collections.abc import Iterator, Sequence
 import pandas as pd
 
 from pipelines.query import Query
-from pipelines.schema import FieldMapping, Quarantine, empty_frame, normalise
-from pipelines.sources.base import Source
+from pipelines.schema import FieldMapping, Normalised, Quarantine, empty_frame, normalise
+from pipelines.shapes import Shape
+from pipelines.sources.base import Document, Source
+
+
+def normalise_shaped(
+    docs: Sequence[Document],
+    mapping: FieldMapping,
+    shape: Shape,
+    extra: Sequence[str] = (),
+    *,
+    deduplicate: bool = True,
+) -> Normalised:
+    """Documents as the container's shape holds them, to the canonical frame (messages one
+    per document or per session element, see :mod:`pipelines.shapes`)."""
+    if mapping.container != "messages":
+        return normalise(docs, mapping, extra, deduplicate=deduplicate)
+    messages, unreadable = shape.messages(docs, mapping)
+    result = normalise(messages, mapping, extra, deduplicate=deduplicate)
+    return Normalised(result.frame, [*unreadable, *result.quarantined])
 
 
 def read_frame(
@@ -20,6 +38,7 @@ def read_frame(
     mapping: FieldMapping,
     quarantine: Quarantine,
     extra: Sequence[str] = (),
+    shape: Shape | None = None,
 ) -> pd.DataFrame:
     """The canonical frame of what ``query`` matches; unreadable documents quarantined.
 
@@ -29,12 +48,13 @@ def read_frame(
     """
     frames = []
     for page in source.fetch(query):
-        result = normalise(page, mapping, extra, deduplicate=False)
+        result = normalise_shaped(page, mapping, shape or Shape(), extra, deduplicate=False)
         quarantine.add(result.quarantined)
         if len(result.frame):
             frames.append(result.frame)
     if not frames:
-        return empty_frame(query.container, extra)
+        dimensions = [name for name, _ in mapping.dimensions]
+        return empty_frame(query.container, [*dimensions, *extra])
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return frame.drop_duplicates("id", keep="last").reset_index(drop=True)
 

@@ -93,6 +93,7 @@ TIME_FIELD = {"messages": "timestamp", "agents": "last_seen"}
 
 _ROLE_SYNONYMS = {
     "assistant": "agent",
+    "developer": "system",
     "ai": "agent",
     "bot": "agent",
     "human": "user",
@@ -271,6 +272,28 @@ def _categories(
         return _str_series(mapped), bad | unknown
     filled = [default if w is None else w for w in known]
     return _str_series(pc.take(pa.array([*filled, default], type=pa.string()), slots)), bad
+
+
+def _block_text(value: Any) -> Any:
+    """A list of content blocks (``[{"type": "text", "text": ...}, ...]``, or strings) as the
+    text of its text parts; anything else as it is."""
+    if not isinstance(value, list):
+        return value
+    parts = [
+        block if isinstance(block, str) else block.get("text")
+        for block in value
+        if isinstance(block, str) or (isinstance(block, dict) and block.get("type") == "text")
+    ]
+    texts = [part for part in parts if isinstance(part, str)]
+    if len(texts) != len(parts):
+        return value
+    return "\n".join(texts) or None
+
+
+def _read_content(values: Sequence[Any]) -> Read:
+    if _text_array(values) is not None:
+        return _read_text(values)
+    return _read_text([_block_text(value) for value in values])
 
 
 def _read_role(values: Sequence[Any]) -> Read:
@@ -496,6 +519,7 @@ class Kind:
 
 
 TEXT = Kind("wrong type", "text", _read_text)
+CONTENT = Kind("wrong type", "text, or a list of content blocks", _read_content)
 ROLE = Kind("bad role", f"one of {', '.join(ROLES)}", _read_role, _describe_role)
 STATUS = Kind("bad status", "text", _read_status)
 TIME = Kind(
@@ -518,7 +542,8 @@ class Rule:
 
 
 # What each canonical column requires of its value, document by document, on every path.
-# Text: a whole number of 64 bits reads as its decimal text; empty text is absent.
+# Text: a whole number of 64 bits reads as its decimal text; empty text is absent.  Content
+# may also be a list of content blocks (LangChain, Agent Framework): their text parts.
 # Role and status: words of any case, synonyms included; a status that is absent or an
 # unknown word reads as "other".  Numbers: finite and non-negative, counts integers that
 # fit int64; text holding a number is not a number.  Times: from 2000 to a day ahead.
@@ -536,7 +561,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "user_id": Rule(TEXT),
         "model": Rule(TEXT),
         "tokens_cached_in": Rule(COUNT),
-        "content": Rule(TEXT),
+        "content": Rule(CONTENT),
     },
     "agents": {
         "id": Rule(TEXT, required=True),
@@ -650,6 +675,18 @@ class Quarantine:
             for r in self.records()
         ]
         return pd.DataFrame(rows, columns=["container", "id", "reason", "document"])
+
+
+def unreadable(container: str, doc: Any, reason: str) -> QuarantinedDocument:
+    """The quarantine record of a whole document that holds nothing to read, and why."""
+    raw_id = doc.get("id") if isinstance(doc, dict) else None
+    return QuarantinedDocument(
+        container,
+        raw_id if isinstance(raw_id, str) and raw_id else None,
+        reason,
+        doc,
+        _identity(raw_id, [doc]),
+    )
 
 
 def _reason_kind(reason: str) -> str:

@@ -8,6 +8,19 @@ field mapping::
     [fields.messages]
     timestamp = "createdAt"
     conversation_id = "threadId"
+
+and, for the shape of the messages and their cost::
+
+    [containers.messages]   # pipelines.shapes: preset, layout, messages_path,
+    preset = "langchain"    # default_agent, where_type
+    [prices]                # USD per million tokens, over the shipped price table
+    "acme-large" = {input = 1.0, output = 2.0, cached_input = 0.25}
+    [model_aliases]         # deployment name -> model
+    "prod-gpt4o" = "gpt-4o-2024-08-06"
+    [dimensions]            # more filters and breakdowns: column = source field
+    tenant = "tenantId"
+
+Every key is checked: one that means nothing is refused, naming the closest that does.
 """
 
 from __future__ import annotations
@@ -54,6 +67,15 @@ class Settings:
     cosmos_messages_container: str = "messages"
     cosmos_page_size: int = 1000
     fields: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    containers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    model_aliases: Mapping[str, str] = field(default_factory=dict)
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def messages_container(self) -> str:
+        """The name of the messages' container: in Cosmos DB, or ``messages``."""
+        return self.cosmos_messages_container if self.source == "cosmos" else "messages"
 
 
 def _positive_number(name: str, raw: Any, kind: type[int] | type[float]) -> Any:
@@ -112,17 +134,122 @@ def _check_fields(raw: Any) -> dict[str, dict[str, str]]:
     return checked
 
 
-def _check_keys(file_values: Mapping[str, Any]) -> None:
-    """Refuse a key of the file that is no setting: a typo would otherwise pass unseen."""
-    known = [f.name for f in fields(Settings)]
-    for key in file_values:
+def _refuse_unknown(keys: Any, known: list[str], where: str, kind: str) -> None:
+    """Refuse a key that means nothing there, naming the closest that does: a typo would
+    otherwise pass unseen."""
+    for key in keys:
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
+            close = difflib.get_close_matches(str(key), known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(
-                f"{PREFIX}CONFIG: {key!r} is not a setting; {hint}the settings are "
-                f"{', '.join(known)}"
+                f"{PREFIX}CONFIG: {where}{key!r} is not {kind}; {hint}use one of {', '.join(known)}"
             )
+
+
+def _check_keys(file_values: Mapping[str, Any]) -> None:
+    """Refuse a key of the file that is no setting."""
+    _refuse_unknown(file_values, [f.name for f in fields(Settings)], "", "a setting")
+
+
+def _table(raw: Any, name: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{PREFIX}CONFIG: [{name}] must be a table")
+    return raw
+
+
+def _text(raw: Any, where: str) -> str:
+    if not isinstance(raw, str) or not raw:
+        raise ConfigError(f"{PREFIX}CONFIG: {where} must be a non-empty string")
+    return raw
+
+
+_SECTION_KEYS = ["preset", "layout", "messages_path", "default_agent", "where_type"]
+
+
+def _check_containers(raw: Any) -> dict[str, dict[str, str]]:
+    """``[containers.messages]``: the shape of the messages (see :mod:`pipelines.shapes`)."""
+    from pipelines.presets import PRESETS
+    from pipelines.query import check_field
+    from pipelines.shapes import LAYOUTS
+
+    checked: dict[str, dict[str, str]] = {}
+    for container, section in _table(raw, "containers").items():
+        _refuse_unknown([container], ["messages"], "[containers.", "a container with a shape")
+        where = f"[containers.{container}]"
+        _refuse_unknown(
+            _table(section, f"containers.{container}"), _SECTION_KEYS, where + " ", "a key"
+        )
+        values = {key: _text(value, f"{where} {key}") for key, value in section.items()}
+        if "preset" in values:
+            _refuse_unknown([values["preset"]], list(PRESETS), where + " preset ", "a preset")
+        if "layout" in values:
+            _refuse_unknown([values["layout"]], list(LAYOUTS), where + " layout ", "a layout")
+        if "messages_path" in values:
+            try:
+                check_field(values["messages_path"])
+            except ValueError as exc:
+                raise ConfigError(f"{PREFIX}CONFIG: {where} messages_path: {exc}") from None
+        checked[container] = values
+    return checked
+
+
+_PRICE_KEYS = ["input", "output", "cached_input"]
+
+
+def _check_prices(raw: Any) -> dict[str, dict[str, float]]:
+    """``[prices]``: USD per million tokens of models, over the shipped table."""
+    checked: dict[str, dict[str, float]] = {}
+    for model, price in _table(raw, "prices").items():
+        where = f"[prices] {model!r}"
+        if not isinstance(price, dict):
+            raise ConfigError(
+                f"{PREFIX}CONFIG: {where} must be a table such as "
+                "{input = 1.0, output = 2.0, cached_input = 0.25} (USD per million tokens)"
+            )
+        _refuse_unknown(price, _PRICE_KEYS, where + " ", "a price")
+        for key in ("input", "output"):
+            if key not in price:
+                raise ConfigError(f"{PREFIX}CONFIG: {where} needs {key} (USD per million tokens)")
+        values: dict[str, float] = {}
+        for key, value in price.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{PREFIX}CONFIG: {where} {key} must be a number")
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{PREFIX}CONFIG: {where} {key} must be 0 or more")
+            values[key] = float(value)
+        checked[model] = values
+    return checked
+
+
+def _check_aliases(raw: Any) -> dict[str, str]:
+    """``[model_aliases]``: deployment names to models."""
+    return {
+        alias: _text(model, f"[model_aliases] {alias!r}")
+        for alias, model in _table(raw, "model_aliases").items()
+    }
+
+
+def _check_dimensions(raw: Any) -> dict[str, str]:
+    """``[dimensions]``: more columns of the messages, each read from a source field."""
+    from pipelines.query import FIELD_PATTERN
+    from pipelines.schema import CANONICAL_FIELDS, DTYPES
+
+    taken = {*DTYPES["messages"], *CANONICAL_FIELDS["messages"]}
+    checked: dict[str, str] = {}
+    for name, source_field in _table(raw, "dimensions").items():
+        if not name.isidentifier() or not name.islower() or name in taken:
+            raise ConfigError(
+                f"{PREFIX}CONFIG: [dimensions] {name!r} must be a new column name in lower "
+                f"case (letters, digits, '_'), not one of {', '.join(sorted(taken))}"
+            )
+        field_name = _text(source_field, f"[dimensions] {name}")
+        if not FIELD_PATTERN.fullmatch(field_name):
+            raise ConfigError(
+                f"{PREFIX}CONFIG: [dimensions] {name} = {field_name!r} is not a field name: "
+                "letters, digits and '_', '.' between the parts of a nested field"
+            )
+        checked[name] = field_name
+    return checked
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -180,5 +307,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 f"{PREFIX}COSMOS_ENDPOINT={endpoint!r} must be a URL such as "
                 "https://<account>.documents.azure.com:443/"
             )
-    values["fields"] = _check_fields(file_values.get("fields", {}))
+    mapped = _check_fields(file_values.get("fields", {}))
+    containers = _check_containers(file_values.get("containers", {}))
+    if "messages" in containers:
+        from pipelines.presets import PRESETS
+
+        # A preset maps its fields; the file's own [fields.messages] still win.
+        preset = PRESETS[containers["messages"].get("preset", "agentdash")]
+        mapped["messages"] = {**preset.fields, **mapped.get("messages", {})}
+    values["fields"] = mapped
+    values["containers"] = containers
+    values["prices"] = _check_prices(file_values.get("prices", {}))
+    values["model_aliases"] = _check_aliases(file_values.get("model_aliases", {}))
+    values["dimensions"] = _check_dimensions(file_values.get("dimensions", {}))
     return Settings(**values)

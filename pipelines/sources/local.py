@@ -177,13 +177,20 @@ class LocalSource:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalSource:
-        """The store at ``AGENTDASH_LOCAL_PATH``, with the time fields of the field mapping."""
+        """The store at ``AGENTDASH_LOCAL_PATH``, with the time fields of the field mapping
+        (for session documents, their ``_ts``: see :mod:`pipelines.shapes`)."""
+        from pipelines.shapes import Shape
+
+        shape = Shape.from_section(settings.containers.get("messages"), "messages")
         time_fields = {
             container: FieldMapping.for_container(container, settings.fields).source_field(
                 TIME_FIELD[container]
             )
             for container in PARTITION_KEYS
         }
+        time_fields["messages"] = shape.time_field(
+            FieldMapping.for_container("messages", settings.fields)
+        )
         return cls(settings.local_path, time_fields=time_fields)
 
     def _connect(self) -> sqlite3.Connection:
