@@ -31,6 +31,7 @@ AGENT_COLUMNS = [
     "latency_p95",
     "tokens_in",
     "tokens_out",
+    "cost_usd",
 ]
 CONVERSATION_COLUMNS = ["started", "conversation_id", "user_id", "turns", "errors", "duration_s"]
 MESSAGE_COLUMNS = [

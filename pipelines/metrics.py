@@ -7,7 +7,10 @@ REST API and the reports. The KPI definitions are a public contract:
 - a *failed* reply is one whose ``status`` is ``"error"`` or ``"timeout"``;
 - latency statistics use agent replies that have a latency, with linear
   interpolation between order statistics (numpy's and pandas' default);
-- token totals count missing values as 0.
+- token totals count missing values as 0;
+- ``cost_usd`` sums the cost of the messages that have one (see :mod:`pipelines.prices`):
+  a message whose model has no price is left out and counted in ``unpriced_messages``; one
+  without a model has no cost and is not counted.
 
 Time series (``*_series``) label each bin by its left edge, in the requested
 IANA time zone, so daily bins start at local midnight.
@@ -48,6 +51,13 @@ class LatencyDict(TypedDict):
 TokensDict = TypedDict("TokensDict", {"in": int, "out": int})
 
 
+class CostDict(TypedDict):
+    """USD of the priced messages, and how many messages have a model without a price."""
+
+    usd: float
+    unpriced_messages: int
+
+
 class KpiDict(TypedDict):
     """JSON form of `Kpis`, as served by the REST API and written in reports."""
 
@@ -57,6 +67,7 @@ class KpiDict(TypedDict):
     error_rate: float
     latency_ms: LatencyDict
     tokens: TokensDict
+    cost: CostDict
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,8 @@ class Kpis:
     latency_p99: float
     tokens_in: int
     tokens_out: int
+    cost_usd: float
+    unpriced_messages: int
 
     def to_dict(self) -> KpiDict:
         """The JSON shape used by the REST API and reports; NaN latencies become None."""
@@ -86,6 +99,7 @@ class Kpis:
                 "p99": _none_if_nan(self.latency_p99),
             },
             "tokens": {"in": self.tokens_in, "out": self.tokens_out},
+            "cost": {"usd": self.cost_usd, "unpriced_messages": self.unpriced_messages},
         }
 
 
@@ -110,6 +124,8 @@ def kpis(messages: pd.DataFrame) -> Kpis:
         latency_p99=p99,
         tokens_in=int(messages["tokens_in"].sum()),
         tokens_out=int(messages["tokens_out"].sum()),
+        cost_usd=float(messages["cost_usd"].sum()),
+        unpriced_messages=int(_is_unpriced(messages).sum()),
     )
 
 
@@ -156,6 +172,26 @@ def volume_series(
     labels, bins = _time_bins(messages["timestamp"], interval, tz)
     categories, columns = _categorise(messages, by, "messages")
     return _tabulate(labels, bins, categories, columns)
+
+
+def cost_series(
+    messages: pd.DataFrame, interval: str, by: str | None = "model", tz: str = "UTC"
+) -> pd.DataFrame:
+    """USD per time bin, one column per value of ``by`` (as ``volume_series``): the sum of
+    ``cost_usd`` of the messages that have one; a single ``cost_usd`` column when ``by``
+    is None.  Values of ``by`` whose messages have no cost get no column."""
+    costed = messages[messages["cost_usd"].notna().to_numpy()]
+    labels, bins = _time_bins(messages["timestamp"], interval, tz)
+    costed_bins = bins[messages["cost_usd"].notna().to_numpy()]
+    categories, columns = _categorise(costed, by, "cost_usd")
+    weights = costed["cost_usd"].to_numpy(dtype="float64")
+    return _tabulate(labels, costed_bins, categories, columns, weights=weights)
+
+
+def unpriced_models(messages: pd.DataFrame) -> pd.Series:
+    """Messages per model that has no price, most first (index ``model``)."""
+    counts = messages.loc[_is_unpriced(messages), "model"].value_counts()
+    return counts.sort_index().sort_values(ascending=False, kind="stable").rename("messages")
 
 
 def error_rate_series(
@@ -234,8 +270,8 @@ def per_agent(messages: pd.DataFrame, agents: pd.DataFrame | None = None) -> pd.
     Columns ``agent_id, name, kind, team, status`` (from ``agents``, NA when
     unknown), ``last_seen`` (the later of the agent's ``last_seen`` and its
     last message here), then ``messages, conversations, error_rate,
-    latency_p50, latency_p95, tokens_in, tokens_out`` over the messages with
-    that agent id, defined as in ``kpis`` (an agent without messages has
+    latency_p50, latency_p95, tokens_in, tokens_out, cost_usd`` over the messages
+    with that agent id, defined as in ``kpis`` (an agent without messages has
     zeros and NaN latencies). Sorted by messages, most first.
     """
     attributed = messages[messages["agent_id"].notna()]
@@ -251,6 +287,7 @@ def per_agent(messages: pd.DataFrame, agents: pd.DataFrame | None = None) -> pd.
             "latency_p95": reply_latency.quantile(0.95),
             "tokens_in": grouped["tokens_in"].sum(),
             "tokens_out": grouped["tokens_out"].sum(),
+            "cost_usd": grouped["cost_usd"].sum(),
             "last_message": grouped["timestamp"].max(),
         }
     )
@@ -259,11 +296,41 @@ def per_agent(messages: pd.DataFrame, agents: pd.DataFrame | None = None) -> pd.
     counts = ["messages", "conversations", "tokens_in", "tokens_out"]
     table[counts] = table[counts].fillna(0).astype("int64")
     table["error_rate"] = table["error_rate"].fillna(0.0)
+    table["cost_usd"] = table["cost_usd"].fillna(0.0)
     table["last_seen"] = table[["last_seen", "last_message"]].max(axis=1)
     columns = ["agent_id", *_AGENT_INFO.columns, *stats.columns.drop("last_message")]
     return table[columns].sort_values(
         ["messages", "agent_id"], ascending=[False, True], ignore_index=True
     )
+
+
+def breakdown(messages: pd.DataFrame, by: str) -> pd.DataFrame:
+    """One row per value of ``by`` (a model, a user, a dimension; missing values under
+    ``MISSING_LABEL``), most messages first.
+
+    Columns ``by``, ``messages, conversations, error_rate, tokens_in, tokens_out, cost_usd,
+    unpriced_messages``, each defined as in ``kpis`` over that value's messages.
+    """
+    keys = messages[by].fillna(MISSING_LABEL)
+    grouped = messages.groupby(keys)
+    replies = _is_reply(messages)
+    table = pd.DataFrame(
+        {
+            "messages": grouped.size(),
+            "conversations": grouped["conversation_id"].nunique(),
+            "error_rate": (_is_failed(messages) & replies).groupby(keys).sum()
+            / pd.Series(replies, index=messages.index).groupby(keys).sum().where(lambda n: n > 0),
+            "tokens_in": grouped["tokens_in"].sum(),
+            "tokens_out": grouped["tokens_out"].sum(),
+            "cost_usd": grouped["cost_usd"].sum(),
+            "unpriced_messages": _is_unpriced(messages).groupby(keys).sum(),
+        }
+    )
+    table["error_rate"] = table["error_rate"].fillna(0.0)
+    counts = ["messages", "conversations", "tokens_in", "tokens_out", "unpriced_messages"]
+    table[counts] = table[counts].astype("int64")
+    table = table.rename_axis(by).reset_index()
+    return table.sort_values(["messages", by], ascending=[False, True], ignore_index=True)
 
 
 def conversation_stats(messages: pd.DataFrame) -> pd.DataFrame:
@@ -428,6 +495,11 @@ def _is_reply(messages: pd.DataFrame) -> np.ndarray:
 
 def _is_failed(messages: pd.DataFrame) -> pd.Series:
     return messages["status"].isin(FAILED_STATUSES)
+
+
+def _is_unpriced(messages: pd.DataFrame) -> pd.Series:
+    """Messages that name a model and have no cost: their model has no price."""
+    return messages["model"].notna() & messages["cost_usd"].isna()
 
 
 def _reply_latency(messages: pd.DataFrame, keys: Sequence[str] = ()) -> pd.DataFrame:

@@ -53,6 +53,19 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "type": "object",
                 "properties": {"in": {"type": "integer"}, "out": {"type": "integer"}},
             },
+            "cost": {
+                "type": "object",
+                "properties": {
+                    "usd": {
+                        "type": "number",
+                        "description": "cost of the priced messages, at today's prices",
+                    },
+                    "unpriced_messages": {
+                        "type": "integer",
+                        "description": "messages whose model has no price: left out of usd",
+                    },
+                },
+            },
         },
     },
     "Agent": _object(
@@ -70,6 +83,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "latency_p95": "float64",
             "tokens_in": "int64",
             "tokens_out": "int64",
+            "cost_usd": "float64",
         }
     ),
     "Message": _object(MESSAGE_DTYPES),

@@ -35,24 +35,25 @@ def utc(text: str) -> pd.Timestamp:
 
 
 # Three conversations on 2024-01-01. Agent replies: m2 m4 m5 m7 m9 m10 (m4 error, m7 timeout);
-# latencies of replies: 100 300 400 200 1000 (m9 has none).
+# latencies of replies: 100 300 400 200 1000 (m9 has none).  Models: m2 m4 priced (0.5 and
+# 0.25 USD), m10's model has no price; the others name none.
 SAMPLE = messages_frame([
-    # id    conv  agent  role     timestamp              lat   in    out   status     user
+    # id    conv  agent  role     timestamp              lat   in    out   status     user, model...
     ("m1",  "c1", None,  "user",  "2024-01-01 10:00:00", None, 12,   None, "ok",      "u1"),
-    ("m2",  "c1", "a1",  "agent", "2024-01-01 10:00:02", 100,  30,   40,   "ok",      None),
+    ("m2",  "c1", "a1",  "agent", "2024-01-01 10:00:02", 100,  30,   40,   "ok",      None, "gx", 0, 0.5),
     ("m3",  "c1", "a1",  "tool",  "2024-01-01 10:00:03", None, None, 5,    "ok",      None),
-    ("m4",  "c1", "a2",  "agent", "2024-01-01 10:00:10", 300,  20,   10,   "error",   None),
+    ("m4",  "c1", "a2",  "agent", "2024-01-01 10:00:10", 300,  20,   10,   "error",   None, "gx", 5, 0.25),
     ("m5",  "c1", "a1",  "agent", "2024-01-01 10:00:20", 400,  10,   10,   "ok",      None),
     ("m6",  "c2", None,  "user",  "2024-01-01 10:20:00", None, 8,    None, "ok",      "u2"),
     ("m7",  "c2", "a2",  "agent", "2024-01-01 10:20:05", 200,  10,   20,   "timeout", None),
     ("m8",  "c2", None,  "user",  "2024-01-01 10:40:00", None, 5,    None, "ok",      "u2"),
     ("m9",  "c3", "a1",  "agent", "2024-01-01 10:50:00", None, None, None, "ok",      None),
-    ("m10", "c3", "a2",  "agent", "2024-01-01 10:50:30", 1000, 0,    50,   "ok",      None),
+    ("m10", "c3", "a2",  "agent", "2024-01-01 10:50:30", 1000, 0,    50,   "ok",      None, "odd"),
 ])  # fmt: skip
 EMPTY = SAMPLE.iloc[:0]
 PER_AGENT_COLUMNS = [
     "agent_id", "name", "kind", "team", "status", "last_seen", "messages", "conversations",
-    "error_rate", "latency_p50", "latency_p95", "tokens_in", "tokens_out",
+    "error_rate", "latency_p50", "latency_p95", "tokens_in", "tokens_out", "cost_usd",
 ]  # fmt: skip
 CONVERSATION_COLUMNS = [
     "conversation_id", "user_id", "started", "ended", "duration_s", "turns", "agents", "errors",
@@ -77,6 +78,7 @@ def test_kpis_of_sample() -> None:
         "error_rate": pytest.approx(2 / 6),
         "latency_ms": {"p50": 300.0, "p95": pytest.approx(880.0), "p99": pytest.approx(976.0)},
         "tokens": {"in": 95, "out": 135},
+        "cost": {"usd": 0.75, "unpriced_messages": 1},
     }
 
 
@@ -94,6 +96,7 @@ def test_kpis_of_empty_frame() -> None:
         "error_rate": 0.0,
         "latency_ms": {"p50": None, "p95": None, "p99": None},
         "tokens": {"in": 0, "out": 0},
+        "cost": {"usd": 0.0, "unpriced_messages": 0},
     }
     assert json.dumps(kpis.to_dict(), allow_nan=False)
 
@@ -134,6 +137,8 @@ def test_kpis_of_a_single_message() -> None:
         latency_p99=250.0,
         tokens_in=7,
         tokens_out=0,
+        cost_usd=0.0,
+        unpriced_messages=0,
     )
 
 
@@ -143,12 +148,13 @@ def test_kpis_dict_holds_plain_python_numbers() -> None:
     assert type(payload["error_rate"]) is float
     assert {type(v) for v in payload["latency_ms"].values()} == {float}
     assert {type(v) for v in payload["tokens"].values()} == {int}
+    assert (type(payload["cost"]["usd"]), type(payload["cost"]["unpriced_messages"])) == (float, int)
     assert json.loads(json.dumps(payload, allow_nan=False)) == payload
 
 
 def test_kpi_changes() -> None:
-    previous = Kpis(10, 4, 2, 0.25, 100.0, NaN, 200.0, 0, 50)
-    current = Kpis(15, 3, 2, 0.5, 150.0, 300.0, NaN, 10, 25)
+    previous = Kpis(10, 4, 2, 0.25, 100.0, NaN, 200.0, 0, 50, 2.0, 0)
+    current = Kpis(15, 3, 2, 0.5, 150.0, 300.0, NaN, 10, 25, 3.0, 1)
     assert metrics.kpi_changes(current, previous) == {
         "messages": 0.5,
         "conversations": -0.25,
@@ -159,6 +165,8 @@ def test_kpi_changes() -> None:
         "latency_p99": None,  # current NaN
         "tokens_in": None,  # previous 0
         "tokens_out": -0.5,
+        "cost_usd": 0.5,
+        "unpriced_messages": None,  # previous 0
     }
 
 
@@ -557,3 +565,60 @@ def test_kpis_dict_is_plain_json(rows: list[tuple[Any, ...]]) -> None:
     else:
         assert latency["p95"] is not None and latency["p99"] is not None
         assert latency["p50"] <= latency["p95"] <= latency["p99"]
+
+
+# --- cost ---------------------------------------------------------------------------------------
+
+
+def test_per_agent_sums_the_cost_of_priced_messages() -> None:
+    table = metrics.per_agent(SAMPLE).set_index("agent_id")
+    # a1: m2 (0.5); a2: m4 (0.25), m10 unpriced and left out.
+    assert table["cost_usd"].to_dict() == {"a1": 0.5, "a2": 0.25}
+
+
+def test_breakdown_by_model() -> None:
+    table = metrics.breakdown(SAMPLE, "model")
+    assert table.to_dict("records") == [
+        {
+            "model": metrics.MISSING_LABEL,
+            "messages": 7,
+            "conversations": 3,
+            "error_rate": pytest.approx(1 / 3),  # replies m5, m7 (timeout), m9
+            "tokens_in": 45,  # m1 12, m5 10, m6 8, m7 10, m8 5
+            "tokens_out": 35,  # m3 5, m5 10, m7 20
+            "cost_usd": 0.0,
+            "unpriced_messages": 0,
+        },
+        {
+            "model": "gx",
+            "messages": 2,
+            "conversations": 1,
+            "error_rate": 0.5,  # m2 ok, m4 error
+            "tokens_in": 50,
+            "tokens_out": 50,
+            "cost_usd": 0.75,
+            "unpriced_messages": 0,
+        },
+        {
+            "model": "odd",
+            "messages": 1,
+            "conversations": 1,
+            "error_rate": 0.0,
+            "tokens_in": 0,
+            "tokens_out": 50,
+            "cost_usd": 0.0,
+            "unpriced_messages": 1,
+        },
+    ]
+
+
+def test_cost_series_by_model_counts_priced_messages_only() -> None:
+    table = metrics.cost_series(SAMPLE, "30min", tz="UTC")
+    assert list(table.columns) == ["gx"]
+    assert table["gx"].tolist() == [0.75, 0.0]
+    assert table.index.equals(metrics.volume_series(SAMPLE, "30min", by=None).index)
+
+
+def test_unpriced_models() -> None:
+    assert metrics.unpriced_models(SAMPLE).to_dict() == {"odd": 1}
+    assert metrics.unpriced_models(EMPTY).empty
