@@ -33,7 +33,22 @@ KPIS = {
     "latency_p95": Card("Latency p95", "{value:,.0f} ms", higher_is_better=False),
     "tokens_in": Card("Tokens in"),
     "tokens_out": Card("Tokens out"),
+    "cost_usd": Card("Cost", "${value:,.2f}"),
 }
+
+
+def unpriced_text(models: Mapping[str, int]) -> str:
+    """ "3 models unpriced: a, b, c (40 messages left out of the cost)", or "" when none."""
+    if not models:
+        return ""
+    count = len(models)
+    names = ", ".join(models)
+    messages = sum(models.values())
+    return (
+        f"{count} model{'s' if count > 1 else ''} unpriced: {names} ({messages:,} "
+        f"message{'s' if messages > 1 else ''} left out of the cost; price them under "
+        "[prices] or [model_aliases] of the AGENTDASH_CONFIG file)"
+    )
 
 
 def period_name(pipeline: MessagesPipeline) -> str:

@@ -20,7 +20,7 @@ from pipelines.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from pipelines.importer import Entry
-    from pipelines.schema import FieldMapping
+    from pipelines.shapes import Shape
     from pipelines.sources.cosmos import CosmosSource
     from pipelines.sources.local import LocalSource
 
@@ -286,10 +286,12 @@ def _cost(stats: Mapping[str, float]) -> str:
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """Sample both containers and show how their documents map to the canonical columns.
 
-    Exits 1 when the sampled documents of a container cannot be read at all; a
-    source that cannot be reached, or rejects the credentials, exits 2.
+    With ``--suggest``, also propose a shape and mapping for the messages container (a
+    preset it looks like, else fields by name and value) as a TOML block.  Exits 1 when
+    the sampled documents of a container cannot be read at all; a source that cannot be
+    reached, or rejects the credentials, exits 2.
     """
-    from pipelines.schema import FieldMapping
+    from pipelines.shapes import Shape
     from pipelines.sources.cosmos import CosmosSource
     from pipelines.sources.local import LocalSource
 
@@ -299,11 +301,14 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     else:
         source = LocalSource.from_settings(settings)
     print(f"source: {source.identity}")
+    shape = Shape.from_section(settings.containers.get("messages"), settings.messages_container)
     try:
         readable = [
-            _check_container(source, FieldMapping.for_container(container, settings.fields), args)
+            _check_container(source, container, settings, shape, args)
             for container in ("agents", "messages")
         ]
+        if args.suggest:
+            _suggest(source, settings, args)
     finally:
         source.close()
     print(_cost(source.stats.snapshot()))
@@ -314,34 +319,62 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+def _sample(source: CosmosSource | LocalSource, query: Any, size: int) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for batch in source.fetch(query):
+        docs += batch[: size - len(docs)]
+        if len(docs) >= size:
+            break
+    return docs
+
+
 def _check_container(
-    source: CosmosSource | LocalSource, mapping: FieldMapping, args: argparse.Namespace
+    source: CosmosSource | LocalSource,
+    container: str,
+    settings: Settings,
+    shape: Shape,
+    args: argparse.Namespace,
 ) -> bool:
     """Print the mapping of one container and how its sample fares; False if nothing reads."""
     from pipelines.query import Query
-    from pipelines.schema import DTYPES, REQUIRED, normalise
+    from pipelines.reading import normalise_shaped
+    from pipelines.schema import REQUIRED, FieldMapping
+    from pipelines.shapes import Shape, values
 
-    container = mapping.container
-    query = Query.build(container, projection=mapping.projection(DTYPES[container]))
-    docs: list[dict[str, Any]] = []
-    for batch in source.fetch(query):
-        docs += batch[: args.sample - len(docs)]
-        if len(docs) >= args.sample:
-            break
+    mapping = FieldMapping.for_container(container, settings.fields, settings.dimensions)
+    shape = shape if container == "messages" else Shape()
+    columns = [
+        c for c in mapping.columns if c in dict(mapping.fields) or c in dict(mapping.dimensions)
+    ]
+    query = Query.build(
+        container, filters=shape.filters(), projection=shape.projection(mapping, columns)
+    )
+    docs = _sample(source, query, args.sample)
     print(f"\n{container}:")
+    if container == "messages" and shape != Shape():
+        print(
+            f"  layout: {shape.layout}" + (f" ({shape.messages_path!r})" if shape.session else "")
+        )
+    for note in shape.pushed_down():
+        print(f"  not pushed down: {note}")
     if not docs:
         print("  no documents: is this the container you meant?")
         return True
-    result = normalise(docs, mapping)
-    share = len(result.frame) / len(docs)
-    print(f"  {len(docs)} documents sampled, {len(result.frame)} normalise ({share:.1%})")
-    fields = dict(mapping.fields)
-    width = max(len("source field"), *(len(fields[column]) for column in DTYPES[container]))
+    result = normalise_shaped(docs, mapping, shape)
+    messages, _ = shape.messages(docs, mapping)
+    unit = "messages" if shape.session else "documents"
+    share = len(result.frame) / max(len(messages), 1)
+    print(
+        f"  {len(docs)} documents sampled, {len(messages)} messages, "
+        f"{len(result.frame)} normalise ({share:.1%} of the {unit})"
+    )
+    fields = {**dict(mapping.fields), **dict(mapping.dimensions)}
+    width = max(len("source field"), *(len(fields[column]) for column in columns))
     print(f"  {'column':<16} {'source field':<{width}}  {'present':>7}")
     absent = []
-    for column in DTYPES[container]:
+    for column in columns:
         field = fields[column]
-        present = sum(doc.get(field) is not None for doc in docs) / len(docs)
+        present = sum(v is not None for v in values(messages, field)) / max(len(messages), 1)
         print(f"  {column:<16} {field:<{width}}  {present:7.1%}")
         if present == 0 and column in REQUIRED[container]:
             absent.append((column, field))
@@ -350,9 +383,38 @@ def _check_container(
     for column, field in absent:
         print(
             f"  hint: no document has {field!r}, the source field of {column}: name the right "
-            f'one in the AGENTDASH_CONFIG file, e.g. [fields.{container}] {column} = "..."'
+            f'one in the AGENTDASH_CONFIG file, e.g. [fields.{container}] {column} = "..." '
+            "(or try agentdash check --suggest)"
         )
     return len(result.frame) > 0
+
+
+def _suggest(
+    source: CosmosSource | LocalSource, settings: Settings, args: argparse.Namespace
+) -> None:
+    """Print a shape and mapping proposed for the messages container, ready to paste."""
+    from pipelines.query import Query
+    from pipelines.suggest import propose
+
+    docs = _sample(source, Query.build("messages"), args.sample)
+    print("\nsuggested for messages:")
+    if not docs:
+        print("  no documents to learn from")
+        return
+    proposal = propose(docs, settings.messages_container)
+    if proposal.preset is not None:
+        print(f"  the documents look like the {proposal.preset!r} preset")
+    else:
+        print("  no preset matches: fields proposed by their names and values")
+    for reason in proposal.why:
+        print(f"  note: {reason}")
+    block = proposal.toml() or "# the default mapping reads them: nothing to add"
+    print("  paste into the AGENTDASH_CONFIG file:\n")
+    print("\n".join(f"    {line}" for line in block.splitlines()))
+    print(
+        f"\n  with it {proposal.readable} of {proposal.sampled} sampled {proposal.unit} "
+        f"normalise ({proposal.share:.1%})"
+    )
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -474,6 +536,11 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="sample the source: field mapping, share of readable documents, cost"
     )
     check.add_argument("--sample", type=int, default=200, help="documents to read per container")
+    check.add_argument(
+        "--suggest",
+        action="store_true",
+        help="propose a shape and field mapping for the messages (a TOML block to paste)",
+    )
     check.set_defaults(func=cmd_check)
 
     from pipelines.windows import WINDOWS
@@ -518,6 +585,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(os.environ)
+        from pipelines.pipeline import MessagesPipeline
+
+        # Before the server imports the API, whose parameters are the pipeline's.
+        MessagesPipeline.declare_dimensions(settings.dimensions)
         if settings.source == "local" and args.command in _STORE_COMMANDS:
             print(f"store: {settings.local_path}", flush=True)
         return int(args.func(args, settings))

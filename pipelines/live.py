@@ -126,7 +126,11 @@ class LiveFrames:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LiveFrames:
-        """The source, cache and field mapping the settings describe."""
+        """The source, cache, field mapping, shape and prices the settings describe; the
+        configured dimensions become filters of the messages pipelines."""
+        from pipelines.pipeline import MessagesPipeline  # it reads these frames
+
+        MessagesPipeline.declare_dimensions(settings.dimensions)
         cache = make_cache(settings.redis_url, settings.cache_ttl_seconds)
         fields = {k: dict(v) for k, v in settings.fields.items()}
         return cls(

@@ -273,6 +273,7 @@ class MessagesPipeline(Pipeline):
         objects=list(STATUSES), link="status", doc="Keep these statuses (all when empty)."
     )
     roles = Choices(objects=list(ROLES), link="role", doc="Keep these roles (all when empty).")
+    models = Names(link="model", doc="Keep messages of these models (all when empty).")
     search = Text(
         link="search",
         query="q",
@@ -283,9 +284,42 @@ class MessagesPipeline(Pipeline):
         "agents": "agent_id",
         "statuses": "status",
         "roles": "role",
+        "models": "model",
         "search": ("conversation_id", "user_id"),
     }
     _container = "messages"
+
+    @classmethod
+    def declare_dimensions(cls, dimensions: Mapping[str, str]) -> None:
+        """Declare a filter for each configured dimension (``[dimensions] tenant =
+        "tenantId"``): a parameter of that name, its link and API name too, keeping the
+        rows whose column of that name holds one of its values.
+
+        Done when the settings are read (:meth:`LiveFrames.from_settings`, the
+        ``agentdash`` commands); declaring one again changes nothing.
+        """
+        for name, source_field in dimensions.items():
+            if name in cls.param:
+                continue
+            cls.param.add_parameter(
+                name,
+                Names(
+                    link=name,
+                    doc=f"Keep messages whose {name} (source field {source_field}) is one "
+                    "of these (all when empty).",
+                ),
+            )
+            cls.columns = {**cls.columns, name: name}
+
+    @classmethod
+    def breakdowns(cls) -> list[str]:
+        """The filters that keep rows by one column's values, besides agents and statuses:
+        the model and the configured dimensions (each a breakdown too)."""
+        return [
+            name
+            for name, column in cls.columns.items()
+            if isinstance(column, str) and name not in ("agents", "statuses", "roles")
+        ]
 
     def __init__(self, **params: Any) -> None:
         if ("start" in params or "end" in params) and "window" not in params:

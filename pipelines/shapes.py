@@ -135,10 +135,10 @@ class Shape:
         id_path, agent_path = fields["id"], fields["agent_id"]
         conversation_path, time_path = fields["conversation_id"], fields["timestamp"]
         getters = [_getter(path) for path in paths]
-        own = [_values(docs, path) for path in paths]
-        parent_ids = _values(docs, "id")
-        parent_times = _values(docs, DOCUMENT_TIME)
-        arrays = _values(docs, self.messages_path)
+        own = [values(docs, path) for path in paths]
+        parent_ids = values(docs, "id")
+        parent_times = values(docs, DOCUMENT_TIME)
+        arrays = values(docs, self.messages_path)
         # Where an element lacks a field: its document's, or (for these) a default.
         instead = {
             conversation_path: parent_ids,
@@ -194,14 +194,15 @@ def _getter(path: str) -> Callable[[dict[str, Any]], Any]:
     return lambda element: lookup(element, path)
 
 
-def _values(docs: Sequence[Document], path: str) -> Sequence[Any]:
+def values(docs: Sequence[Document], path: str) -> Sequence[Any]:
+    """The value at ``path`` of each document (or column batch), None where absent."""
     if isinstance(docs, ColumnBatch):
         return docs.column(path)
     return [doc.get(path) if path in doc else lookup(doc, path) for doc in docs]
 
 
 def _where(docs: Sequence[Document], path: str, wanted: str) -> Sequence[Document]:
-    kept = np.array([value == wanted for value in _values(docs, path)], dtype=bool)
+    kept = np.array([value == wanted for value in values(docs, path)], dtype=bool)
     if bool(kept.all()):
         return docs
     if isinstance(docs, ColumnBatch):
@@ -215,10 +216,10 @@ def _where(docs: Sequence[Document], path: str, wanted: str) -> Sequence[Documen
 
 def _fill(docs: Sequence[Document], path: str, default: str) -> Sequence[Document]:
     """``docs`` whose ``path`` is missing taking ``default`` there."""
-    values = _values(docs, path)
-    if all(value is not None for value in values):
+    found = values(docs, path)
+    if all(value is not None for value in found):
         return docs
-    filled = [default if value is None else value for value in values]
+    filled = [default if value is None else value for value in found]
     if isinstance(docs, ColumnBatch):
         return ColumnBatch({**docs.columns, path: filled}, len(docs))
     return [{**doc, path: value} for doc, value in zip(docs, filled, strict=True)]

@@ -225,10 +225,12 @@ def stacked_bars(
     ylabel: str,
     select: bool = False,
     kit: FigureKit | None = None,
+    number: str = "0,0",
 ) -> Any:
     """Stacked bars over time from :func:`stacked_layers`.
 
-    Hovering a bar shows every series of its time bin.
+    Hovering a bar shows every series of its time bin, each as ``number`` formats it
+    (a Bokeh number format: ``$0,0.00`` for dollars).
     """
     return _time_chart(
         layers,
@@ -240,7 +242,7 @@ def stacked_bars(
             fill_color=color_for(layer.label, i),
             line_alpha=0,
         ),
-        hover=lambda i, layer: (layer.label, f"@{{{layer_column('count', i)}}}{{0,0}}"),
+        hover=lambda i, layer: (layer.label, f"@{{{layer_column('count', i)}}}{{{number}}}"),
         shared=BARS_SHARED,
         frame=(title, ylabel, select),
         kit=kit,

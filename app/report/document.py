@@ -36,7 +36,7 @@ from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
 from bokeh.resources import INLINE
 from panel.viewable import Viewable
 
-from app.cards import KPIS, KpiCards, period_name
+from app.cards import KPIS, KpiCards, period_name, unpriced_text
 from app.charts.analytic import histogram, histogram_layer
 from app.charts.time import lines, series_layers, stacked_bars, stacked_layers
 from app.report import chromium, page
@@ -263,6 +263,8 @@ def _charts(
     volume = metrics.volume_series(frame, interval, by="status", tz=tz)
     latency = metrics.latency_series(frame, interval, tz=tz)
     percentiles = [f"p{p}" for p in metrics.LATENCY_PERCENTILES]
+    cost = metrics.cost_series(frame, interval, by="model", tz=tz)
+    unpriced = {str(m): int(n) for m, n in metrics.unpriced_models(frame).items()}
     return {
         "Message volume": _chart(
             stacked_bars(
@@ -288,6 +290,18 @@ def _charts(
                 )
             ),
         ),
+        "Cost": pn.Column(
+            _chart(
+                stacked_bars(
+                    stacked_layers(cost, interval, {}),
+                    title=f"Cost per {interval} by model (USD)",
+                    ylabel="USD",
+                    number="$0,0.00",
+                )
+            ),
+            pn.pane.Markdown(unpriced_text(unpriced) or "Every model of the window has a price."),
+            sizing_mode="stretch_width",
+        ),
     }
 
 
@@ -300,6 +314,7 @@ def _tables(
     return {
         # As in the dashboard's agents table: team and kind would crowd out the numbers.
         "Agents": agent_table(frame, agents, tz).drop(columns=["agent_id", "team", "kind"]),
+        "Models": metrics.breakdown(frame, "model"),
         f"Top {TOP} errors": local_times(errors.rename(columns={"agent_id": "agent"}), tz),
         f"Slowest {TOP} conversations": local_times(
             slowest.drop(columns=["ended", "unanswered"]), tz
@@ -348,8 +363,9 @@ def _table(frame: pd.DataFrame, tz: str) -> pn.widgets.Tabulator:
     """A read-only table as the dashboard draws one; rates as percentages, times in ``tz``."""
     numbers = frame.select_dtypes("number").columns
     times = frame.select_dtypes("datetime").columns
+    formats = {"rate": "0.0%", "usd": "$0,0.00"}
     formatters: dict[str, Any] = {
-        column: NumberFormatter(format="0.0%" if column.endswith("rate") else "0,0")
+        column: NumberFormatter(format=formats.get(column.rsplit("_", 1)[-1], "0,0"))
         for column in numbers
     }
     formatters.update({column: DateFormatter(format="%Y-%m-%d %H:%M") for column in times})

@@ -88,6 +88,8 @@ class Filters(pn.viewable.Viewer):
         messages.param.watch(self._check_window, ["window", "start", "end"], precedence=10)
         self.agents.param.watch(self._agent_options, "version")
         self._agents_listed: pd.DataFrame | None = None
+        messages.param.watch(self._value_options, "version")
+        self._values_listed: pd.DataFrame | None = None
         self._widgets = self._make_widgets()
         self._range: pn.widgets.DatetimeRangePicker | None = None
         messages.param.watch(self._show_range, ["window", "start", "end", "tz"])
@@ -149,6 +151,21 @@ class Filters(pn.viewable.Viewer):
         options.update({agent: agent for agent in picked if agent not in options.values()})
         self._agent_choice.options = options
 
+    def _value_options(self, *events: param.parameterized.Event) -> None:
+        """The values to pick for the model and each dimension: those of the data read."""
+        try:
+            frame = self.messages.live.frame
+        except AgentdashError:  # the views say so; the sidebar keeps its options
+            return
+        if frame is self._values_listed:
+            return
+        self._values_listed = frame
+        for name, choice in self._value_choices.items():
+            column = self.messages.columns[name]
+            found = frame[column].dropna().unique().tolist() if column in frame else []
+            picked = [value for value in getattr(self.messages, name) if value not in found]
+            choice.options = sorted(found) + picked
+
     def _make_widgets(self) -> pn.Column:
         messages = self.messages.param
         # Labels and placeholders say what these take; a tooltip each would cost every
@@ -161,12 +178,25 @@ class Filters(pn.viewable.Viewer):
             description=None,
         )
         self._agent_options()
+        # The model and the configured dimensions: filters declared by the pipeline.
+        self._value_choices = {
+            name: pn.widgets.MultiChoice.from_param(
+                messages[name],
+                label=name.replace("_", " ").capitalize(),
+                options=[],
+                placeholder=f"all {name}",
+                description=None,
+            )
+            for name in self.messages.breakdowns()
+        }
+        self._value_options()
         reset = pn.widgets.Button(label="Reset filters", color="default")
         reset.on_click(lambda event: self.reset())
         self._window_buttons = _buttons(pn.widgets.RadioButtonGroup, messages.window)
         return pn.Column(
             self._window_buttons,
             self._agent_choice,
+            *self._value_choices.values(),
             pn.widgets.StaticText(
                 value="Status and role (none picked: all)", margin=(5, 10, 0, 10)
             ),

@@ -1,4 +1,4 @@
-"""Overview: headline numbers, message volume, latency and the busiest agents."""
+"""Overview: headline numbers, message volume, latency, the busiest agents and cost."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import panel as pn
 import param
 from bokeh.models import HBar, HoverTool, TapTool
-from bokeh.models.widgets import RadioButtonGroup
+from bokeh.models.widgets import Div, NumberFormatter, RadioButtonGroup
 
-from app.cards import KPIS, KpiCards, period_name
+from app.cards import KPIS, KpiCards, period_name, unpriced_text
 from app.charts.layers import Layer
 from app.charts.live import Figures, LiveFigure
 from app.charts.time import (
@@ -28,11 +29,15 @@ from app.charts.time import (
 )
 from app.memo import current, memo, previous
 from app.tables import agent_names
+from app.tabulator import sync_table, table
+from app.theme import MUTED
 from app.views.base import View, narrow_time
 from pipelines import metrics
+from pipelines.pipeline import MessagesPipeline
 from pipelines.windows import to_utc
 
 STACK_BY = {"status": "by status", "agent_id": "by agent"}
+"""Stacks of the volume chart, then one per breakdown of the pipeline (model, dimensions)."""
 BUTTONS_CSS = """
 .bk-btn { border-color: var(--panel-border-color, #ced4da); }
 .bk-btn-default {
@@ -72,10 +77,17 @@ class OverviewView(View):
     by: str = param.Selector(  # type: ignore[assignment]
         default="status", objects=["status", "agent_id"], doc="Stack message volume by this."
     )
+    breakdown: str = param.Selector(  # type: ignore[assignment]
+        default="model", objects=["model", "user_id"], doc="One row per value of this."
+    )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        self._stacks = {**STACK_BY, **{c: _by_name(c) for c in _breakdowns()}}
+        self.param.by.objects = list(self._stacks)
+        self.param.breakdown.objects = [*_breakdowns(), "user_id"]
         self.cards = KpiCards(KPIS)
+        self.unpriced = Div(text="", margin=(0, 10), styles={"color": MUTED}, visible=False)
         self._kit = FigureKit()  # shared by the page's figures
         select_time = on_time_range(self._select_time)
         self.volume = LiveFigure(self._draw_volume, link=select_time, height=300)
@@ -87,24 +99,55 @@ class OverviewView(View):
             height=260,
         )
         self._top_ids: list[str] = []
-        self.layout.append(
-            Figures(
-                [self.cards.div],
-                [self._stack_by()],
-                [self.volume],
-                [self.latency, self.top_agents],
-            )
+        self.cost = LiveFigure(self._draw_cost, link=select_time, height=260)
+        self.breakdowns = table(
+            formatters={
+                "error_rate": NumberFormatter(format="0.0%"),
+                "cost_usd": NumberFormatter(format="$0,0.00"),
+                **{c: NumberFormatter(format="0,0") for c in ("tokens_in", "tokens_out")},
+            },
+            titles={
+                "error_rate": "error rate",
+                "tokens_in": "tokens in",
+                "tokens_out": "tokens out",
+                "cost_usd": "cost (USD)",
+                "unpriced_messages": "unpriced",
+            },
+            page_size=10,
+            pagination="local",
         )
-        self.param.watch(self._filters_changed, "by")
+        self.layout.extend(
+            [
+                Figures(
+                    [self.cards.div],
+                    [self.unpriced],
+                    [self._stack_by()],
+                    [self.volume],
+                    [self.latency, self.top_agents],
+                    [self.cost],
+                ),
+                pn.widgets.RadioButtonGroup.from_param(
+                    self.param.breakdown,
+                    options={_by_name(c): c for c in self.param.breakdown.objects},
+                    button_type="primary",
+                    button_style="outline",
+                    sizing_mode="fixed",
+                    width=110 * len(self.param.breakdown.objects),
+                    description=None,
+                ),
+                self.breakdowns,
+            ]
+        )
+        self.param.watch(self._filters_changed, ["by", "breakdown"])
         self._refresh_now()
 
     def _stack_by(self) -> RadioButtonGroup:
         """The choice of ``by``, a Bokeh widget beside the figures it changes."""
-        choices = list(STACK_BY)
+        choices = list(self._stacks)
         buttons = RadioButtonGroup(
-            labels=list(STACK_BY.values()),
+            labels=list(self._stacks.values()),
             active=choices.index(self.by),
-            width=200,
+            width=100 * len(choices),
             margin=(5, 10),
             stylesheets=[BUTTONS_CSS],
         )
@@ -129,6 +172,16 @@ class OverviewView(View):
             ylabel="ms",
             select=True,
             kit=self._kit,
+        )
+
+    def _draw_cost(self, layers: Sequence[Layer]) -> Any:
+        return stacked_bars(
+            layers,
+            title="Cost over time by model (USD)",
+            ylabel="USD",
+            select=True,
+            kit=self._kit,
+            number="$0,0.00",
         )
 
     def _select_time(self, x0: Any, x1: Any) -> None:
@@ -156,8 +209,12 @@ class OverviewView(View):
             interval=interval,
             by=self.by,
             tz=messages.tz,
+            breakdown=self.breakdown,
         )
         self.cards.update(drawn.values, drawn.changes, period_name(messages))
+        self.unpriced.text, self.unpriced.visible = drawn.unpriced, bool(drawn.unpriced)
+        self.cost.update(drawn.cost)
+        sync_table(self.breakdowns, drawn.breakdown)
         self.volume.update(drawn.volume)
         self.latency.update(drawn.latency)
         self._top_ids = drawn.top_ids
@@ -174,6 +231,18 @@ class _Drawn:
     latency: list[Layer]
     top_ids: list[str]
     top_agents: list[Layer]
+    unpriced: str
+    cost: list[Layer]
+    breakdown: pd.DataFrame
+
+
+def _by_name(column: str) -> str:
+    return "by " + column.removesuffix("_id").replace("_", " ")
+
+
+def _breakdowns() -> list[str]:
+    """The columns of the pipeline's breakdowns: the model, the configured dimensions."""
+    return [str(MessagesPipeline.columns[name]) for name in MessagesPipeline.breakdowns()]
 
 
 def _overview(
@@ -184,8 +253,10 @@ def _overview(
     interval: str,
     by: str,
     tz: str,
+    breakdown: str,
 ) -> _Drawn:
     now = metrics.kpis(window)
+    cost = metrics.cost_series(window, interval, by="model", tz=tz)
     names = agent_names(agents)
     volume = metrics.volume_series(window, interval, by=by, tz=tz)
     latency = metrics.latency_series(window, interval, tz=tz)
@@ -206,4 +277,9 @@ def _overview(
         latency=series_layers(latency, "latency_ms", percentiles),
         top_ids=top_ids,
         top_agents=[Layer("agents", columns)],
+        unpriced=unpriced_text(
+            {str(model): int(n) for model, n in metrics.unpriced_models(window).items()}
+        ),
+        cost=stacked_layers(cost, interval, {}),
+        breakdown=metrics.breakdown(window, breakdown),
     )

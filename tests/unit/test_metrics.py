@@ -148,7 +148,10 @@ def test_kpis_dict_holds_plain_python_numbers() -> None:
     assert type(payload["error_rate"]) is float
     assert {type(v) for v in payload["latency_ms"].values()} == {float}
     assert {type(v) for v in payload["tokens"].values()} == {int}
-    assert (type(payload["cost"]["usd"]), type(payload["cost"]["unpriced_messages"])) == (float, int)
+    assert (type(payload["cost"]["usd"]), type(payload["cost"]["unpriced_messages"])) == (
+        float,
+        int,
+    )
     assert json.loads(json.dumps(payload, allow_nan=False)) == payload
 
 

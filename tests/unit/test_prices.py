@@ -109,4 +109,4 @@ def test_price_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="must be 0 or more"):
         load('[prices]\n"a" = {input = -1.0, output = 1.0}\n')
     with pytest.raises(ConfigError, match=r"\[model_aliases\] 'x' must be a non-empty string"):
-        load('[model_aliases]\nx = 3\n')
+        load("[model_aliases]\nx = 3\n")
