@@ -38,18 +38,21 @@ def utc(text: str) -> pd.Timestamp:
 # latencies of replies: 100 300 400 200 1000 (m9 has none).  Models: m2 m4 priced (0.5 and
 # 0.25 USD), m10's model has no price; the others name none.
 SAMPLE = messages_frame([
-    # id    conv  agent  role     timestamp              lat   in    out   status     user, model...
+    # id    conv  agent  role     timestamp              lat   in    out   status     user
     ("m1",  "c1", None,  "user",  "2024-01-01 10:00:00", None, 12,   None, "ok",      "u1"),
-    ("m2",  "c1", "a1",  "agent", "2024-01-01 10:00:02", 100,  30,   40,   "ok",      None, "gx", 0, 0.5),
+    ("m2",  "c1", "a1",  "agent", "2024-01-01 10:00:02", 100,  30,   40,   "ok",      None),
     ("m3",  "c1", "a1",  "tool",  "2024-01-01 10:00:03", None, None, 5,    "ok",      None),
-    ("m4",  "c1", "a2",  "agent", "2024-01-01 10:00:10", 300,  20,   10,   "error",   None, "gx", 5, 0.25),
+    ("m4",  "c1", "a2",  "agent", "2024-01-01 10:00:10", 300,  20,   10,   "error",   None),
     ("m5",  "c1", "a1",  "agent", "2024-01-01 10:00:20", 400,  10,   10,   "ok",      None),
     ("m6",  "c2", None,  "user",  "2024-01-01 10:20:00", None, 8,    None, "ok",      "u2"),
     ("m7",  "c2", "a2",  "agent", "2024-01-01 10:20:05", 200,  10,   20,   "timeout", None),
     ("m8",  "c2", None,  "user",  "2024-01-01 10:40:00", None, 5,    None, "ok",      "u2"),
     ("m9",  "c3", "a1",  "agent", "2024-01-01 10:50:00", None, None, None, "ok",      None),
-    ("m10", "c3", "a2",  "agent", "2024-01-01 10:50:30", 1000, 0,    50,   "ok",      None, "odd"),
+    ("m10", "c3", "a2",  "agent", "2024-01-01 10:50:30", 1000, 0,    50,   "ok",      None),
 ])  # fmt: skip
+SAMPLE.loc[[1, 3, 9], "model"] = ["gx", "gx", "odd"]
+SAMPLE.loc[[1, 3], "tokens_cached_in"] = [0, 5]
+SAMPLE.loc[[1, 3], "cost_usd"] = [0.5, 0.25]
 EMPTY = SAMPLE.iloc[:0]
 PER_AGENT_COLUMNS = [
     "agent_id", "name", "kind", "team", "status", "last_seen", "messages", "conversations",
