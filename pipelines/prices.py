@@ -75,15 +75,8 @@ class PriceTable:
         self.aliases = dict(aliases or {})
         self._known: dict[str, Price | None] = {}
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PriceTable:
-        return cls(settings.prices, settings.model_aliases)
-
-    @property
-    def identity(self) -> str:
-        """What the costs depend on, for cache keys: the table's version and the file's."""
-        return json.dumps(
+        #: What the costs depend on, for cache keys: the table's version and the file's.
+        self.identity = json.dumps(
             {
                 "table": version("genai-prices"),
                 "prices": {m: vars(p) for m, p in sorted(self.overrides.items())},
@@ -91,6 +84,10 @@ class PriceTable:
             },
             sort_keys=True,
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PriceTable:
+        return cls(settings.prices, settings.model_aliases)
 
     def price(self, model: str) -> Price | None:
         """The price of ``model`` (a deployment name is its alias's model), or None."""
