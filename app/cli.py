@@ -362,12 +362,15 @@ def _check_container(
         return True
     result = normalise_shaped(docs, mapping, shape)
     messages, _ = shape.messages(docs, mapping)
-    unit = "messages" if shape.session else "documents"
     share = len(result.frame) / max(len(messages), 1)
-    print(
-        f"  {len(docs)} documents sampled, {len(messages)} messages, "
-        f"{len(result.frame)} normalise ({share:.1%} of the {unit})"
-    )
+    if container == "messages":
+        unit = "messages" if shape.session else "documents"
+        print(
+            f"  {len(docs)} documents sampled, {len(messages)} messages, "
+            f"{len(result.frame)} normalise ({share:.1%} of the {unit})"
+        )
+    else:
+        print(f"  {len(docs)} documents sampled, {len(result.frame)} normalise ({share:.1%})")
     fields = {**dict(mapping.fields), **dict(mapping.dimensions)}
     width = max(len("source field"), *(len(fields[column]) for column in columns))
     print(f"  {'column':<16} {'source field':<{width}}  {'present':>7}")
