@@ -363,11 +363,10 @@ def _check_container(
     result = normalise_shaped(docs, mapping, shape)
     messages, _ = shape.messages(docs, mapping)
     share = len(result.frame) / max(len(messages), 1)
-    if container == "messages":
-        unit = "messages" if shape.session else "documents"
+    if shape.session:
         print(
             f"  {len(docs)} documents sampled, {len(messages)} messages, "
-            f"{len(result.frame)} normalise ({share:.1%} of the {unit})"
+            f"{len(result.frame)} normalise ({share:.1%} of the messages)"
         )
     else:
         print(f"  {len(docs)} documents sampled, {len(result.frame)} normalise ({share:.1%})")

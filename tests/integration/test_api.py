@@ -105,6 +105,7 @@ def test_summary_equals_the_kpis_of_the_same_frame(
         "error_rate",
         "latency_ms",
         "tokens",
+        "cost",
     ]
     assert body["messages"] == 3000
     conforms(openapi, response_schema(openapi, f"{API}/metrics/summary"), body)
@@ -240,7 +241,9 @@ def test_openapi_document_lists_every_route(openapi: dict[str, Any]) -> None:
         assert operation["summary"], path
         assert {"200", "400"} <= set(operation["responses"]), path
     names = [p["name"] for p in openapi["paths"][f"{API}/messages"]["get"]["parameters"]]
-    assert names == ["window", "start", "end", "agent", "status", "role", "q", "limit", "cursor"]
+    assert names == [
+        "window", "start", "end", "agent", "status", "role", "model", "q", "limit", "cursor"
+    ]  # fmt: skip
 
 
 def test_docs_page_renders_the_document_without_leaving_the_server(

@@ -15,7 +15,9 @@ from pipelines.sources.local import LocalSource
 from tests import shaped
 
 
-def store(tmp_path: Path, clean_env: pytest.MonkeyPatch, docs: list[dict], config: str = "") -> None:
+def store(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, docs: list[dict], config: str = ""
+) -> None:
     path = tmp_path / "agentdash.db"
     clean_env.setenv("AGENTDASH_LOCAL_PATH", str(path))
     if config:
@@ -44,7 +46,7 @@ def test_suggest_recognises_the_chat_app_and_the_block_makes_check_pass(
     assert main(["check"]) == 0
     out = capsys.readouterr().out
     assert "not pushed down: only documents whose 'type' is 'message' are read" in out
-    assert "16 messages, 16 normalise (100.0% of the documents)" in out
+    assert "16 documents sampled, 16 normalise (100.0%)" in out
 
 
 def test_check_of_sessions_says_what_the_window_cannot_push_down(
@@ -64,7 +66,9 @@ def test_a_typo_in_a_container_section_is_refused_with_the_key_meant(
 ) -> None:
     store(tmp_path, clean_env, [], '[containers.messages]\npreset = "langchian"\n')
     assert main(["check"]) == 2
-    assert "preset 'langchian' is not a preset; did you mean 'langchain'?" in capsys.readouterr().err
+    assert (
+        "preset 'langchian' is not a preset; did you mean 'langchain'?" in capsys.readouterr().err
+    )
     (tmp_path / "agentdash.toml").write_text('[containers.messages]\nmessage_path = "turns"\n')
     assert main(["check"]) == 2
     assert "did you mean 'messages_path'?" in capsys.readouterr().err

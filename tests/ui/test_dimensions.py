@@ -51,9 +51,13 @@ def summary(app: ServedApp, **params: Any) -> dict[str, Any]:
     return body  # type: ignore[no-any-return]
 
 
-def test_the_api_filters_by_model_and_by_the_dimension(app: ServedApp, stored: pd.DataFrame) -> None:
+def test_the_api_filters_by_model_and_by_the_dimension(
+    app: ServedApp, stored: pd.DataFrame
+) -> None:
     tenant = stored["tenant"].dropna().iloc[0]
-    assert summary(app, window="24h", tenant=tenant)["messages"] == (stored["tenant"] == tenant).sum()
+    assert (
+        summary(app, window="24h", tenant=tenant)["messages"] == (stored["tenant"] == tenant).sum()
+    )
     model = "gpt-4o-mini-2024-07-18"
     assert summary(app, window="24h", model=model)["messages"] == (stored["model"] == model).sum()
     cost = summary(app, window="24h")["cost"]

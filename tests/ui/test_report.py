@@ -23,8 +23,8 @@ from tests.ui.conftest import PageGuard, ServedApp, make_served_app
 
 pytestmark = pytest.mark.ui
 
-CHARTS = 3  # message volume, latency over time, latency distribution
-TABLES = 3  # agents, top errors, slowest conversations
+CHARTS = 4  # message volume, latency over time, latency distribution, cost
+TABLES = 4  # agents, models, top errors, slowest conversations
 # The Bokeh figures of the page, in page order (a JavaScript expression).
 FIGURES = (
     '[...Bokeh.index.all_views()].filter(view => view.model.constructor.__name__ === "Figure")'

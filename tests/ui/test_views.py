@@ -85,7 +85,7 @@ MARKERS: dict[str, Any] = {
     "metrics": lambda page: page.locator(".bk-Figure").nth(6),
     "ops": lambda page: page.get_by_text("Data freshness"),
 }
-FIGURES = {"overview": 3, "agents": 0, "messages": 0, "metrics": 7, "ops": 2}
+FIGURES = {"overview": 4, "agents": 0, "messages": 0, "metrics": 7, "ops": 2}
 
 
 @pytest.mark.parametrize("tab", list(MARKERS))

@@ -35,7 +35,9 @@ def read(**query: Any) -> dict[str, Any]:
 
 
 def test_parameters_are_the_pipelines_question_under_their_query_names() -> None:
-    assert [p.name for p in FILTERS] == ["window", "start", "end", "agent", "status", "role", "q"]
+    assert [p.name for p in FILTERS] == [
+        "window", "start", "end", "agent", "status", "role", "model", "q"
+    ]  # fmt: skip
     values = read(window="7d", agent=["a", "b"], status="error", q="c-1", limit="5")
     assert values == {
         "window": "7d",

@@ -85,6 +85,7 @@ def test_each_filter_keeps_rows_by_its_column(frames: LiveFrames) -> None:
         "agents": ([agent], everything["agent_id"] == agent),
         "statuses": (["error"], everything["status"] == "error"),
         "roles": (["user", "tool"], everything["role"].isin(["user", "tool"])),
+        "models": (["gpt-4.1-mini"], everything["model"] == "gpt-4.1-mini"),
         "search": (
             user.upper(),
             everything["user_id"].str.contains(user, regex=False).fillna(False)
@@ -114,6 +115,7 @@ def test_links_and_api_queries_name_the_question_parameters() -> None:
         "agents": "agent",
         "statuses": "status",
         "roles": "role",
+        "models": "model",
         "search": "search",
     }
     assert MessagesPipeline.param.search.query == "q"
