@@ -6,6 +6,31 @@ from typing import Any
 
 import pandas as pd
 import panel as pn
+from bokeh.models.widgets.tables import NumberFormatter
+
+# How the metrics' columns read in a table (pipelines.metrics per_agent and breakdown).
+METRIC_FORMATS = {
+    "error_rate": "0.0%",
+    "latency_p50": "0,0",
+    "latency_p95": "0,0",
+    "tokens_in": "0,0",
+    "tokens_out": "0,0",
+    "cost_usd": "$0,0.00",
+}
+METRIC_TITLES = {
+    "error_rate": "error rate",
+    "latency_p50": "p50 (ms)",
+    "latency_p95": "p95 (ms)",
+    "tokens_in": "tokens in",
+    "tokens_out": "tokens out",
+    "cost_usd": "cost (USD)",
+    "unpriced_messages": "unpriced",
+}
+
+
+def metric_formatters() -> dict[str, NumberFormatter]:
+    """A formatter for each metric column (a table's models are its own: one set each)."""
+    return {column: NumberFormatter(format=fmt) for column, fmt in METRIC_FORMATS.items()}
 
 
 def table(value: pd.DataFrame | None = None, **params: Any) -> pn.widgets.Tabulator:

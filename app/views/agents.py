@@ -9,7 +9,6 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models.widgets.tables import NumberFormatter
 
 from app.charts.analytic import histogram, histogram_layer
 from app.charts.layers import Layer
@@ -17,7 +16,7 @@ from app.charts.live import LiveChart, LiveFigure
 from app.charts.time import stacked_bars, stacked_layers
 from app.memo import current, memo
 from app.tables import agent_conversations, agent_table
-from app.tabulator import sync_table, table
+from app.tabulator import METRIC_TITLES, metric_formatters, sync_table, table
 from app.views.base import View
 from app.views.thread import ConversationThread
 from pipelines import metrics
@@ -112,20 +111,8 @@ class AgentsView(View):
         super().__init__(**params)
         self.table = table(
             selectable=1,
-            formatters={
-                "error_rate": NumberFormatter(format="0.0%"),
-                "latency_p50": NumberFormatter(format="0,0"),
-                "latency_p95": NumberFormatter(format="0,0"),
-                "tokens_in": NumberFormatter(format="0,0"),
-                "tokens_out": NumberFormatter(format="0,0"),
-            },
-            titles={
-                "error_rate": "error rate",
-                "latency_p50": "p50 (ms)",
-                "latency_p95": "p95 (ms)",
-                "tokens_in": "tokens in",
-                "tokens_out": "tokens out",
-            },
+            formatters=metric_formatters(),
+            titles=dict(METRIC_TITLES),
             # Team and kind head the agent's page; the table keeps to numbers.
             hidden_columns=["agent_id", "team", "kind"],
             widths={
@@ -139,6 +126,7 @@ class AgentsView(View):
                 "latency_p95": 90,
                 "tokens_in": 100,
                 "tokens_out": 100,
+                "cost_usd": 100,
             },
         )
         self.table.param.watch(self._selected, "selection")

@@ -12,7 +12,7 @@ import pandas as pd
 import panel as pn
 import param
 from bokeh.models import HBar, HoverTool, TapTool
-from bokeh.models.widgets import Div, NumberFormatter, RadioButtonGroup
+from bokeh.models.widgets import Div, RadioButtonGroup
 
 from app.cards import KPIS, KpiCards, period_name, unpriced_text
 from app.charts.layers import Layer
@@ -29,7 +29,7 @@ from app.charts.time import (
 )
 from app.memo import current, memo, previous
 from app.tables import agent_names
-from app.tabulator import sync_table, table
+from app.tabulator import METRIC_TITLES, metric_formatters, sync_table, table
 from app.theme import MUTED
 from app.views.base import View, narrow_time
 from pipelines import metrics
@@ -101,18 +101,8 @@ class OverviewView(View):
         self._top_ids: list[str] = []
         self.cost = LiveFigure(self._draw_cost, link=select_time, height=260)
         self.breakdowns = table(
-            formatters={
-                "error_rate": NumberFormatter(format="0.0%"),
-                "cost_usd": NumberFormatter(format="$0,0.00"),
-                **{c: NumberFormatter(format="0,0") for c in ("tokens_in", "tokens_out")},
-            },
-            titles={
-                "error_rate": "error rate",
-                "tokens_in": "tokens in",
-                "tokens_out": "tokens out",
-                "cost_usd": "cost (USD)",
-                "unpriced_messages": "unpriced",
-            },
+            formatters=metric_formatters(),
+            titles=dict(METRIC_TITLES),
             page_size=10,
             pagination="local",
         )
