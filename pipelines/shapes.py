@@ -11,7 +11,7 @@ a source reads into one document per message for normalisation:
   unless it has its own.
 
 With a section, a message that names no agent takes ``default_agent`` (default: the
-container's name), and ``where_type`` keeps only the documents whose ``type`` is that
+container's name), one without a time its document's ``_ts``, and ``where_type`` keeps only the documents whose ``type`` is that
 (others, such as a chat app's conversation records, are not messages: skipped, not
 quarantined).  Without a section documents are read exactly as they are.
 """
@@ -70,7 +70,9 @@ class Shape:
         fields = mapping.projection(columns)
         kept = (TYPE_FIELD,) if self.where_type is not None else ()
         if not self.session:
-            return tuple(dict.fromkeys([*fields, *kept]))
+            # With a section, a message without a time of its own takes its document's _ts.
+            written = (DOCUMENT_TIME,) if self.default_agent is not None else ()
+            return tuple(dict.fromkeys([*fields, *kept, *written]))
         return tuple(dict.fromkeys(["id", DOCUMENT_TIME, *kept, *fields, self.messages_path]))
 
     def filters(self) -> dict[str, Scalar]:
@@ -124,8 +126,8 @@ class Shape:
             return self._explode(docs, mapping)
         if self.default_agent is None or not docs:
             return docs, []
-        agent = mapping.source_field("agent_id")
-        return _fill(docs, agent, self.default_agent), []
+        docs = _fill(docs, mapping.source_field("agent_id"), [self.default_agent] * len(docs))
+        return _fill(docs, mapping.source_field("timestamp"), values(docs, DOCUMENT_TIME)), []
 
     def _explode(
         self, docs: Sequence[Document], mapping: FieldMapping
@@ -214,12 +216,12 @@ def _where(docs: Sequence[Document], path: str, wanted: str) -> Sequence[Documen
     return [doc for doc, keep in zip(docs, kept, strict=True) if keep]
 
 
-def _fill(docs: Sequence[Document], path: str, default: str) -> Sequence[Document]:
-    """``docs`` whose ``path`` is missing taking ``default`` there."""
+def _fill(docs: Sequence[Document], path: str, defaults: Sequence[Any]) -> Sequence[Document]:
+    """``docs`` whose ``path`` is missing taking their ``defaults`` there."""
     found = values(docs, path)
     if all(value is not None for value in found):
         return docs
-    filled = [default if value is None else value for value in found]
+    filled = [d if value is None else value for value, d in zip(found, defaults, strict=True)]
     if isinstance(docs, ColumnBatch):
         return ColumnBatch({**docs.columns, path: filled}, len(docs))
     return [{**doc, path: value} for doc, value in zip(docs, filled, strict=True)]

@@ -102,3 +102,12 @@ def test_shape_and_dimension_settings_are_checked(tmp_path, toml: str, refusal: 
     config.write_text(toml)
     with pytest.raises(ConfigError, match=refusal):
         load_settings({"AGENTDASH_CONFIG": str(config)})
+
+
+def test_with_a_section_a_message_without_a_time_takes_its_documents_write() -> None:
+    written = int(time.time()) - 30
+    docs = [{"id": "m", "conversationId": "c", "role": "user", "_ts": written}]
+    assert normalise_shaped(docs, MAPPING, Shape()).frame.empty  # as before: no time, no row
+    frame = normalise_shaped(docs, MAPPING, Shape(default_agent="chat")).frame
+    assert frame["timestamp"].tolist() == parse_timestamps([written])[0].tolist()
+    assert "_ts" in Shape(default_agent="chat").projection(MAPPING, MAPPING.columns)
