@@ -809,10 +809,8 @@ def normalise(
         if rule.required:
             missing = series.isna().to_numpy() & ~bad
             problems.append((missing, _missing(source)))
-    frame = pd.DataFrame(columns)
-    for column in DERIVED[container]:
-        frame[column] = np.nan
-    frame = frame[[*mapping.columns, *extra]]
+    nothing = pd.Series(np.full(len(objs), np.nan))  # derived columns, filled later
+    frame = pd.DataFrame({c: columns.get(c, nothing) for c in (*mapping.columns, *extra)})
     rejected = np.zeros(len(objs), dtype=bool)
     why: dict[int, str] = {}
     for mask, reason in problems:
