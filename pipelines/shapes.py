@@ -13,7 +13,8 @@ a source reads into one document per message for normalisation:
 With a section, a message that names no agent takes ``default_agent`` (default: the
 container's name), one without a time its document's ``_ts``, and ``where_type`` keeps
 only the documents whose ``type`` is that (others, such as a chat app's conversation
-records, are not messages: skipped, not quarantined).  Without a section documents are read exactly as they are.
+records, are not messages: skipped, not quarantined).  Without a section documents are
+read exactly as they are.
 """
 
 from __future__ import annotations
