@@ -118,15 +118,15 @@ class AgentsView(View):
             widths={
                 "name": 150,
                 "status": 90,
-                "last_seen": 160,
+                "last_seen": 150,
                 "messages": 90,
-                "conversations": 120,
+                "conversations": 110,
                 "error_rate": 90,
-                "latency_p50": 90,
-                "latency_p95": 90,
-                "tokens_in": 100,
-                "tokens_out": 100,
-                "cost_usd": 100,
+                "latency_p50": 80,
+                "latency_p95": 80,
+                "tokens_in": 90,
+                "tokens_out": 90,
+                "cost_usd": 90,
             },
         )
         self.table.param.watch(self._selected, "selection")

@@ -184,7 +184,7 @@ class Filters(pn.viewable.Viewer):
                 messages[name],
                 label=name.replace("_", " ").capitalize(),
                 options=[],
-                placeholder=f"all {name}",
+                placeholder=f"all {name}" if name.endswith("s") else "all",
                 description=None,
             )
             for name in self.messages.breakdowns()
