@@ -11,6 +11,7 @@ from typing import Any
 import panel as pn
 import param
 
+from app.auth.identity import Identity
 from app.live import LiveControls
 from app.views.agents import AgentsView
 from app.views.base import View
@@ -33,7 +34,12 @@ TAB_NAMES = tuple(TABS)  # in the order of the tabs on the page
 
 
 class Dashboard(pn.viewable.Viewer):
-    """The tabs of one session over one pair of pipelines, and the filters driving them."""
+    """The tabs of one session over one pair of pipelines, and the filters driving them.
+
+    ``identity`` is who the session is for: its pipelines hold only that user's teams,
+    and only an admin sees the Ops tab's quarantined documents.  None: everything, as
+    in a notebook.
+    """
 
     tab = Choice(default="overview", objects=list(TAB_NAMES), link="tab", doc="The tab shown.")
 
@@ -41,10 +47,14 @@ class Dashboard(pn.viewable.Viewer):
         self,
         frames: LiveFrames | None = None,
         location: pn.io.location.Location | None = None,
+        identity: Identity | None = None,
         **params: Any,
     ) -> None:
         super().__init__(**params)
-        self.messages = MessagesPipeline(frames=frames)
+        self.identity = identity
+        self.messages = MessagesPipeline(
+            frames=frames, teams=None if identity is None else identity.scope
+        )
         self.agents = AgentsPipeline().follow(self.messages)
         self.filters = Filters(self.messages, self.agents)
         self.views: dict[str, View] = {}
@@ -92,7 +102,11 @@ class Dashboard(pn.viewable.Viewer):
             self._build(self.tab)
 
     def _build(self, name: str) -> None:
-        view = TABS[name][1](messages=self.messages, agents=self.agents)
+        kind = TABS[name][1]
+        extra = {}
+        if kind is OpsView:
+            extra["admin"] = self.identity is None or self.identity.admin
+        view = kind(messages=self.messages, agents=self.agents, **extra)
         self.views[name] = view
         self.tabs[TAB_NAMES.index(name)] = (TABS[name][0], view)
 

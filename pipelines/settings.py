@@ -8,13 +8,20 @@ field mapping::
     [fields.messages]
     timestamp = "createdAt"
     conversation_id = "threadId"
+
+and, for sign-in with Entra ID, the groups whose members are a team::
+
+    [teams]
+    "6f2c...-group-object-id" = "alpha"
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -25,6 +32,8 @@ from pipelines.errors import ConfigError
 
 PREFIX = "AGENTDASH_"
 SOURCES = ("local", "cosmos")
+AUTH_MODES = ("none", "basic", "oauth", "jwt")
+LOG_FORMATS = ("text", "json")
 
 
 def _default_local_path() -> Path:
@@ -54,6 +63,21 @@ class Settings:
     cosmos_messages_container: str = "messages"
     cosmos_page_size: int = 1000
     fields: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    auth: str = "none"
+    users_file: Path | None = None
+    cookie_secret: str | None = field(default=None, repr=False)
+    oauth_key: str | None = None
+    oauth_secret: str | None = field(default=None, repr=False)
+    oauth_extra_params: Mapping[str, str] = field(default_factory=dict)
+    oauth_authority: str = "https://login.microsoftonline.com/{tenant}/v2.0"
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_public_key: Path | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    teams: Mapping[str, str] = field(default_factory=dict)
+    rate_limit: str = "120/minute"
+    allowed_origins: tuple[str, ...] = ()
+    log_format: str = "text"
 
 
 def _positive_number(name: str, raw: Any, kind: type[int] | type[float]) -> Any:
@@ -110,6 +134,54 @@ def _check_fields(raw: Any) -> dict[str, dict[str, str]]:
                 )
         checked[container] = dict(mapping)
     return checked
+
+
+def _check_teams(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in raw.items()
+    ):
+        raise ConfigError(
+            f'{PREFIX}CONFIG: [teams] must map group ids to team names: "id" = "team"'
+        )
+    return dict(raw)
+
+
+def _check_extra_params(raw: Any) -> dict[str, str]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raw = None
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise ConfigError(
+            f"{PREFIX}OAUTH_EXTRA_PARAMS must be a JSON object of texts, "
+            """e.g. '{"tenant": "<directory (tenant) id>"}'"""
+        )
+    return dict(raw)
+
+
+def _check_origins(raw: Any) -> tuple[str, ...]:
+    origins = tuple(o.strip().lower() for o in str(raw).split(",") if o.strip())
+    for origin in origins:
+        host, _, port = origin.rpartition(":")
+        if "*" in origin or "/" in origin or not host or not port.isdigit():
+            raise ConfigError(
+                f"{PREFIX}ALLOWED_ORIGINS: {origin!r} is not host:port (such as "
+                "dash.example.com:443); wildcards are refused"
+            )
+    return origins
+
+
+_RATE = re.compile(r"\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*", re.IGNORECASE)
+
+
+def _check_rate_limit(raw: Any) -> str:
+    # The grammar of the `limits` library, which the server hands it to.
+    if not all(_RATE.fullmatch(part) for part in re.split("[,;]", str(raw))):
+        raise ConfigError(
+            f"{PREFIX}RATE_LIMIT={raw!r} is not a rate: give e.g. 120/minute or 10/second"
+        )
+    return str(raw)
 
 
 def _check_keys(file_values: Mapping[str, Any]) -> None:
@@ -181,4 +253,32 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 "https://<account>.documents.azure.com:443/"
             )
     values["fields"] = _check_fields(file_values.get("fields", {}))
+    values["teams"] = _check_teams(file_values.get("teams", {}))
+    for name, choices in (("auth", AUTH_MODES), ("log_format", LOG_FORMATS)):
+        if (raw := get(name)) is not None:
+            if str(raw).lower() not in choices:
+                raise ConfigError(
+                    f"{PREFIX}{name.upper()}={raw!r} is not one of {', '.join(choices)}"
+                )
+            values[name] = str(raw).lower()
+    for name in ("users_file", "jwt_public_key"):
+        if raw := get(name):
+            values[name] = Path(os.path.abspath(os.path.expanduser(str(raw))))
+    for name in (
+        "cookie_secret",
+        "oauth_key",
+        "oauth_secret",
+        "oauth_authority",
+        "jwt_secret",
+        "jwt_audience",
+        "jwt_issuer",
+    ):
+        if raw := get(name):
+            values[name] = str(raw)
+    if (raw := get("oauth_extra_params")) is not None:
+        values["oauth_extra_params"] = _check_extra_params(raw)
+    if (raw := get("rate_limit")) is not None:
+        values["rate_limit"] = _check_rate_limit(raw)
+    if (raw := get("allowed_origins")) is not None:
+        values["allowed_origins"] = _check_origins(raw)
     return Settings(**values)
