@@ -12,7 +12,7 @@ import panel as pn
 from app.auth import access
 from app.auth.provider import session_identity
 from app.dashboard import Dashboard
-from app.monitoring.metrics import SESSIONS, watch
+from app.monitoring.metrics import count_session, watch
 from pipelines import LiveFrames
 
 pn.extension("tabulator", sizing_mode="stretch_width")
@@ -29,8 +29,7 @@ else:
     frames = LiveFrames.default()
     watch(frames)
     if doc is not None and doc.session_context is not None:
-        SESSIONS.inc()
-        doc.on_session_destroyed(lambda _context: SESSIONS.dec())
+        count_session(doc)
     # Bokeh walks every model of the page each time one is added, unless frozen: building
     # the page frozen walks them once, which takes a fifth off the time to open a page.
     with doc.models.freeze() if doc is not None else contextlib.nullcontext():

@@ -96,6 +96,7 @@ class JsonHandler(RequestHandler):
         "503": "the source fails and no data is held",
     }
     admin = False
+    secured = True  # documented as needing sign-in
     route = "api"
     identity: Identity | None = None
 
@@ -237,7 +238,11 @@ class ReadyHandler(JsonHandler):
     and errors."""
 
     route = "/health/ready"
-    errors = {"503": "no data can be served: the source fails and nothing is held"}
+    errors = {
+        "400": "an unknown or malformed parameter",
+        "503": "no data can be served: the source fails and nothing is held",
+    }
+    secured = False
 
     def prepare(self) -> None:
         # Open to probes: credentials only decide how much the answer tells.
@@ -333,6 +338,7 @@ def document() -> dict[str, Any]:
                 handler.response,
                 handler.errors,
                 path_parameter="id" if "{id}" in path else None,
+                secured=handler.secured,
             )
             for path, handler in API_ROUTES
         }

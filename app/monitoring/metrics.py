@@ -30,6 +30,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from bokeh.document import Document
+
 from pipelines.live import LiveFrames
 from pipelines.status import RefreshRecord
 
@@ -105,6 +107,12 @@ class Monitor:
                 self._last = status.refreshes[-1]
             if status.oldest is not None:
                 DATA_AGE.set((datetime.now(UTC) - status.oldest).total_seconds())
+
+
+def count_session(doc: Document) -> None:
+    """Count an open page in ``agentdash_sessions`` until its session is destroyed."""
+    SESSIONS.inc()
+    doc.on_session_destroyed(lambda _context: SESSIONS.dec())
 
 
 _monitors: dict[LiveFrames, Monitor] = {}
