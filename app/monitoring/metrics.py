@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from bokeh.document import Document
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -29,8 +30,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-
-from bokeh.document import Document
 
 from pipelines.live import LiveFrames
 from pipelines.status import RefreshRecord
