@@ -119,7 +119,7 @@ def operation(
         "200": {"description": "OK", "content": {"application/json": {"schema": response}}},
         **{status: {"description": why, **error} for status, why in errors.items()},
     }
-    security = [{name: []} for name in SECURITY] if secured else []
+    security: list[dict[str, list[str]]] = [{name: []} for name in SECURITY] if secured else []
     return {
         "get": {
             "summary": summary,
