@@ -6,12 +6,13 @@ follow new data until shown again.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import panel as pn
 import param
 
-from app.auth.identity import Identity
+from app.auth.identity import ANONYMOUS, Identity
 from app.live import LiveControls
 from app.views.agents import AgentsView
 from app.views.base import View
@@ -114,11 +115,14 @@ class Dashboard(pn.viewable.Viewer):
         """The page: filters in the sidebar, tabs in the main area, live controls on top."""
         theme = "dark" if pn.config.theme == "dark" else "default"
         live = LiveControls(pipelines=[self.messages, self.agents], theme=theme)
+        header: list[Any] = [live]
+        if self.identity is not None and self.identity != ANONYMOUS:
+            header.append(_signed_in(self.identity))
         page = pn.template.BootstrapTemplate(
             title="Agent dashboard",
             sidebar=[self.filters],
             main=[self],
-            header=[live],
+            header=header,
             sidebar_width=330,
             # Views show their own spinner while they compute.  The template's would flash
             # at every live update, one more message per session, and being an HTML pane
@@ -133,3 +137,21 @@ class Dashboard(pn.viewable.Viewer):
             area = pn.Spacer(width=0, height=0, margin=0)
             page._render_items["js_area"] = (area, [])
         return page
+
+
+def _signed_in(identity: Identity) -> pn.pane.Markdown:
+    """Who the page is for, and the way out."""
+    teams = ", ".join(identity.teams) or ("every team" if identity.admin else "no team")
+    # Names come from a users file or a token: shown as text, never as markup.
+    who = re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~&])", r"\\\1", f"{identity.name} ({identity.role}, {teams})")
+    return pn.pane.Markdown(
+        f"{who} · [Sign out](/logout)",
+        disable_anchors=True,
+        renderer_options={"html": False},
+        styles={"color": "white", "white-space": "nowrap"},
+        stylesheets=["a { color: white; font-weight: 600; }"],
+        sizing_mode="fixed",
+        width=380,
+        align="center",
+        margin=(0, 10),
+    )

@@ -191,3 +191,21 @@ def guarded_page(page: Any) -> Iterator[tuple[Any, PageGuard]]:
     yield page, guard
     assert guard.external_requests == [], "the page asked for non-local resources"
     assert guard.console_errors == [], "the page logged console errors"
+
+
+SECRET = "a-cookie-secret-of-the-tests-0123456789"
+"""AGENTDASH_COOKIE_SECRET of served apps with sign-in on."""
+
+
+def add_user(app: ServedApp, name: str, role: str, password: str, teams: str = "") -> None:
+    """``agentdash users add`` into the app's users file, the password on standard input."""
+    subprocess.run(
+        [sys.executable, "-m", "app.cli", "users", "add", name, "--role", role, "--teams", teams]
+        + ["--password-stdin"],
+        env=app.env,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
