@@ -143,7 +143,8 @@ def _signed_in(identity: Identity) -> pn.pane.Markdown:
     """Who the page is for, and the way out."""
     teams = ", ".join(identity.teams) or ("every team" if identity.admin else "no team")
     # Names come from a users file or a token: shown as text, never as markup.
-    who = re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~&])", r"\\\1", f"{identity.name} ({identity.role}, {teams})")
+    who = f"{identity.name} ({identity.role}, {teams})"
+    who = re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~&])", r"\\\1", who)
     return pn.pane.Markdown(
         f"{who} · [Sign out](/logout)",
         disable_anchors=True,
