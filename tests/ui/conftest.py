@@ -199,20 +199,9 @@ SECRET = "a-cookie-secret-of-the-tests-0123456789"
 
 def add_user(app: ServedApp, name: str, role: str, password: str, teams: str = "") -> None:
     """``agentdash users add`` into the app's users file, the password on standard input."""
+    command = ["users", "add", name, "--role", role, "--teams", teams, "--password-stdin"]
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "users",
-            "add",
-            name,
-            "--role",
-            role,
-            "--teams",
-            teams,
-            "--password-stdin",
-        ],
+        [sys.executable, "-m", "app.cli", *command],
         env=app.env,
         input=password + "\n",
         capture_output=True,
