@@ -17,7 +17,7 @@ from typing import Any
 import jwt
 
 from app.auth.identity import Identity
-from pipelines.errors import AuthError, ConfigError
+from pipelines.errors import AuthError, ConfigError, RoleError
 from pipelines.settings import Settings
 
 COOKIE = "agentdash_token"
@@ -69,11 +69,10 @@ class TokenVerifier:
                 self._remembered.move_to_end(token)
                 return remembered[0]
         claims = self._claims(token)
-        identity = Identity.of(
-            str(claims.get("sub") or ""), _names(claims.get("roles")), _names(claims.get("teams"))
-        )
+        name = str(claims["sub"])
+        identity = Identity.of(name, _names(claims.get("roles")), _names(claims.get("teams")))
         if identity is None:
-            raise AuthError("the token names no user (sub) or no role (roles: viewer or admin)")
+            raise RoleError(f"{name} has no role here: the token's roles need viewer or admin")
         with self._lock:
             self._remembered[token] = (identity, float(claims["exp"]))
             while len(self._remembered) > self._size:
