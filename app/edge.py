@@ -111,6 +111,8 @@ def _refuse(
 class Refusal(RequestHandler):
     """Answers what :class:`Gate` refused: JSON to API clients, a line of text to browsers."""
 
+    route = "refused"  # in logs and metrics: the paths refused are any a client makes up
+
     def prepare(self) -> None:
         refusal = json.loads(self.path_kwargs["refusal"])
         self.set_status(refusal["status"])
