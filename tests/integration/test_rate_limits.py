@@ -37,7 +37,7 @@ def test_over_the_limit_a_client_is_told_when_to_retry_and_then_served(app: Serv
     # Five a window: the first are served (the server's start may have used one), then 429s.
     assert statuses[0] == 200 and 429 in statuses
     assert statuses.count(200) <= 5
-    status, headers, body = next(answer for answer in answers if answer[0] == 429)
+    _, headers, body = next(answer for answer in answers if answer[0] == 429)
     assert 1 <= int(headers["Retry-After"]) <= 2
     assert json.loads(body)["error"] == "too many requests"
     # The limit is per client: its new pages wait too; probes are never counted.

@@ -140,4 +140,5 @@ def test_a_viewer_without_teams_reads_nothing_and_an_admin_everything(
     claims = {"sub": "root", "roles": ["admin"], "aud": AUDIENCE, "iss": ISSUER}
     admin = jwt.encode({**claims, "exp": time.time() + 600}, KEY, algorithm="HS256")
     status, _, body = call(f"{app.url}{API}/metrics/summary", {"Authorization": f"Bearer {admin}"})
+    assert status == 200
     assert json.loads(body)["messages"] == len(MessagesPipeline(frames=frames).frame) > 0
