@@ -20,7 +20,7 @@ def init() -> bool:
     import sentry_sdk
     from sentry_sdk.integrations.tornado import TornadoIntegration
 
-    raw = os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "0")
+    raw = os.environ.get("SENTRY_TRACES_SAMPLE_RATE") or "0"
     try:
         rate = float(raw)
         if not 0 <= rate <= 1:
