@@ -109,7 +109,13 @@ class TokenLogin(RequestHandler):
             self.redirect(f"{LOGIN}?error={url_escape(str(exc))}")
             return
         self.set_cookie(
-            COOKIE, token, expires_days=SESSION_DAYS, httponly=True, samesite="Lax", path="/"
+            COOKIE,
+            token,
+            expires_days=SESSION_DAYS,
+            httponly=True,
+            samesite="Lax",
+            secure=self.request.protocol == "https",
+            path="/",
         )
         self.redirect(_validate_next_url(self.get_cookie("next_url", "/")) or "/")
 
