@@ -95,10 +95,11 @@ class _Serve(Serve):
 
     def customize_server(self, server: Any) -> Any:
         # Called once the sockets are bound, and in each worker with --num-procs.
+        from tornado.ioloop import PeriodicCallback
         from tornado.routing import Rule
 
         from app.edge import Gate, Refusal
-        from app.monitoring import sentry
+        from app.monitoring import metrics, sentry
         from app.rate_limits import RateLimits
 
         sign_in = access()
@@ -112,6 +113,7 @@ class _Serve(Serve):
             tornado_app.app_paths,
         )
         tornado_app.default_router.rules.insert(0, Rule(gate, Refusal))
+        PeriodicCallback(metrics.sync_all, settings.refresh_seconds * 1000).start()
         sentry.init()
         if task_id() in (None, 0):
             if sign_in.on:
@@ -186,6 +188,10 @@ class PanelServe:
             pass
         except Exception as exc:  # what `panel serve` prints as "ERROR: ..." too
             raise ConfigError(f"panel serve: {exc}") from exc
+        finally:
+            from app.monitoring.metrics import process_gone
+
+            process_gone()
         return 0
 
 

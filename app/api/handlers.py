@@ -27,7 +27,7 @@ from app.api.parameters import FILTERS, PAGE, ApiError, Parameter, messages_pipe
 from app.auth import Identity, access
 from app.edge import host_allowed
 from app.monitoring.metrics import exposition, watch
-from pipelines.errors import AuthError, QueryError, RoleError, SourceError
+from pipelines.errors import AuthError, ConfigError, QueryError, RoleError, SourceError
 from pipelines.live import LiveFrames
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
 
@@ -56,7 +56,7 @@ class Refused(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
         self.status, self.detail = status, detail
-        self.error = "unauthorized" if status == 401 else "forbidden"
+        self.error = {401: "unauthorized", 403: "forbidden"}.get(status, "sign-in unavailable")
 
 
 def identify(request: HTTPServerRequest, admin: bool = False) -> Identity:
@@ -68,6 +68,8 @@ def identify(request: HTTPServerRequest, admin: bool = False) -> Identity:
         raise Refused(403, str(exc)) from None
     except AuthError as exc:
         raise Refused(401, str(exc)) from None
+    except ConfigError as exc:  # e.g. a users file made unreadable: refuse, and say why
+        raise Refused(503, str(exc)) from None
     if identity is None:
         how = {"basic": "HTTP Basic credentials", "jwt": "Authorization: Bearer <token>"}
         raise Refused(401, f"sign in: send {how.get(sign_in.mode, 'the sign-in cookie')}")

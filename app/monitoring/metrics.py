@@ -8,7 +8,8 @@ there, and ``/metrics``, answered by any of them, sums them all.  Without it
 
 What the data layer counts (documents read, request units, throttles, cache
 hits, quarantined documents, refresh durations) is carried over into these
-counters after each refresh and before each scrape (:meth:`Monitor.sync`).
+counters by each process every refresh period and before each scrape it
+answers (:func:`sync_all`).
 """
 
 from __future__ import annotations
@@ -79,10 +80,9 @@ class Monitor:
         self._lock = threading.Lock()
         self._totals: dict[Counter, float] = dict.fromkeys(_TOTALS, 0.0)
         self._last: RefreshRecord | None = None
-        frames.subscribe(lambda *_: self.sync())
 
     def sync(self) -> None:
-        """Add what was counted since the last sync (after each refresh, before a scrape)."""
+        """Add what was counted since the last sync."""
         status = self.frames.status()
         counted = {
             "source": status.source_stats,
@@ -137,10 +137,22 @@ def watch(frames: LiveFrames) -> Monitor:
         return monitor
 
 
-def exposition() -> tuple[bytes, str]:
-    """The metrics of every process, in the Prometheus text format, and its content type."""
+def sync_all() -> None:
+    """Carry over what every watched set of live frames counted (``agentdash serve`` calls it
+    each refresh period, in each process: another process's scrape reads it from its files)."""
     for monitor in list(_monitors.values()):
         monitor.sync()
+
+
+def process_gone() -> None:
+    """Drop this process's live gauges (open sessions, data age) from the shared folder."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(os.getpid())
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics of every process, in the Prometheus text format, and its content type."""
+    sync_all()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
