@@ -236,6 +236,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "cosmos_database",
         "cosmos_agents_container",
         "cosmos_messages_container",
+        "cookie_secret",
+        "oauth_key",
+        "oauth_secret",
+        "oauth_authority",
+        "jwt_secret",
+        "jwt_audience",
+        "jwt_issuer",
     ):
         if raw := get(name):
             values[name] = str(raw)
@@ -264,17 +271,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     for name in ("users_file", "jwt_public_key"):
         if raw := get(name):
             values[name] = Path(os.path.abspath(os.path.expanduser(str(raw))))
-    for name in (
-        "cookie_secret",
-        "oauth_key",
-        "oauth_secret",
-        "oauth_authority",
-        "jwt_secret",
-        "jwt_audience",
-        "jwt_issuer",
-    ):
-        if raw := get(name):
-            values[name] = str(raw)
     if (raw := get("oauth_extra_params")) is not None:
         values["oauth_extra_params"] = _check_extra_params(raw)
     if (raw := get("rate_limit")) is not None:

@@ -20,30 +20,15 @@ from concurrent.futures import ThreadPoolExecutor
 from email.message import Message
 from typing import Any
 
-import jwt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from tests.ui.conftest import SECRET, ServedApp, add_user, make_served_app
+from tests.ui.conftest import ServedApp, add_user, jwt_token, make_signed_in_app
 
-KEY = "the-signing-key-of-the-tests-0123456789"
-AUDIENCE, ISSUER = "agentdash-tests", "https://issuer.test/"
 SUMMARY = "/api/v1/metrics/summary"
-
-
-def token(key: str = KEY, **claims: Any) -> str:
-    values = {
-        "sub": "ada",
-        "roles": ["viewer"],
-        "teams": [],
-        "aud": AUDIENCE,
-        "iss": ISSUER,
-        "exp": time.time() + 600,
-        **claims,
-    }
-    return jwt.encode({k: v for k, v in values.items() if v is not None}, key, algorithm="HS256")
+token = jwt_token
 
 
 ADMIN = token(sub="root", roles=["admin"])
@@ -51,16 +36,7 @@ ADMIN = token(sub="root", roles=["admin"])
 
 @pytest.fixture(scope="module")
 def jwt_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    app = make_served_app(
-        tmp_path_factory.mktemp("jwt"),
-        messages=2000,
-        days=1,
-        AGENTDASH_AUTH="jwt",
-        AGENTDASH_JWT_SECRET=KEY,
-        AGENTDASH_JWT_AUDIENCE=AUDIENCE,
-        AGENTDASH_JWT_ISSUER=ISSUER,
-        AGENTDASH_COOKIE_SECRET=SECRET,
-    )
+    app = make_signed_in_app(tmp_path_factory.mktemp("jwt"), "jwt", messages=2000, days=1)
     app.start()
     yield app
     app.stop()
@@ -206,15 +182,7 @@ def test_every_answer_carries_the_security_headers(jwt_app: ServedApp) -> None:
 
 @pytest.fixture(scope="module")
 def basic_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    workdir = tmp_path_factory.mktemp("basic")
-    app = make_served_app(
-        workdir,
-        messages=500,
-        days=1,
-        AGENTDASH_AUTH="basic",
-        AGENTDASH_USERS_FILE=str(workdir / "users.toml"),
-        AGENTDASH_COOKIE_SECRET=SECRET,
-    )
+    app = make_signed_in_app(tmp_path_factory.mktemp("basic"), "basic", messages=500, days=1)
     add_user(app, "bea", "viewer", "bea's password")
     app.start()
     yield app

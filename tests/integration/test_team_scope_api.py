@@ -9,12 +9,10 @@ teams.  The store holds messages of the last 12 hours only, so the server's
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-import jwt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,23 +21,19 @@ from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline, metrics
 from pipelines.cache import MemoryFrameCache
 from pipelines.schema import ROLES, STATUSES
 from pipelines.sources.local import LocalSource
-from tests.integration.test_sign_in import AUDIENCE, ISSUER, KEY, call
-from tests.ui.conftest import SECRET, ServedApp, make_served_app
+from tests.integration.test_sign_in import call
+from tests.ui.conftest import ServedApp, jwt_token, make_signed_in_app
 
 API = "/api/v1"
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    served = make_served_app(
+    served = make_signed_in_app(
         tmp_path_factory.mktemp("scoped-api"),
+        "jwt",
         messages=3000,
         days=0.5,
-        AGENTDASH_AUTH="jwt",
-        AGENTDASH_JWT_SECRET=KEY,
-        AGENTDASH_JWT_AUDIENCE=AUDIENCE,
-        AGENTDASH_JWT_ISSUER=ISSUER,
-        AGENTDASH_COOKIE_SECRET=SECRET,
         AGENTDASH_RATE_LIMIT="100000/minute",
     )
     served.start()
@@ -58,15 +52,7 @@ def teams(frames: LiveFrames) -> list[str]:
 
 
 def ask(app: ServedApp, path: str, teams: list[str], **params: Any) -> tuple[int, Any]:
-    claims = {
-        "sub": "scoped",
-        "roles": ["viewer"],
-        "teams": teams,
-        "aud": AUDIENCE,
-        "iss": ISSUER,
-        "exp": time.time() + 600,
-    }
-    headers = {"Authorization": f"Bearer {jwt.encode(claims, KEY, algorithm='HS256')}"}
+    headers = {"Authorization": f"Bearer {jwt_token(sub='scoped', teams=teams)}"}
     query = urllib.parse.urlencode(params, doseq=True)
     status, _, body = call(f"{app.url}{API}{path}?{query}", headers)
     return status, json.loads(body)
@@ -137,8 +123,7 @@ def test_a_viewer_without_teams_reads_nothing_and_an_admin_everything(
     app: ServedApp, frames: LiveFrames
 ) -> None:
     assert ask(app, "/metrics/summary", [])[1]["messages"] == 0
-    claims = {"sub": "root", "roles": ["admin"], "aud": AUDIENCE, "iss": ISSUER}
-    admin = jwt.encode({**claims, "exp": time.time() + 600}, KEY, algorithm="HS256")
+    admin = jwt_token(sub="root", roles=["admin"])
     status, _, body = call(f"{app.url}{API}/metrics/summary", {"Authorization": f"Bearer {admin}"})
     assert status == 200
     assert json.loads(body)["messages"] == len(MessagesPipeline(frames=frames).frame) > 0

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import jwt
 import pytest
 
 from app.report.chromium import FLAGS
@@ -195,6 +197,40 @@ def guarded_page(page: Any) -> Iterator[tuple[Any, PageGuard]]:
 
 SECRET = "a-cookie-secret-of-the-tests-0123456789"
 """AGENTDASH_COOKIE_SECRET of served apps with sign-in on."""
+JWT_KEY = "the-signing-key-of-the-tests-0123456789"
+AUDIENCE, ISSUER = "agentdash-tests", "https://issuer.test/"
+
+
+def jwt_token(key: str = JWT_KEY, **claims: Any) -> str:
+    """A token for the apps of :func:`make_signed_in_app` (a viewer of no team, unless
+    ``claims`` say otherwise; a claim given as None is left out)."""
+    values = {
+        "sub": "ada",
+        "roles": ["viewer"],
+        "teams": [],
+        "aud": AUDIENCE,
+        "iss": ISSUER,
+        "exp": time.time() + 600,
+        **claims,
+    }
+    return jwt.encode({k: v for k, v in values.items() if v is not None}, key, algorithm="HS256")
+
+
+def make_signed_in_app(
+    workdir: Path, auth: str, messages: int, days: float, **env: str
+) -> ServedApp:
+    """:func:`make_served_app` with ``AGENTDASH_AUTH=auth``: ``basic`` with an empty users
+    file in ``workdir``, ``jwt`` taking :func:`jwt_token`'s tokens."""
+    settings = {"AGENTDASH_AUTH": auth, "AGENTDASH_COOKIE_SECRET": SECRET}
+    if auth == "basic":
+        settings["AGENTDASH_USERS_FILE"] = str(workdir / "users.toml")
+    if auth == "jwt":
+        settings |= {
+            "AGENTDASH_JWT_SECRET": JWT_KEY,
+            "AGENTDASH_JWT_AUDIENCE": AUDIENCE,
+            "AGENTDASH_JWT_ISSUER": ISSUER,
+        }
+    return make_served_app(workdir, messages, days, **settings, **env)
 
 
 def add_user(app: ServedApp, name: str, role: str, password: str, teams: str = "") -> None:

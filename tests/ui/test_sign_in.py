@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline
 from pipelines.cache import MemoryFrameCache
 from pipelines.sources.local import LocalSource
-from tests.ui.conftest import SECRET, PageGuard, ServedApp, add_user, make_served_app
+from tests.ui.conftest import PageGuard, ServedApp, add_user, make_signed_in_app
 
 pytestmark = pytest.mark.ui
 
@@ -22,15 +22,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture(scope="module")
 def team_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    workdir = tmp_path_factory.mktemp("sign-in")
-    app = make_served_app(
-        workdir,
-        messages=3000,
-        days=3,
-        AGENTDASH_AUTH="basic",
-        AGENTDASH_USERS_FILE=str(workdir / "users.toml"),
-        AGENTDASH_COOKIE_SECRET=SECRET,
-    )
+    app = make_signed_in_app(tmp_path_factory.mktemp("sign-in"), "basic", messages=3000, days=3)
     app.start()
     yield app
     app.stop()
