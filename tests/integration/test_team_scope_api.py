@@ -30,11 +30,7 @@ API = "/api/v1"
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     served = make_signed_in_app(
-        tmp_path_factory.mktemp("scoped-api"),
-        "jwt",
-        messages=3000,
-        days=0.5,
-        AGENTDASH_RATE_LIMIT="100000/minute",
+        tmp_path_factory.mktemp("scoped-api"), "jwt", messages=3000, days=0.5
     )
     served.start()
     yield served

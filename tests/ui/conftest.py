@@ -147,6 +147,8 @@ def make_served_app(workdir: Path, messages: int = 5000, days: float = 35, **env
         "AGENTDASH_SOURCE": "local",
         "AGENTDASH_LOCAL_PATH": str(app.store),
         "AGENTDASH_REFRESH_SECONDS": "1",
+        # Tests poll and open pages far faster than people: only a test of the limits sets them.
+        "AGENTDASH_RATE_LIMIT": "100000/minute",
         **env,
     }
     app.command("demo", "--agents", "8", "--messages", str(messages), "--days", str(days))
