@@ -92,8 +92,10 @@ class TokenLogin(RequestHandler):
     cookie."""
 
     def get(self) -> None:
-        next_url = _validate_next_url(self.get_argument("next", "/"))
-        self.set_cookie("next_url", next_url or "/", httponly=True, samesite="Lax")
+        # Kept across a refused attempt, which comes back here without it.
+        next_url = _validate_next_url(self.get_argument("next", None))
+        if next_url:
+            self.set_cookie("next_url", next_url, httponly=True, samesite="Lax")
         self.finish(
             _TEMPLATE.render(
                 login_endpoint=LOGIN, token=True, errormessage=self.get_argument("error", "")
