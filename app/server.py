@@ -29,7 +29,7 @@ from panel.command.serve import Serve
 from tornado.process import task_id
 
 from app.auth import access
-from app.auth.access import SESSION_COOKIES, derive
+from app.auth.access import SESSION_COOKIES, SESSION_DAYS, derive
 from pipelines.errors import ConfigError
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -142,7 +142,7 @@ def _configure_panel(sign_in: Any) -> None:
             "oauth_key": settings.oauth_key,
             "oauth_secret": settings.oauth_secret,
             "oauth_extra_params": dict(settings.oauth_extra_params),
-            "oauth_expiry": 1,
+            "oauth_expiry": SESSION_DAYS,
             # Panel's token cookies, encrypted with the key the identity reads them by.
             "oauth_encryption_key": sign_in.oauth.fernet_key,
         }

@@ -49,7 +49,8 @@ def _default_local_path() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the pipelines need to know about the outside world."""
+    """Everything agentdash needs to know about the outside world: the source and cache of
+    the pipelines, and the sign-in, edge and logs of the server."""
 
     source: str = "local"
     local_path: Path = field(default_factory=_default_local_path)
