@@ -158,8 +158,9 @@ class Pipeline(param.Parameterized):
         )
 
     def filters(self) -> dict[str, Any]:
-        """The filters that keep fewer than all rows, by parameter name."""
-        return {name: getattr(self, name) for name in self.columns if getattr(self, name)}
+        """The filters that keep fewer than all rows, by parameter name (the scope too)."""
+        kept = {name: getattr(self, name) for name in self.columns if getattr(self, name)}
+        return kept if self.teams is None else {**kept, "teams": self.teams}
 
     def follow(self, parent: Pipeline, **fixed: Any) -> Self:
         """Keep the question parameters this pipeline shares with ``parent`` (same name, same
