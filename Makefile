@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium nginx:nginx
+SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium nginx:nginx docker-compose:docker-compose
 
 .PHONY: install install-dev system-deps run lint test bench clean
 
@@ -24,7 +24,8 @@ install: $(BIN)/agentdash
 
 install-dev: $(VENV)/.dev
 
-# Debian packages the tests drive for real: Redis, Chromium, nginx.
+# Debian packages the tests drive for real: Redis, Chromium, nginx, and docker-compose
+# to validate docker-compose.yml (no container engine needed).
 system-deps:
 	@missing=""; for entry in $(SYSTEM_PACKAGES); do \
 		cmd=$${entry%%:*}; pkg=$${entry##*:}; \

@@ -38,9 +38,20 @@ def _local_store(settings: Settings) -> LocalSource:
     return LocalSource.from_settings(settings)
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app import server
+    from app.auth import access
 
+    access()  # a sign-in that cannot work is refused before anything starts
+    if settings.auth == "none" and args.address not in _LOOPBACK and not args.allow_anonymous:
+        raise AgentdashError(
+            f"--address {args.address} with sign-in off (AGENTDASH_AUTH=none) lets everyone "
+            "who reaches it read everything: set AGENTDASH_AUTH (basic, oauth or jwt), "
+            "or give --allow-anonymous"
+        )
     arguments = [
         str(APP),
         "--port",
@@ -58,7 +69,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         "--allow-websocket-origin",
         f"localhost:{args.port}",
     ]
-    for origin in args.allow_websocket_origin or []:
+    for origin in [*settings.allowed_origins, *(args.allow_websocket_origin or [])]:
         arguments += ["--allow-websocket-origin", origin]
     if args.num_procs != 1:
         arguments += ["--num-procs", str(args.num_procs)]
@@ -434,6 +445,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     try:
         report = Report.from_settings(
             settings,
+            teams=[team for value in args.team for team in value.split(",") if team] or None,
             window=args.window or "7d",
             start=as_utc(args.start, "--start") if args.start else None,
             end=as_utc(args.end, "--end") if args.end else now if args.start else None,
@@ -450,6 +462,37 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): "
         f"{len(report.messages.frame):,} messages from {start:%Y-%m-%d %H:%M} "
         f"to {end:%Y-%m-%d %H:%M} UTC"
+    )
+    return 0
+
+
+def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    """``users add|remove|list``: the users file of ``AGENTDASH_AUTH=basic``."""
+    import getpass
+
+    from app.auth.users import UsersFile
+
+    if settings.users_file is None:
+        raise AgentdashError("set AGENTDASH_USERS_FILE to the users file to manage")
+    users = UsersFile(settings.users_file)
+    if args.action == "list":
+        for user in users.users().values():
+            print(f"{user.name}\t{user.role}\t{','.join(user.teams) or '-'}")
+        return 0
+    if args.action == "remove":
+        users.remove(args.name)
+        print(f"removed {args.name} from {settings.users_file}")
+        return 0
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise AgentdashError("the passwords differ")
+    teams = [team for team in (args.teams or "").split(",") if team]
+    users.add(args.name, args.role, teams, password)
+    print(
+        f"{args.name}: {args.role}, teams {', '.join(teams) or '(none)'} in {settings.users_file}"
     )
     return 0
 
@@ -491,7 +534,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-procs", type=_number(int, 0), default=1, help="server processes (0: one a core)"
     )
     serve.add_argument(
-        "--allow-websocket-origin", action="append", help="extra host:port allowed to connect"
+        "--allow-websocket-origin",
+        action="append",
+        help="extra host:port pages are served to (as AGENTDASH_ALLOWED_ORIGINS)",
+    )
+    serve.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        help="serve another --address than loopback with sign-in off: everyone reads everything",
     )
     serve.add_argument(
         "panel_args",
@@ -559,6 +609,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--agents", nargs="+", default=[], metavar="AGENT", help="only these agent ids or names"
     )
+    report.add_argument(
+        "--team",
+        action="append",
+        default=[],
+        metavar="TEAM",
+        help="only the agents of this team (repeat, or a,b) and their messages",
+    )
     report.add_argument("--title", default="", help="heading (default: names the window)")
     report.add_argument("--tz", default="UTC", help="IANA time zone of times and bins")
     report.add_argument(
@@ -569,6 +626,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--chromium", help="Chromium executable for PDF/PNG (default: on PATH)")
     report.set_defaults(func=cmd_report)
+
+    users = sub.add_parser(
+        "users", help="manage the users file of AGENTDASH_AUTH=basic (AGENTDASH_USERS_FILE)"
+    )
+    actions = users.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add a user, or change one's role, teams and password")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["viewer", "admin"])
+    add.add_argument("--teams", help="comma-separated teams whose data the user reads")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    remove = actions.add_parser("remove", help="remove a user (refused at their next request)")
+    remove.add_argument("name")
+    actions.add_parser("list", help="names, roles and teams")
+    users.set_defaults(func=cmd_users)
     return parser
 
 

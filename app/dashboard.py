@@ -6,11 +6,13 @@ follow new data until shown again.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import panel as pn
 import param
 
+from app.auth.identity import ANONYMOUS, Identity
 from app.live import LiveControls
 from app.views.agents import AgentsView
 from app.views.base import View
@@ -33,7 +35,12 @@ TAB_NAMES = tuple(TABS)  # in the order of the tabs on the page
 
 
 class Dashboard(pn.viewable.Viewer):
-    """The tabs of one session over one pair of pipelines, and the filters driving them."""
+    """The tabs of one session over one pair of pipelines, and the filters driving them.
+
+    ``identity`` is who the session is for: its pipelines hold only that user's teams,
+    and only an admin sees the Ops tab's quarantined documents.  None: everything, as
+    in a notebook.
+    """
 
     tab = Choice(default="overview", objects=list(TAB_NAMES), link="tab", doc="The tab shown.")
 
@@ -41,10 +48,14 @@ class Dashboard(pn.viewable.Viewer):
         self,
         frames: LiveFrames | None = None,
         location: pn.io.location.Location | None = None,
+        identity: Identity | None = None,
         **params: Any,
     ) -> None:
         super().__init__(**params)
-        self.messages = MessagesPipeline(frames=frames)
+        self.identity = identity
+        self.messages = MessagesPipeline(
+            frames=frames, teams=None if identity is None else identity.scope
+        )
         self.agents = AgentsPipeline().follow(self.messages)
         self.filters = Filters(self.messages, self.agents)
         self.views: dict[str, View] = {}
@@ -92,7 +103,11 @@ class Dashboard(pn.viewable.Viewer):
             self._build(self.tab)
 
     def _build(self, name: str) -> None:
-        view = TABS[name][1](messages=self.messages, agents=self.agents)
+        kind = TABS[name][1]
+        extra = {}
+        if kind is OpsView:
+            extra["admin"] = self.identity is None or self.identity.admin
+        view = kind(messages=self.messages, agents=self.agents, **extra)
         self.views[name] = view
         self.tabs[TAB_NAMES.index(name)] = (TABS[name][0], view)
 
@@ -100,11 +115,14 @@ class Dashboard(pn.viewable.Viewer):
         """The page: filters in the sidebar, tabs in the main area, live controls on top."""
         theme = "dark" if pn.config.theme == "dark" else "default"
         live = LiveControls(pipelines=[self.messages, self.agents], theme=theme)
+        header: list[Any] = [live]
+        if self.identity is not None and self.identity != ANONYMOUS:
+            header.append(_signed_in(self.identity))
         page = pn.template.BootstrapTemplate(
             title="Agent dashboard",
             sidebar=[self.filters],
             main=[self],
-            header=[live],
+            header=header,
             sidebar_width=330,
             # Views show their own spinner while they compute.  The template's would flash
             # at every live update, one more message per session, and being an HTML pane
@@ -119,3 +137,22 @@ class Dashboard(pn.viewable.Viewer):
             area = pn.Spacer(width=0, height=0, margin=0)
             page._render_items["js_area"] = (area, [])
         return page
+
+
+def _signed_in(identity: Identity) -> pn.pane.Markdown:
+    """Who the page is for, and the way out."""
+    teams = ", ".join(identity.teams) or ("every team" if identity.admin else "no team")
+    # Names come from a users file or a token: shown as text, never as markup.
+    who = f"{identity.name} ({identity.role}, {teams})"
+    who = re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~&])", r"\\\1", who)
+    return pn.pane.Markdown(
+        f"{who} · [Sign out](/logout)",
+        disable_anchors=True,
+        renderer_options={"html": False},
+        styles={"color": "white", "white-space": "nowrap"},
+        stylesheets=["a { color: white; font-weight: 600; }"],
+        sizing_mode="fixed",
+        width=380,
+        align="center",
+        margin=(0, 10),
+    )

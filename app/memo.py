@@ -41,10 +41,9 @@ class Input:
 
 
 def _input(pipeline: Pipeline, part: str, read: Callable[[], Any]) -> Input:
-    live = pipeline.live
     lineage = (part, pipeline.data.key(pipeline.spec()), pipeline.question())
     # as_of tells apart two live frames of one store whose version counters happen to agree.
-    return Input(lineage, (live.version, live.as_of), read)
+    return Input(lineage, pipeline.data_version(), read)
 
 
 def current(pipeline: Pipeline) -> Input:

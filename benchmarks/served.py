@@ -8,6 +8,7 @@ the figures of one run compare like with like.  Run from the repository root:
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,7 +26,6 @@ from pipelines import demo
 from pipelines.query import Query
 from pipelines.sources.local import LocalSource
 from tests.conftest import free_port, wait_until
-from tests.ui.conftest import get_json
 
 ROOT = Path(__file__).parents[1]
 DASHBOARD = ROOT / "app" / "main.py"
@@ -34,12 +34,18 @@ BASELINES = Path(__file__).with_name("baselines")
 
 @dataclass(eq=False)
 class Server:
-    """``panel serve app`` on a free loopback port, with the environment given."""
+    """``panel serve app`` on a free loopback port, with the environment given.
+
+    ``edge``: the dashboard through ``agentdash serve`` instead, with the sign-in, rate
+    limits and other checks its settings ask for; ``headers`` are then sent with /health.
+    """
 
     app: Path
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    edge: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -52,11 +58,13 @@ class Server:
     def __enter__(self) -> Server:
         command = [sys.executable, "-m", "panel", "serve", str(self.app), "--port", str(self.port)]
         command += ["--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{self.port}"]
+        if self.edge:
+            command = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--"]
         # Closed sessions (the readiness probe's, a finished measurement's) are dropped within
         # about a second, not 15-30 s later in the middle of the next measurement: dropping
         # one makes Panel run a full garbage collection 5 s later (GC_DEBOUNCE).
         command += ["--unused-session-lifetime", "1000", "--check-unused-sessions", "500"]
-        if self.dashboard:
+        if self.dashboard and not self.edge:
             command += ["--plugins", "app.api"]
         self.process = subprocess.Popen(
             command,
@@ -65,7 +73,8 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_until(self._answers, timeout=600, message=f"{self.url} to answer")
+        probe = self.url if not self.edge else f"http://127.0.0.1:{self.port}/health/live"
+        wait_until(lambda: self._answers(probe), timeout=600, message=f"{probe} to answer")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -73,9 +82,9 @@ class Server:
             self.process.terminate()
             self.process.wait(timeout=30)
 
-    def _answers(self) -> bool:
+    def _answers(self, url: str) -> bool:
         try:
-            with urllib.request.urlopen(self.url, timeout=600) as response:
+            with urllib.request.urlopen(url, timeout=600) as response:
                 return bool(response.status == 200)
         except OSError:
             return False
@@ -93,10 +102,11 @@ class Server:
         return int(self.ps.memory_info().rss)
 
     def health(self) -> dict[str, Any]:
-        status, body = get_json(f"http://127.0.0.1:{self.port}/health")
-        if status != 200:
-            raise RuntimeError(f"/health answered {status}: {body}")
-        return body  # type: ignore[no-any-return]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/health", headers=self.headers
+        )
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return json.load(response)  # type: ignore[no-any-return]
 
 
 def dashboard_env(store: Path, refresh_seconds: float = 1.0) -> dict[str, str]:
@@ -109,10 +119,18 @@ def dashboard_env(store: Path, refresh_seconds: float = 1.0) -> dict[str, str]:
 
 
 @contextmanager
-def sessions(url: str, count: int) -> Iterator[None]:
-    """``count`` live ``bokeh.client`` sessions on ``url`` (see benchmarks/sessions.py)."""
+def sessions(url: str, count: int, cookie: str | None = None) -> Iterator[None]:
+    """``count`` live sessions on ``url``, signed in with ``cookie`` if given (see
+    benchmarks/sessions.py)."""
     client = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.sessions", url, str(count)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.sessions",
+            url,
+            str(count),
+            *([cookie] if cookie else []),
+        ],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -1,6 +1,10 @@
 """Open N Bokeh sessions on a served app and keep them live until stdin closes.
 
-    python -m benchmarks.sessions http://127.0.0.1:5006/main 50
+    python -m benchmarks.sessions http://127.0.0.1:5006/main 50 [COOKIE]
+
+With a ``COOKIE`` header (a signed-in user's), each session opens as a
+browser's does: the page is read with the cookie, and its websocket connects
+with the cookie and the page's own (signed) session token.
 
 Each session speaks the Bokeh server protocol as a browser tab does: it opens
 the session's websocket, pulls the document, says the document is ready
@@ -14,7 +18,9 @@ after a thousand or so.)  Prints ``ready N`` once all are open.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
+from urllib.parse import urlsplit
 
 from bokeh.client.util import websocket_url_for_server_url
 from bokeh.client.websocket import WebSocketClientConnectionWrapper
@@ -24,6 +30,7 @@ from bokeh.events import DocumentReady
 from bokeh.protocol import Protocol
 from bokeh.protocol.receiver import Receiver
 from bokeh.util.token import generate_jwt_token, generate_session_id
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
 PROTOCOL = Protocol()
@@ -41,10 +48,25 @@ async def reply(connection: WebSocketClientConnectionWrapper, msgtype: str) -> N
             return
 
 
-async def open_session(url: str) -> WebSocketClientConnectionWrapper:
+async def session_token(url: str, cookie: str) -> str:
+    """The session token of the page at ``url``, read as the user of ``cookie``."""
+    page = await AsyncHTTPClient().fetch(url, headers={"Cookie": cookie})
+    found = re.search(r'"token"\s*:\s*"([^"]+)"', page.body.decode())
+    if found is None:
+        raise RuntimeError(f"no session token in the page at {url}")
+    return found[1]
+
+
+async def open_session(url: str, cookie: str | None = None) -> WebSocketClientConnectionWrapper:
+    if cookie is None:
+        token, headers = generate_jwt_token(generate_session_id()), {}
+    else:
+        parts = urlsplit(url)
+        token = await session_token(url, cookie)
+        headers = {"Cookie": cookie, "Origin": f"{parts.scheme}://{parts.netloc}"}
     socket = await websocket_connect(
-        websocket_url_for_server_url(url),
-        subprotocols=["bokeh", generate_jwt_token(generate_session_id())],
+        HTTPRequest(websocket_url_for_server_url(url), headers=headers),
+        subprotocols=["bokeh", token],
         max_message_size=100 * 2**20,
     )
     connection = WebSocketClientConnectionWrapper(socket)
@@ -63,9 +85,10 @@ async def drain(connection: WebSocketClientConnectionWrapper) -> None:
 
 async def main() -> None:
     url, count = sys.argv[1], int(sys.argv[2])
+    cookie = sys.argv[3] if len(sys.argv) > 3 else None
     readers = []
     for _ in range(count):  # one at a time: the server builds sessions one after another
-        readers.append(asyncio.create_task(drain(await open_session(url))))
+        readers.append(asyncio.create_task(drain(await open_session(url, cookie))))
     print(f"ready {count}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     for reader in readers:

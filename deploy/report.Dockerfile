@@ -3,8 +3,10 @@
 #   docker build -t agentdash . && docker build -t agentdash-report -f deploy/report.Dockerfile .
 ARG BASE=agentdash:latest
 FROM ${BASE}
-USER root
+USER 0
+# Debian's security updates replace the package versions: pinning them would break the build.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends chromium fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
-USER agentdash
+USER 1000

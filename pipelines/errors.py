@@ -29,3 +29,11 @@ class SourceNotFoundError(SourceError):
 
 class SourceUnavailableError(SourceError):
     """The source is unreachable or kept failing after retries."""
+
+
+class AuthError(AgentdashError):
+    """Credentials are missing, wrong, expired or forged: the caller is not signed in."""
+
+
+class RoleError(AuthError):
+    """Signed in, but with no role that may read this (HTTP 403)."""

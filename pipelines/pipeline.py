@@ -15,6 +15,11 @@ return something different (a filter, the window, the time zone, new data), so
 a view that follows it needs no other dependency::
 
     pn.bind(lambda _: metrics.kpis(messages.frame), messages.param.version)
+
+``teams`` is the one part of the question a user does not ask: the scope of the
+signed-in identity, set by the server (never by a link or an API query).  A
+scoped pipeline holds only the agents whose ``team`` is one of them and only
+those agents' messages, cut in memory from the live frames every user shares.
 """
 
 from __future__ import annotations
@@ -91,6 +96,15 @@ class Pipeline(param.Parameterized):
         precedence=-1,
         doc="Source, cache and live frames to read; the process-wide default when None.",
     )
+    teams = param.List(
+        default=None,
+        allow_None=True,
+        item_type=str,
+        constant=True,
+        precedence=-1,
+        doc="The teams whose agents, and their messages, the frame may hold: all when None, "
+        "none when empty. The scope of the signed-in user, never a filter of the page.",
+    )
     tz = TimeZone(
         default="UTC",
         link="tz",
@@ -110,14 +124,18 @@ class Pipeline(param.Parameterized):
     """Filter parameter -> the column it keeps rows by (values in the list; for a text,
     rows whose columns contain it, in any case). An empty filter keeps every row."""
     _container: ClassVar[str] = "messages"
+    _agent_column: ClassVar[str] = "agent_id"
+    """The column holding the agent of a row, which the team scope keeps rows by."""
     _NOT_ASKED: ClassVar[frozenset[str]] = frozenset({"name", "frames", "version"})
     _DISPLAY: ClassVar[frozenset[str]] = frozenset({"tz"})
     """Parameters that change how the rows are shown, not which rows the frame holds."""
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        # (frame key, live version) of the data last announced by ``version``.
-        self._announced: tuple[str, int] | None = None
+        # (frame key, live version) of each live frame read, as last announced by ``version``.
+        self._announced: tuple[tuple[str, int], ...] | None = None
+        # The agents frame the scope was last worked out from, the teams, and its agent ids.
+        self._scoped: tuple[pd.DataFrame, tuple[str, ...], frozenset[str]] | None = None
         self.param.watch(self._asked, self.asked_names())
 
     @classmethod
@@ -140,8 +158,9 @@ class Pipeline(param.Parameterized):
         )
 
     def filters(self) -> dict[str, Any]:
-        """The filters that keep fewer than all rows, by parameter name."""
-        return {name: getattr(self, name) for name in self.columns if getattr(self, name)}
+        """The filters that keep fewer than all rows, by parameter name (the scope too)."""
+        kept = {name: getattr(self, name) for name in self.columns if getattr(self, name)}
+        return kept if self.teams is None else {**kept, "teams": self.teams}
 
     def follow(self, parent: Pipeline, **fixed: Any) -> Self:
         """Keep the question parameters this pipeline shares with ``parent`` (same name, same
@@ -157,11 +176,15 @@ class Pipeline(param.Parameterized):
         ]
         if self.frames is None:
             self.frames = parent.frames
-        self.param.update({**{n: getattr(parent, n) for n in names}, **fixed})
-        parent.param.watch(
-            lambda *events: self.param.update({e.name: e.new for e in events}), names
-        )
+        # The scope is constant for the page and its widgets, not for what follows it.
+        with param.edit_constant(self):
+            self.param.update({**{n: getattr(parent, n) for n in names}, **fixed})
+        parent.param.watch(self._follow, names)
         return self
+
+    def _follow(self, *events: param.parameterized.Event) -> None:
+        with param.edit_constant(self):
+            self.param.update({e.name: e.new for e in events})
 
     def _asked(self, *events: param.parameterized.Event) -> None:
         with param.edit_constant(self):
@@ -178,14 +201,25 @@ class Pipeline(param.Parameterized):
     def spec(self) -> FrameSpec:
         return FrameSpec(self._container)
 
+    def _specs(self) -> list[FrameSpec]:
+        """The live frames the frame is cut from: its own, and the agents' for a scope."""
+        own = self.spec()
+        return [own] if self.teams is None or own == _AGENTS else [own, _AGENTS]
+
+    def _versions(self) -> tuple[tuple[str, int], ...]:
+        return tuple((self.data.key(s), self.data.get(s).version) for s in self._specs())
+
     @property
     def live(self) -> LiveFrame:
         """The live frame the question reads (its rows before the filters)."""
-        spec = self.spec()
-        live = self.data.get(spec)
+        live = self.data.get(self.spec())
         if self._announced is None:
-            self._announced = (self.data.key(spec), live.version)
+            self._announced = self._versions()
         return live
+
+    def data_version(self) -> tuple[Hashable, ...]:
+        """Equal while the live frames the frame is cut from hold the same data."""
+        return tuple((live.version, live.as_of) for live in map(self.data.get, self._specs()))
 
     @property
     def as_of(self) -> datetime:
@@ -207,13 +241,33 @@ class Pipeline(param.Parameterized):
         """Take up data that a refresher already read: ``version`` changes when the live
         frame is another than the one last announced.  Returns the version."""
         if self._announced is not None:  # nothing read yet: nothing to announce
-            spec = self.spec()
-            current = (self.data.key(spec), self.data.get(spec).version)
+            current = self._versions()
             if current != self._announced:
                 self._announced = current
                 with param.edit_constant(self):
                     self.version += 1
         return self.version
+
+    def scope(self) -> frozenset[str] | None:
+        """The ids of the agents whose ``team`` is one of ``teams``; None without a scope.
+
+        Worked out from the live agents frame every pipeline shares, so a scope costs
+        no query of its own, and an agent that changes team changes the scope.
+        """
+        if self.teams is None:
+            return None
+        agents = self.data.get(_AGENTS).frame
+        teams = tuple(sorted(set(self.teams)))
+        scoped = self._scoped
+        if scoped is None or scoped[0] is not agents or scoped[1] != teams:
+            ids = agents.loc[agents["team"].isin(teams), "id"]
+            scoped = self._scoped = (agents, teams, frozenset(ids.dropna()))
+        return scoped[2]
+
+    def _in_scope(self, frame: pd.DataFrame, scope: frozenset[str] | None) -> pd.DataFrame:
+        if scope is None:
+            return frame
+        return frame.loc[frame[self._agent_column].isin(scope)].reset_index(drop=True)
 
     def _select(self, frame: pd.DataFrame) -> pd.Series:
         mask = pd.Series(True, index=frame.index)
@@ -233,12 +287,15 @@ class Pipeline(param.Parameterized):
         return mask
 
     def _filtered(self, frame: pd.DataFrame) -> pd.DataFrame:
+        scope = self.scope()
+
         def cut() -> pd.DataFrame:
-            mask = self._select(frame)
-            return frame if bool(mask.all()) else frame.loc[mask].reset_index(drop=True)
+            scoped = self._in_scope(frame, scope)
+            mask = self._select(scoped)
+            return scoped if bool(mask.all()) else scoped.loc[mask].reset_index(drop=True)
 
         key = tuple((name, _hashable(getattr(self, name))) for name in self.columns)
-        return SLICES.get(frame, (type(self).__name__, *key), cut)
+        return SLICES.get(frame, (type(self).__name__, ("scope", scope), *key), cut)
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -393,8 +450,9 @@ class MessagesPipeline(Pipeline):
         return self._between(self.previous_bounds)
 
     def conversation(self, conversation_id: str) -> pd.DataFrame:
-        """Every message of one conversation with its text (``content``), oldest first."""
-        return self.data.conversation(conversation_id)
+        """Every message of one conversation with its text (``content``), oldest first;
+        within the scope, only the messages of its agents (none: no such conversation)."""
+        return self._in_scope(self.data.conversation(conversation_id), self.scope())
 
 
 class AgentsPipeline(Pipeline):
@@ -405,3 +463,7 @@ class AgentsPipeline(Pipeline):
 
     columns = {"agents": "id", "statuses": "status"}
     _container = "agents"
+    _agent_column = "id"
+
+
+_AGENTS = FrameSpec("agents")

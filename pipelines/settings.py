@@ -20,14 +20,21 @@ and, for the shape of the messages and their cost::
     [dimensions]            # more filters and breakdowns: column = source field
     tenant = "tenantId"
 
+and, for sign-in with Entra ID, the groups whose members are a team::
+
+    [teams]
+    "6f2c...-group-object-id" = "alpha"
+
 Every key is checked: one that means nothing is refused, naming the closest that does.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -38,6 +45,8 @@ from pipelines.errors import ConfigError
 
 PREFIX = "AGENTDASH_"
 SOURCES = ("local", "cosmos")
+AUTH_MODES = ("none", "basic", "oauth", "jwt")
+LOG_FORMATS = ("text", "json")
 
 
 def _default_local_path() -> Path:
@@ -53,7 +62,8 @@ def _default_local_path() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the pipelines need to know about the outside world."""
+    """Everything agentdash needs to know about the outside world: the source and cache of
+    the pipelines, and the sign-in, edge and logs of the server."""
 
     source: str = "local"
     local_path: Path = field(default_factory=_default_local_path)
@@ -71,6 +81,22 @@ class Settings:
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     model_aliases: Mapping[str, str] = field(default_factory=dict)
     dimensions: Mapping[str, str] = field(default_factory=dict)
+
+    auth: str = "none"
+    users_file: Path | None = None
+    cookie_secret: str | None = field(default=None, repr=False)
+    oauth_key: str | None = None
+    oauth_secret: str | None = field(default=None, repr=False)
+    oauth_extra_params: Mapping[str, str] = field(default_factory=dict)
+    oauth_authority: str = "https://login.microsoftonline.com/{tenant}/v2.0"
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_public_key: Path | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    teams: Mapping[str, str] = field(default_factory=dict)
+    rate_limit: str = "120/minute"
+    allowed_origins: tuple[str, ...] = ()
+    log_format: str = "text"
 
     @property
     def messages_container(self) -> str:
@@ -132,6 +158,54 @@ def _check_fields(raw: Any) -> dict[str, dict[str, str]]:
                 )
         checked[container] = dict(mapping)
     return checked
+
+
+def _check_teams(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in raw.items()
+    ):
+        raise ConfigError(
+            f'{PREFIX}CONFIG: [teams] must map group ids to team names: "id" = "team"'
+        )
+    return dict(raw)
+
+
+def _check_extra_params(raw: Any) -> dict[str, str]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raw = None
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise ConfigError(
+            f"{PREFIX}OAUTH_EXTRA_PARAMS must be a JSON object of texts, "
+            """e.g. '{"tenant": "<directory (tenant) id>"}'"""
+        )
+    return dict(raw)
+
+
+def _check_origins(raw: Any) -> tuple[str, ...]:
+    origins = tuple(o.strip().lower() for o in str(raw).split(",") if o.strip())
+    for origin in origins:
+        host, _, port = origin.rpartition(":")
+        if "*" in origin or "/" in origin or not host or not port.isdigit():
+            raise ConfigError(
+                f"{PREFIX}ALLOWED_ORIGINS: {origin!r} is not host:port (such as "
+                "dash.example.com:443); wildcards are refused"
+            )
+    return origins
+
+
+_RATE = re.compile(r"\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*", re.IGNORECASE)
+
+
+def _check_rate_limit(raw: Any) -> str:
+    # The grammar of the `limits` library, which the server hands it to.
+    if not all(_RATE.fullmatch(part) for part in re.split("[,;]", str(raw))):
+        raise ConfigError(
+            f"{PREFIX}RATE_LIMIT={raw!r} is not a rate: give e.g. 120/minute or 10/second"
+        )
+    return str(raw)
 
 
 def _refuse_unknown(keys: Any, known: list[str], where: str, kind: str) -> None:
@@ -291,6 +365,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "cosmos_database",
         "cosmos_agents_container",
         "cosmos_messages_container",
+        "cookie_secret",
+        "oauth_key",
+        "oauth_secret",
+        "oauth_authority",
+        "jwt_secret",
+        "jwt_audience",
+        "jwt_issuer",
     ):
         if raw := get(name):
             values[name] = str(raw)
@@ -320,4 +401,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     values["prices"] = _check_prices(file_values.get("prices", {}))
     values["model_aliases"] = _check_aliases(file_values.get("model_aliases", {}))
     values["dimensions"] = _check_dimensions(file_values.get("dimensions", {}))
+    values["teams"] = _check_teams(file_values.get("teams", {}))
+    for name, choices in (("auth", AUTH_MODES), ("log_format", LOG_FORMATS)):
+        if (raw := get(name)) is not None:
+            if str(raw).lower() not in choices:
+                raise ConfigError(
+                    f"{PREFIX}{name.upper()}={raw!r} is not one of {', '.join(choices)}"
+                )
+            values[name] = str(raw).lower()
+    for name in ("users_file", "jwt_public_key"):
+        if raw := get(name):
+            values[name] = Path(os.path.abspath(os.path.expanduser(str(raw))))
+    if (raw := get("oauth_extra_params")) is not None:
+        values["oauth_extra_params"] = _check_extra_params(raw)
+    if (raw := get("rate_limit")) is not None:
+        values["rate_limit"] = _check_rate_limit(raw)
+    if (raw := get("allowed_origins")) is not None:
+        values["allowed_origins"] = _check_origins(raw)
     return Settings(**values)

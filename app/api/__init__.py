@@ -10,7 +10,12 @@ adds :data:`ROUTES` to the Bokeh server's Tornado application (in Python:
 - ``GET /api/v1/conversations/{id}``: every message of a conversation, with text;
 - ``GET /api/v1/openapi.json`` and ``GET /api/v1/docs``: the OpenAPI document
   and a page that renders it (no CDN);
-- ``GET /health``: source, cache and freshness; 503 when there is no data.
+- ``GET /health/live``, ``GET /health/ready`` (and ``/health``): the probes, open to
+  anyone, telling admins the source, cache and freshness; 503 when there is no data;
+- ``GET /metrics``: the server's Prometheus metrics.
+
+Every route but the probes answers a signed-in caller only (see
+:mod:`~app.api.handlers`), and a team's user only about their teams.
 
 Every answer is computed from the process's shared live frames on a worker
 thread, so a slow query never blocks the sessions' event loop.

@@ -1,7 +1,15 @@
-"""The REST API's Tornado handlers: read the query, answer on a worker thread, JSON out."""
+"""The REST API's Tornado handlers: sign-in, the query, an answer on a worker thread, JSON out.
+
+Every API route asks the server's sign-in (:func:`app.auth.access`) who is
+calling: no credentials or refused ones get 401, a user without the role a
+route needs 403, and what a user reads is cut to their teams (the pipelines'
+``teams``).  The health probes are open but tell only status and age to
+anyone but admins; ``/metrics`` needs a signed-in user.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -9,13 +17,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from tornado.httputil import HTTPServerRequest
 from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
 
 from app import live
 from app.api import answers, openapi
 from app.api.parameters import FILTERS, PAGE, ApiError, Parameter, messages_pipeline, read_arguments
-from pipelines.errors import QueryError, SourceError
+from app.auth import Identity, access
+from app.edge import host_allowed
+from app.monitoring.metrics import exposition, watch
+from pipelines.errors import AuthError, ConfigError, QueryError, RoleError, SourceError
 from pipelines.live import LiveFrames
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
 
@@ -33,26 +45,84 @@ def _worker() -> ThreadPoolExecutor:
     return _executor
 
 
+def _loopback(request: HTTPServerRequest) -> bool:
+    address = request.remote_ip or ""
+    return address == "::1" or address.startswith("127.")
+
+
+class Refused(Exception):
+    """A request the sign-in refuses: its status, error and the detail a caller can act on."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+        self.error = {401: "unauthorized", 403: "forbidden"}.get(status, "sign-in unavailable")
+
+
+def identify(request: HTTPServerRequest, admin: bool = False) -> Identity:
+    """The signed-in caller of ``request``; :class:`Refused` (401/403) otherwise."""
+    sign_in = access()
+    try:
+        identity = sign_in.identify(request)
+    except RoleError as exc:
+        raise Refused(403, str(exc)) from None
+    except AuthError as exc:
+        raise Refused(401, str(exc)) from None
+    except ConfigError as exc:  # e.g. a users file made unreadable: refuse, and say why
+        raise Refused(503, str(exc)) from None
+    if identity is None:
+        how = {"basic": "HTTP Basic credentials", "jwt": "Authorization: Bearer <token>"}
+        raise Refused(401, f"sign in: send {how.get(sign_in.mode, 'the sign-in cookie')}")
+    if admin and not identity.admin:
+        raise Refused(403, f"{identity.name} is a {identity.role}: this needs the admin role")
+    return identity
+
+
 class JsonHandler(RequestHandler):
-    """Checks the query, answers on a worker thread, reports errors as JSON.
+    """Signs the caller in, checks the query, answers on a worker thread, reports errors as
+    JSON.
 
     Subclasses give ``parameters``, the OpenAPI ``response`` schema and the
     ``errors`` they may answer (status -> why), a docstring (the operation's
-    summary) and ``answer``.
+    summary) and ``answer``; ``admin`` when only admins may ask.  ``route`` is the
+    declared path, for logs and metrics.
     """
 
     parameters: tuple[Parameter, ...] = ()
     response: Mapping[str, Any] = {"type": "object"}
     errors: Mapping[str, str] = {
         "400": "an unknown or malformed parameter",
+        "401": "no credentials, or credentials refused (wrong, expired, forged)",
+        "403": "signed in without the role this needs",
+        "429": "over the rate limit: retry after the Retry-After seconds",
         "503": "the source fails and no data is held",
     }
+    admin = False
+    secured = True  # documented as needing sign-in
+    route = "api"
+    identity: Identity | None = None
+
+    def prepare(self) -> None:
+        try:
+            self.identity = identify(self.request, admin=self.admin)
+        except Refused as exc:
+            if exc.status == 401 and access().mode in ("basic", "jwt"):
+                scheme = "Basic" if access().mode == "basic" else "Bearer"
+                self.set_header("WWW-Authenticate", f'{scheme} realm="agentdash"')
+            self.write_json(exc.status, {"error": exc.error, "detail": exc.detail})
+
+    @property
+    def scope(self) -> list[str] | None:
+        """The teams the caller may read (the pipelines' ``teams``)."""
+        assert self.identity is not None  # set by prepare, or the request was refused
+        return self.identity.scope
 
     def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
         raise NotImplementedError
 
     def _compute(self, values: dict[str, Any], path: tuple[str, ...]) -> tuple[int, Any]:
         live.ensure_refresher()  # keeps the frames this process serves up to date
+        watch(LiveFrames.default())
         return self.answer(values, *path)
 
     async def get(self, *path: str) -> None:
@@ -85,16 +155,20 @@ _WINDOWED_ERRORS = {
 class SummaryHandler(JsonHandler):
     """KPIs of a window of messages."""
 
+    route = "/api/v1/metrics/summary"
+
     parameters = FILTERS
     response = {"$ref": "#/components/schemas/Summary"}
     errors = _WINDOWED_ERRORS
 
     def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
-        return 200, answers.summary(messages_pipeline(values))
+        return 200, answers.summary(messages_pipeline({**values, "teams": self.scope}))
 
 
 class AgentsHandler(JsonHandler):
     """One row per agent: its attributes and the metrics of its messages in the window."""
+
+    route = "/api/v1/agents"
 
     parameters = FILTERS
     response = {
@@ -107,12 +181,14 @@ class AgentsHandler(JsonHandler):
     errors = _WINDOWED_ERRORS
 
     def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
-        messages = messages_pipeline(values)
+        messages = messages_pipeline({**values, "teams": self.scope})
         return 200, answers.agents(messages, AgentsPipeline().follow(messages))
 
 
 class MessagesHandler(JsonHandler):
     """Messages of a window, newest first, a page at a time (their text: see conversations)."""
+
+    route = "/api/v1/messages"
 
     parameters = (*FILTERS, *PAGE)
     response = {
@@ -126,12 +202,14 @@ class MessagesHandler(JsonHandler):
 
     def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
         page = {name: values.pop(name) for name in ("limit", "cursor") if name in values}
-        pipeline = messages_pipeline(values)
+        pipeline = messages_pipeline({**values, "teams": self.scope})
         return 200, answers.messages(pipeline, page.get("limit", 100), page.get("cursor"))
 
 
 class ConversationHandler(JsonHandler):
     """Every message of one conversation with its text, oldest first."""
+
+    route = "/api/v1/conversations/{id}"
 
     response = {
         "type": "object",
@@ -143,16 +221,42 @@ class ConversationHandler(JsonHandler):
             },
         },
     }
-    errors = {**JsonHandler.errors, "404": "no such conversation"}
+    errors = {**JsonHandler.errors, "404": "no such conversation (or none of the caller's teams)"}
 
     def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
         (conversation_id,) = path
-        turns = LiveFrames.default().conversation(conversation_id)
+        # Another team's conversation has no message in the scope: 404, as if there were none.
+        turns = MessagesPipeline(teams=self.scope).conversation(conversation_id)
         return 200, answers.conversation(conversation_id, turns)
 
 
-class HealthHandler(JsonHandler):
-    """Source, cache, freshness and live sessions of the answering process; 503 without data."""
+OPEN_HEALTH = ("status", "age_seconds")
+"""What the probes tell anyone; the rest (paths, endpoints, process ids, errors) is for admins."""
+
+
+class ReadyHandler(JsonHandler):
+    """Ready: data can be served (``ok``, or ``stale`` while the source fails), with its age;
+    503 with ``no data`` when none can. Admins also get the source, cache, frames, refreshes
+    and errors."""
+
+    route = "/health/ready"
+    errors = {
+        "400": "an unknown or malformed parameter",
+        "503": "no data can be served: the source fails and nothing is held",
+    }
+    secured = False
+
+    def prepare(self) -> None:
+        # Open to probes: credentials only decide how much the answer tells.
+        self.details = False
+        hosts = sorted(getattr(self.application, "websocket_origins", ()))
+        if not host_allowed(self.request, hosts):
+            return
+        if not access().on:
+            self.details = _loopback(self.request)
+            return
+        with contextlib.suppress(Refused):
+            self.details = identify(self.request, admin=True) is not None
 
     def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
         frames = LiveFrames.default()
@@ -163,7 +267,7 @@ class HealthHandler(JsonHandler):
                 frames.get(pipeline.spec())  # a process that served nothing yet loads them now
         except SourceError as exc:
             error = str(exc)
-        return answers.health(
+        status, body = answers.health(
             frames.status(),
             error=error,
             refresher={
@@ -173,10 +277,44 @@ class HealthHandler(JsonHandler):
             },
             extra={"pid": os.getpid(), "sessions": live.session_count()},
         )
+        return status, body if self.details else {k: body[k] for k in OPEN_HEALTH}
+
+
+class LiveHandler(RequestHandler):
+    """The process is up and its event loop answers (nothing is read)."""
+
+    route = "/health/live"
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps({"status": "ok"}))
+
+
+class MetricsHandler(RequestHandler):
+    """The server's metrics in the Prometheus text format, for a signed-in caller."""
+
+    route = "/metrics"
+
+    def get(self) -> None:
+        try:
+            identify(self.request)
+        except Refused as exc:
+            self.set_status(exc.status)
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(json.dumps({"error": exc.error, "detail": exc.detail}))
+            return
+        watch(LiveFrames.default())
+        body, content_type = exposition()
+        self.set_header("Content-Type", content_type)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(body)
 
 
 class NotFoundHandler(JsonHandler):
     """Any other path under the API prefix."""
+
+    route = "/api/v1/*"
 
     async def get(self, *path: str) -> None:
         self.write_json(404, {"error": "not found", "detail": f"no API at {self.request.path}"})
@@ -187,7 +325,8 @@ API_ROUTES: list[tuple[str, type[JsonHandler]]] = [
     (f"{PREFIX}/agents", AgentsHandler),
     (f"{PREFIX}/messages", MessagesHandler),
     (f"{PREFIX}/conversations/{{id}}", ConversationHandler),
-    ("/health", HealthHandler),
+    ("/health/ready", ReadyHandler),
+    ("/health", ReadyHandler),
 ]
 
 
@@ -201,26 +340,32 @@ def document() -> dict[str, Any]:
                 handler.response,
                 handler.errors,
                 path_parameter="id" if "{id}" in path else None,
+                secured=handler.secured,
             )
             for path, handler in API_ROUTES
         }
     )
 
 
-class OpenApiHandler(RequestHandler):
-    def get(self) -> None:
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(document()))
+class OpenApiHandler(JsonHandler):
+    route = f"{PREFIX}/openapi.json"
+
+    async def get(self, *path: str) -> None:
+        self.write_json(200, document())
 
 
-class DocsHandler(RequestHandler):
-    def get(self) -> None:
+class DocsHandler(JsonHandler):
+    route = f"{PREFIX}/docs"
+
+    async def get(self, *path: str) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(DOCS_PAGE.read_bytes())
 
 
 ROUTES: list[tuple[str, type[RequestHandler]]] = [
     *((path.replace("{id}", "([^/]+)"), handler) for path, handler in API_ROUTES),
+    ("/health/live", LiveHandler),
+    ("/metrics", MetricsHandler),
     (f"{PREFIX}/openapi.json", OpenApiHandler),
     (f"{PREFIX}/docs/?", DocsHandler),
     (f"{PREFIX}/.*", NotFoundHandler),

@@ -91,14 +91,38 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
+SECURITY: dict[str, dict[str, Any]] = {
+    "basic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "AGENTDASH_AUTH=basic: a user of the users file",
+    },
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "AGENTDASH_AUTH=jwt: claims sub, roles (viewer, admin), teams; exp required",
+    },
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "user",
+        "description": "the sign-in cookie of the browser's login page (any AGENTDASH_AUTH)",
+    },
+}
+"""How a caller signs in, by ``AGENTDASH_AUTH``; with ``none`` nothing is asked."""
+
+
 def operation(
     summary: str,
     parameters: tuple[Parameter, ...],
     response: Mapping[str, Any],
     errors: Mapping[str, str],
     path_parameter: str | None = None,
+    secured: bool = True,
 ) -> dict[str, Any]:
-    """One GET operation: its parameters, its answer and its error answers."""
+    """One GET operation: its parameters, its answer and its error answers; ``secured``
+    when it needs sign-in (any of :data:`SECURITY`; open probes are not)."""
     listed = [p.openapi() for p in parameters]
     if path_parameter is not None:
         listed.append(
@@ -109,7 +133,15 @@ def operation(
         "200": {"description": "OK", "content": {"application/json": {"schema": response}}},
         **{status: {"description": why, **error} for status, why in errors.items()},
     }
-    return {"get": {"summary": summary, "parameters": listed, "responses": responses}}
+    security: list[dict[str, list[str]]] = [{name: []} for name in SECURITY] if secured else []
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": listed,
+            "responses": responses,
+            "security": security,
+        }
+    }
 
 
 def document(paths: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
@@ -122,5 +154,5 @@ def document(paths: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
             "description": "Metrics, agents and messages of the live dashboard, as JSON.",
         },
         "paths": dict(paths),
-        "components": {"schemas": SCHEMAS},
+        "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY},
     }

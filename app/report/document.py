@@ -120,11 +120,13 @@ class Report(pn.viewable.Viewer):
         end: datetime | None = None,
         agents: Sequence[str] = (),
         tz: str = "UTC",
+        teams: list[str] | None = None,
         **params: Any,
     ) -> Report:
         """A report on a fresh read of the configured source.
 
-        ``agents`` are ids or names.  Unlike the dashboard, this never writes demo
+        ``agents`` are ids or names; ``teams`` keeps only those teams' agents and their
+        messages (the pipelines' scope).  Unlike the dashboard, this never writes demo
         data into an empty store: a report of made-up data would mislead.
         """
         if settings.source == "local" and not settings.local_path.is_file():
@@ -133,13 +135,13 @@ class Report(pn.viewable.Viewer):
                 "at one, or fill it with `agentdash import` (or `agentdash demo`)"
             )
         frames = LiveFrames.from_settings(settings)
-        known = AgentsPipeline(frames=frames)
+        known = AgentsPipeline(frames=frames, teams=teams)
         _read(known)
         ids = {name: agent for agent, name in agent_names(known.frame).items()}
         chosen = [ids.get(agent, agent) for agent in agents]
         known.agents = chosen
         span = {"window": window} if start is None and end is None else {"start": start, "end": end}
-        messages = MessagesPipeline(frames=frames, agents=chosen, tz=tz, **span)
+        messages = MessagesPipeline(frames=frames, agents=chosen, tz=tz, teams=teams, **span)
         _read(messages)
         return cls(messages, known, **params)
 

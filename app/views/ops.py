@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 import panel as pn
+import param
 
 from app import memo
 from app.cards import Card, KpiCards
@@ -21,7 +22,13 @@ from app.views.base import View
 
 class OpsView(View):
     """Freshness, source cost (request units, throttles, documents per refresh), cache hits
-    and quarantined documents of the live frames behind the pipelines."""
+    and quarantined documents of the live frames behind the pipelines.
+
+    The quarantined documents themselves (they may hold raw data of any team) are shown
+    to admins only; others see how many there are and why.
+    """
+
+    admin = param.Boolean(default=False, doc="Whether the user may see quarantined documents.")
 
     COUNTERS = {
         "source": ("requests", "documents", "request_charge", "throttled"),
@@ -58,7 +65,9 @@ class OpsView(View):
                 self.history,
                 pn.pane.Markdown("#### Quarantined documents"),
                 self.reasons,
-                self.quarantine,
+                self.quarantine
+                if self.admin
+                else pn.pane.Markdown("Only admins see the quarantined documents themselves."),
             ]
         )
         self._refresh_now()
@@ -94,7 +103,8 @@ class OpsView(View):
             sorted(status.quarantine_reasons.items()), columns=["reason", "documents"]
         )
         sync_table(self.reasons, reasons)
-        sync_table(self.quarantine, self.messages.data.quarantine.frame())
+        if self.admin:
+            sync_table(self.quarantine, self.messages.data.quarantine.frame())
 
 
 def _per_refresh(value: str, title: str, ylabel: str) -> LiveFigure:

@@ -2,7 +2,9 @@
 
 The topology of nginx/agentdash.conf.template with real processes on loopback:
 pages and their websockets stick to one process, the API answers through the
-proxy, and new data is read from the source once for both processes.
+proxy, new data is read from the source once for both processes, and
+``/metrics``, whichever process answers it, counts the work of both (one
+``PROMETHEUS_MULTIPROC_DIR``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +21,7 @@ from string import Template
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from pipelines.sources.local import LocalSource
 from tests.conftest import RedisServer, free_port, wait_until
@@ -99,7 +103,11 @@ def cluster(
     if redis_server.process is None:  # a test stopped it to simulate an outage
         redis_server.start()
     redis_server.flush()
-    first = make_served_app(tmp_path_factory.mktemp("first"), AGENTDASH_REDIS_URL=redis_server.url)
+    first = make_served_app(
+        tmp_path_factory.mktemp("first"),
+        AGENTDASH_REDIS_URL=redis_server.url,
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path_factory.mktemp("metrics")),
+    )
     second = ServedApp(tmp_path_factory.mktemp("second"), env=dict(first.env))
     nginx = Nginx(tmp_path_factory.mktemp("nginx"), [first.port, second.port])
     try:
@@ -173,3 +181,39 @@ def test_new_messages_are_read_from_the_source_once_for_both_processes(
     assert len(readers) == 1, records
     other = records[1 - readers[0]]
     assert any(r["adopted"] and r["rows_changed"] >= 1 for r in other), records
+
+
+def scrape(cluster: Cluster) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of ``/metrics`` through the proxy, by name and labels."""
+    with urllib.request.urlopen(f"{cluster.nginx.url}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_the_work_of_both_processes(cluster: Cluster) -> None:
+    answered = (
+        "agentdash_http_request_seconds_count",
+        (("route", "/api/v1/metrics/summary"), ("status", "200")),
+    )
+    refreshes = ("agentdash_refresh_seconds_count", ())
+    before = scrape(cluster)
+    for _ in range(20):
+        assert get_json(f"{cluster.nginx.url}/api/v1/metrics/summary")[0] == 200
+    # nginx spread them over both processes; the count holds all, whichever one answers.
+    assert {upstream for upstream, _ in cluster.nginx.routes("/api/v1/metrics/summary")} == {
+        f"127.0.0.1:{app.port}" for app in cluster.apps
+    }
+    after = scrape(cluster)
+    assert after[answered] - before.get(answered, 0) == 20
+    assert after[("agentdash_documents_read_total", ())] > 0
+    assert after[("agentdash_cache_misses_total", ())] > 0
+    assert ("agentdash_data_age_seconds", ()) in after
+    assert ("agentdash_sessions", ()) in after
+    wait_until(
+        lambda: scrape(cluster)[refreshes] > after[refreshes],
+        message="refreshes to be counted",
+    )

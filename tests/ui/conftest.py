@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import jwt
 import pytest
 
 from app.report.chromium import FLAGS
@@ -145,6 +147,8 @@ def make_served_app(workdir: Path, messages: int = 5000, days: float = 35, **env
         "AGENTDASH_SOURCE": "local",
         "AGENTDASH_LOCAL_PATH": str(app.store),
         "AGENTDASH_REFRESH_SECONDS": "1",
+        # Tests poll and open pages far faster than people: only a test of the limits sets them.
+        "AGENTDASH_RATE_LIMIT": "100000/minute",
         **env,
     }
     app.command("demo", "--agents", "8", "--messages", str(messages), "--days", str(days))
@@ -191,3 +195,55 @@ def guarded_page(page: Any) -> Iterator[tuple[Any, PageGuard]]:
     yield page, guard
     assert guard.external_requests == [], "the page asked for non-local resources"
     assert guard.console_errors == [], "the page logged console errors"
+
+
+SECRET = "a-cookie-secret-of-the-tests-0123456789"
+"""AGENTDASH_COOKIE_SECRET of served apps with sign-in on."""
+JWT_KEY = "the-signing-key-of-the-tests-0123456789"
+AUDIENCE, ISSUER = "agentdash-tests", "https://issuer.test/"
+
+
+def jwt_token(key: str = JWT_KEY, **claims: Any) -> str:
+    """A token for the apps of :func:`make_signed_in_app` (a viewer of no team, unless
+    ``claims`` say otherwise; a claim given as None is left out)."""
+    values = {
+        "sub": "ada",
+        "roles": ["viewer"],
+        "teams": [],
+        "aud": AUDIENCE,
+        "iss": ISSUER,
+        "exp": time.time() + 600,
+        **claims,
+    }
+    return jwt.encode({k: v for k, v in values.items() if v is not None}, key, algorithm="HS256")
+
+
+def make_signed_in_app(
+    workdir: Path, auth: str, messages: int, days: float, **env: str
+) -> ServedApp:
+    """:func:`make_served_app` with ``AGENTDASH_AUTH=auth``: ``basic`` with an empty users
+    file in ``workdir``, ``jwt`` taking :func:`jwt_token`'s tokens."""
+    settings = {"AGENTDASH_AUTH": auth, "AGENTDASH_COOKIE_SECRET": SECRET}
+    if auth == "basic":
+        settings["AGENTDASH_USERS_FILE"] = str(workdir / "users.toml")
+    if auth == "jwt":
+        settings |= {
+            "AGENTDASH_JWT_SECRET": JWT_KEY,
+            "AGENTDASH_JWT_AUDIENCE": AUDIENCE,
+            "AGENTDASH_JWT_ISSUER": ISSUER,
+        }
+    return make_served_app(workdir, messages, days, **settings, **env)
+
+
+def add_user(app: ServedApp, name: str, role: str, password: str, teams: str = "") -> None:
+    """``agentdash users add`` into the app's users file, the password on standard input."""
+    command = ["users", "add", name, "--role", role, "--teams", teams, "--password-stdin"]
+    subprocess.run(
+        [sys.executable, "-m", "app.cli", *command],
+        env=app.env,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
