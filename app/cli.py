@@ -78,6 +78,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             seed_if_new(store)
         # SQLite connections must not cross the fork of --num-procs.
         store.close()
+    else:
+        from pipelines.sources.cosmos import CosmosSource
+
+        CosmosSource.from_settings(settings)  # settings that cannot work stop here (exit 2)
     return panel.run()
 
 

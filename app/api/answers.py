@@ -46,7 +46,8 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
         timestamp, message_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         if isinstance(timestamp, int) and isinstance(message_id, str):
             return timestamp, message_id
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+    # RecursionError: JSON nested thousands deep.
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, RecursionError):
         pass
     raise invalid("cursor: give a next_cursor this API returned")
 

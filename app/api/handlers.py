@@ -22,23 +22,56 @@ from pipelines.pipeline import AgentsPipeline, MessagesPipeline
 PREFIX = "/api/v1"
 DOCS_PAGE = Path(__file__).parents[1] / "static" / "api_docs.html"
 
-_executor: ThreadPoolExecutor | None = None
+_executors: dict[str, ThreadPoolExecutor] = {}
+# Answers read frames and may wait on a cold load; probes only look at the process's state, on
+# a pool of their own, so that slow reads never hold them up.
+_POOLS = {"agentdash-api": 2, "agentdash-probe": 1}
 
 
-def _worker() -> ThreadPoolExecutor:
+def _pool(name: str) -> ThreadPoolExecutor:
     # Made on first use, in the serving process: a pool made before a fork has no threads.
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="agentdash-api")
-    return _executor
+    if name not in _executors:
+        _executors[name] = ThreadPoolExecutor(_POOLS[name], thread_name_prefix=name)
+    return _executors[name]
 
 
-class JsonHandler(RequestHandler):
+class ApiHandler(RequestHandler):
+    """Answers in JSON, errors included (a failure of the server's own, a refused method);
+    a refused method is answered with the ``Allow`` header naming those that are not."""
+
+    def write_json(self, status: int, body: Any) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(body, allow_nan=False))
+
+    def allowed(self) -> list[str]:
+        """The HTTP methods this handler answers."""
+        return [
+            method
+            for method in self.SUPPORTED_METHODS
+            if getattr(type(self), method.lower()) is not getattr(RequestHandler, method.lower())
+        ]
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:
+            allowed = self.allowed()
+            self.set_header("Allow", ", ".join(allowed))
+            detail = f"{self.request.method} is not answered here: use {' or '.join(allowed)}"
+        elif status_code >= 500:
+            # Tornado has logged the exception; its text is not for the client.
+            detail = "the server failed to answer this request; its log says why"
+        else:
+            detail = self._reason
+        self.write_json(status_code, {"error": self._reason.lower(), "detail": detail})
+
+
+class JsonHandler(ApiHandler):
     """Checks the query, answers on a worker thread, reports errors as JSON.
 
     Subclasses give ``parameters``, the OpenAPI ``response`` schema and the
     ``errors`` they may answer (status -> why), a docstring (the operation's
-    summary) and ``answer``.
+    summary) and ``answer``; a ``probe`` (health) answers on a pool of its own.
     """
 
     parameters: tuple[Parameter, ...] = ()
@@ -47,6 +80,7 @@ class JsonHandler(RequestHandler):
         "400": "an unknown or malformed parameter",
         "503": "the source fails and no data is held",
     }
+    probe = False
 
     def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
         raise NotImplementedError
@@ -58,9 +92,8 @@ class JsonHandler(RequestHandler):
     async def get(self, *path: str) -> None:
         try:
             values = read_arguments(self.parameters, self.request.query_arguments)
-            status, body = await IOLoop.current().run_in_executor(
-                _worker(), self._compute, values, path
-            )
+            pool = _pool("agentdash-probe" if self.probe else "agentdash-api")
+            status, body = await IOLoop.current().run_in_executor(pool, self._compute, values, path)
         except ApiError as exc:
             status, body = exc.status, {"error": exc.error, "detail": exc.detail}
         except QueryError as exc:
@@ -68,12 +101,6 @@ class JsonHandler(RequestHandler):
         except SourceError as exc:
             status, body = 503, {"error": "source unavailable", "detail": str(exc)}
         self.write_json(status, body)
-
-    def write_json(self, status: int, body: Any) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(body, allow_nan=False))
 
 
 _WINDOWED_ERRORS = {
@@ -154,6 +181,8 @@ class ConversationHandler(JsonHandler):
 class HealthHandler(JsonHandler):
     """Source, cache, freshness and live sessions of the answering process; 503 without data."""
 
+    probe = True
+
     def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
         frames = LiveFrames.default()
         refresher = live.ensure_refresher(frames)
@@ -175,10 +204,10 @@ class HealthHandler(JsonHandler):
         )
 
 
-class NotFoundHandler(JsonHandler):
-    """Any other path under the API prefix."""
+class NotFoundHandler(ApiHandler):
+    """Any other path under the API prefix, whatever the method."""
 
-    async def get(self, *path: str) -> None:
+    def prepare(self) -> None:
         self.write_json(404, {"error": "not found", "detail": f"no API at {self.request.path}"})
 
 
@@ -207,13 +236,13 @@ def document() -> dict[str, Any]:
     )
 
 
-class OpenApiHandler(RequestHandler):
+class OpenApiHandler(ApiHandler):
     def get(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps(document()))
 
 
-class DocsHandler(RequestHandler):
+class DocsHandler(ApiHandler):
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(DOCS_PAGE.read_bytes())

@@ -17,6 +17,7 @@ import param
 
 from pipelines.errors import AgentdashError
 from pipelines.pipeline import MessagesPipeline, Pipeline
+from pipelines.windows import check_range
 
 MAX_LIMIT = 1000
 
@@ -95,7 +96,8 @@ class Parameter:
             return value
         if isinstance(declared, param.Date):
             try:
-                return declared.deserialize(raw)
+                value = declared.deserialize(raw)
+                return value if value is None else check_range(value, self.name)
             except AgentdashError as exc:
                 raise invalid(f"{self.name}={raw!r}: {exc}") from None
         return raw
