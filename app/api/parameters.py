@@ -96,8 +96,8 @@ class Parameter:
             return value
         if isinstance(declared, param.Date):
             try:
-                value = declared.deserialize(raw)
-                return value if value is None else check_range(value, self.name)
+                moment = declared.deserialize(raw)
+                return moment if moment is None else check_range(moment, self.name)
             except AgentdashError as exc:
                 raise invalid(f"{self.name}={raw!r}: {exc}") from None
         return raw
