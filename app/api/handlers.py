@@ -15,7 +15,7 @@ from tornado.web import RequestHandler
 from app import live
 from app.api import answers, openapi
 from app.api.parameters import FILTERS, PAGE, ApiError, Parameter, messages_pipeline, read_arguments
-from pipelines.errors import QueryError, SourceError
+from pipelines.errors import AgentdashError, QueryError, SourceError
 from pipelines.live import LiveFrames
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
 
@@ -86,8 +86,10 @@ class JsonHandler(ApiHandler):
         raise NotImplementedError
 
     def _compute(self, values: dict[str, Any], path: tuple[str, ...]) -> tuple[int, Any]:
-        live.ensure_refresher()  # keeps the frames this process serves up to date
-        return self.answer(values, *path)
+        frames = LiveFrames.default()
+        live.ensure_refresher(frames)  # keeps the frames this process serves up to date
+        with frames.once():  # an explicit window is read for this request, not kept live
+            return self.answer(values, *path)
 
     async def get(self, *path: str) -> None:
         try:
@@ -98,7 +100,7 @@ class JsonHandler(ApiHandler):
             status, body = exc.status, {"error": exc.error, "detail": exc.detail}
         except QueryError as exc:
             status, body = 422, {"error": "invalid query", "detail": str(exc)}
-        except SourceError as exc:
+        except AgentdashError as exc:  # the source fails, or its settings cannot work
             status, body = 503, {"error": "source unavailable", "detail": str(exc)}
         self.write_json(status, body)
 
