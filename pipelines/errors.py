@@ -29,3 +29,7 @@ class SourceNotFoundError(SourceError):
 
 class SourceUnavailableError(SourceError):
     """The source is unreachable or kept failing after retries."""
+
+
+class StoreUnavailableError(AgentdashError):
+    """Where quarantined documents are kept (Redis, a SQLite file) cannot be used."""

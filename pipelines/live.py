@@ -26,6 +26,7 @@ from pipelines.arrow import isin
 from pipelines.cache import CachedFrame, FrameCache, cache_key, make_cache
 from pipelines.errors import AgentdashError, SourceError, SourceUnavailableError
 from pipelines.merge import merge
+from pipelines.quarantine import Quarantine, open_quarantine
 from pipelines.query import Query
 from pipelines.reading import collector_paused, read_frame
 from pipelines.schema import (
@@ -33,7 +34,6 @@ from pipelines.schema import (
     SCHEMA_VERSION,
     TIME_FIELD,
     FieldMapping,
-    Quarantine,
     coerce,
     normalise,
 )
@@ -109,7 +109,8 @@ class LiveFrames:
         self.min_refresh_seconds = 0.0
         self.cache = cache
         self.fields = fields or {}
-        self.quarantine = Quarantine()
+        #: Documents that cannot be read, counted once (see :mod:`pipelines.quarantine`).
+        self.quarantine = quarantine or Quarantine()
         self.refreshes: deque[RefreshRecord] = deque(maxlen=history)
         self._live: dict[str, LiveFrame] = {}
         self._specs: dict[str, FrameSpec] = {}
@@ -125,7 +126,8 @@ class LiveFrames:
         """The source, cache and field mapping the settings describe."""
         cache = make_cache(settings.redis_url, settings.cache_ttl_seconds)
         fields = {k: dict(v) for k, v in settings.fields.items()}
-        return cls(open_source(settings), cache, fields)
+        source = open_source(settings)
+        return cls(source, cache, fields, quarantine=open_quarantine(settings, source.identity))
 
     _default: LiveFrames | None = None
     _default_lock = threading.Lock()
@@ -520,14 +522,15 @@ class LiveFrames:
 
     def status(self) -> Status:
         """Freshness and costs, for the Ops view and the health endpoint."""
+        quarantined = self.quarantine.summary()
         return Status(
             source=self.source.identity,
             source_stats=self.source.stats.snapshot(),
             cache=type(self.cache).__name__,
             cache_healthy=self.cache.healthy,
             cache_stats=self.cache.stats.snapshot(),
-            quarantined=self.quarantine.count,
-            quarantine_reasons=self.quarantine.reasons(),
+            quarantined=quarantined.count,
+            quarantine_reasons=quarantined.reasons,
             frames=tuple(
                 FrameState(
                     self._specs[k].describe(),

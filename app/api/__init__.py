@@ -8,6 +8,7 @@ adds :data:`ROUTES` to the Bokeh server's Tornado application (in Python:
 - ``GET /api/v1/agents``: one row per agent (``metrics.per_agent``);
 - ``GET /api/v1/messages``: messages, newest first, by pages with a cursor;
 - ``GET /api/v1/conversations/{id}``: every message of a conversation, with text;
+- ``GET /api/v1/quarantine``: documents that could not be read, counted and listed;
 - ``GET /api/v1/openapi.json`` and ``GET /api/v1/docs``: the OpenAPI document
   and a page that renders it (no CDN);
 - ``GET /health``: source, cache and freshness; 503 when there is no data.

@@ -14,7 +14,15 @@ from tornado.web import RequestHandler
 
 from app import live
 from app.api import answers, openapi
-from app.api.parameters import FILTERS, PAGE, ApiError, Parameter, messages_pipeline, read_arguments
+from app.api.parameters import (
+    FILTERS,
+    PAGE,
+    QUARANTINE,
+    ApiError,
+    Parameter,
+    messages_pipeline,
+    read_arguments,
+)
 from pipelines.errors import AgentdashError, QueryError, SourceError
 from pipelines.live import LiveFrames
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
@@ -180,6 +188,21 @@ class ConversationHandler(JsonHandler):
         return 200, answers.conversation(conversation_id, turns)
 
 
+class QuarantineHandler(JsonHandler):
+    """Documents that could not be read: how many, why, and the latest of them."""
+
+    parameters = QUARANTINE
+    response = {"$ref": "#/components/schemas/Quarantine"}
+    errors = {
+        "400": "an unknown or malformed parameter",
+        "503": "where quarantined documents are kept does not answer",
+    }
+
+    def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
+        documents = LiveFrames.default().quarantine
+        return 200, documents.listing(values.get("limit", 100), bool(values.get("raw")))
+
+
 class HealthHandler(JsonHandler):
     """Source, cache, freshness and live sessions of the answering process; 503 without data."""
 
@@ -218,6 +241,7 @@ API_ROUTES: list[tuple[str, type[JsonHandler]]] = [
     (f"{PREFIX}/agents", AgentsHandler),
     (f"{PREFIX}/messages", MessagesHandler),
     (f"{PREFIX}/conversations/{{id}}", ConversationHandler),
+    (f"{PREFIX}/quarantine", QuarantineHandler),
     ("/health", HealthHandler),
 ]
 

@@ -17,6 +17,7 @@ import param
 
 from pipelines.errors import AgentdashError
 from pipelines.pipeline import MessagesPipeline, Pipeline
+from pipelines.quarantine import KEEP
 from pipelines.windows import check_range
 
 MAX_LIMIT = 1000
@@ -126,8 +127,18 @@ def asked(pipeline: type[Pipeline]) -> tuple[Parameter, ...]:
     )
 
 
+class QuarantineListing(param.Parameterized):
+    """Which quarantined documents to list."""
+
+    limit = param.Integer(default=100, bounds=(1, KEEP), doc="Documents listed, the latest first.")
+    raw = param.Integer(
+        default=0, bounds=(0, 1), doc="1: give each document as read, under 'document'."
+    )
+
+
 FILTERS = asked(MessagesPipeline)
 PAGE = tuple(Parameter(name, Page, name) for name in ("limit", "cursor"))
+QUARANTINE = tuple(Parameter(name, QuarantineListing, name) for name in ("limit", "raw"))
 
 
 def read_arguments(

@@ -233,6 +233,7 @@ def test_openapi_document_lists_every_route(openapi: dict[str, Any]) -> None:
         f"{API}/agents",
         f"{API}/messages",
         f"{API}/conversations/{{id}}",
+        f"{API}/quarantine",
         "/health",
     }
     for path, operations in openapi["paths"].items():
