@@ -29,7 +29,8 @@ frame can hold (pandas' nanoseconds reach 1677 to 2262)."""
 def check_tz(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    # OSError: a name that is a folder of the tz database, or too long to be a file name.
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         raise QueryError(
             f"time zone {name!r} is unknown: use an IANA name such as UTC or Europe/Paris"
         ) from None

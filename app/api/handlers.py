@@ -85,7 +85,7 @@ class JsonHandler(ApiHandler):
     parameters: tuple[Parameter, ...] = ()
     response: Mapping[str, Any] = {"type": "object"}
     errors: Mapping[str, str] = {
-        "400": "an unknown or malformed parameter",
+        "400": "an unknown parameter, or one that breaks what this document says of it",
         "503": "the source fails and no data is held",
     }
     probe = False
@@ -115,7 +115,8 @@ class JsonHandler(ApiHandler):
 
 _WINDOWED_ERRORS = {
     **JsonHandler.errors,
-    "422": "a window or filter the pipelines refuse",
+    "422": "parameters that together ask for no window (start not before end, start without "
+    "end, window with start) or a cursor this API did not return",
 }
 
 
