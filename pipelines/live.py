@@ -78,6 +78,8 @@ class Refreshed:
 
     live: LiveFrame
     changed: pd.DataFrame
+    #: The refresh failed because the source cannot be reached (not one container's fault).
+    unreachable: bool = False
 
 
 Listener = Callable[[FrameSpec, pd.DataFrame, LiveFrame], None]
@@ -404,14 +406,8 @@ class LiveFrames:
             changes = self.source.changes(query, live.token)
         except Exception as exc:
             message = str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
-            live.stale, live.error = True, message
             self._record(spec, before, started, 0, 0, error=message)
-            log.warning(
-                "refresh of %s failed, serving the last frame: %s", spec.describe(), message
-            )
-            # No rows changed, but listeners learn that the frame is now stale.
-            self._notify(spec, live.frame.iloc[:0], live)
-            return Refreshed(live, live.frame.iloc[:0])
+            return self._stale(spec, live, message, isinstance(exc, SourceUnavailableError))
         result = normalise(changes.documents, self.mapping(spec.container))
         self.quarantine.add(result.quarantined)
         merged = merge(
@@ -462,7 +458,29 @@ class LiveFrames:
         for key, derived in list(self._derived.items()):
             if derived[0] not in held:
                 self._derived.pop(key, None)
-        return [self.refresh(spec) for spec in list(self._specs.values())]
+        refreshed: list[Refreshed] = []
+        for spec in list(self._specs.values()):
+            down = next((r.live.error for r in refreshed if r.unreachable), None)
+            if down is None:
+                refreshed.append(self.refresh(spec))
+                continue
+            # The source is unreachable: the other frames wait for the next cycle rather
+            # than each spend its retries on it (a cycle costs one frame's, not all).
+            current = self._live.get(self.key(spec))
+            if current is not None:
+                self._record(spec, self.source.stats.snapshot(), time.perf_counter(), 0, 0, down)
+                refreshed.append(self._stale(spec, current, down, unreachable=True))
+        return refreshed
+
+    def _stale(
+        self, spec: FrameSpec, live: LiveFrame, message: str, unreachable: bool
+    ) -> Refreshed:
+        """Keep serving ``live``, marked stale for ``message``."""
+        live.stale, live.error = True, message
+        log.warning("refresh of %s failed, serving the last frame: %s", spec.describe(), message)
+        # No rows changed, but listeners learn that the frame is now stale.
+        self._notify(spec, live.frame.iloc[:0], live)
+        return Refreshed(live, live.frame.iloc[:0], unreachable)
 
     def _record(
         self,
