@@ -39,6 +39,8 @@ class Server:
     app: Path
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    #: Where the server's output goes (none kept by default).
+    log: Path | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -58,12 +60,13 @@ class Server:
         command += ["--unused-session-lifetime", "1000", "--check-unused-sessions", "500"]
         if self.dashboard:
             command += ["--plugins", "app.api"]
+        output = open(self.log, "ab") if self.log else subprocess.DEVNULL
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
             env={**os.environ, **self.env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
         wait_until(self._answers, timeout=600, message=f"{self.url} to answer")
         return self
