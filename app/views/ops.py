@@ -50,7 +50,16 @@ class OpsView(View):
         self.documents = _per_refresh("documents", "Documents read per refresh", "documents")
         self.history = table(pagination="local", page_size=10)
         self.reasons = table()
-        self.quarantine = table(pagination="local", page_size=10)
+        # Reasons and documents are long: they wrap in columns of their own width (the
+        # textarea formatter shows text as text, never as HTML).
+        wrapped = {"type": "textarea"}
+        self.quarantine = table(
+            pagination="local",
+            page_size=10,
+            layout="fit_columns",
+            widths={"seen_at": 190, "container": 100, "reason": "28%", "document": "36%"},
+            formatters={"reason": wrapped, "document": wrapped},
+        )
         # (count, time zone) of the documents listed: the store is read again when it moves.
         self._listed: tuple[int, str] | None = None
         self.layout.extend(
