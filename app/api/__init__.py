@@ -14,7 +14,9 @@ adds :data:`ROUTES` to the Bokeh server's Tornado application (in Python:
 - ``GET /health``: source, cache and freshness; 503 when there is no data.
 
 Every answer is computed from the process's shared live frames on a worker
-thread, so a slow query never blocks the sessions' event loop.
+thread, so a slow query never blocks the sessions' event loop; probes (``/health``)
+answer on a pool of their own, so that slow reads never hold them up.  Every error
+is JSON (``{"error", "detail"}``), a refused method a 405 with ``Allow``.
 Nothing here runs at import: Panel imports plugins before it forks
 ``--num-procs`` workers.
 
