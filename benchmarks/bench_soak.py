@@ -39,6 +39,14 @@ def leftovers(server: Server) -> dict[str, int]:
     }
 
 
+def first_traceback(logged: list[str]) -> list[str]:
+    start = next((i for i, line in enumerate(logged) if line.startswith("Traceback")), None)
+    if start is None:
+        return []
+    end = next((j for j in range(start + 1, len(logged)) if not logged[j].startswith(" ")), start)
+    return logged[start : end + 1]
+
+
 def megabytes(rss: int) -> str:
     return f"{rss / 2**20:,.0f} MB"
 
@@ -103,6 +111,8 @@ def main() -> None:
             ("client", done),
             ("errors in the server log", f"{len(log_errors)} (goal 0)"),
             *((f"  {line[:100]}", "") for line in [*log_errors, *raised][:10]),
+            # The whole of the first, to fix it.
+            *((f"  {line[:140]}", "") for line in first_traceback(logged)),
             (
                 "left after closing",
                 ", ".join(f"{k} {after[k]} (before {before[k]})" for k in after),
