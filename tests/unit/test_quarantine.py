@@ -1,5 +1,5 @@
 """The quarantine: each bad document counted once, the latest kept, in a file other
-processes read (Redis: tests/integration/test_quarantine.py)."""
+processes read (Redis: tests/integration/test_quarantine_inspected.py)."""
 
 from __future__ import annotations
 
