@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
-from tornado.testing import AsyncHTTPTestCase
+import pytest
+from tornado.ioloop import IOLoop
 from tornado.web import Application
 
 from app.api.handlers import JsonHandler, NotFoundHandler
+from tests.conftest import free_port
 
 
 class Failing(JsonHandler):
@@ -18,27 +25,52 @@ class Failing(JsonHandler):
         raise RuntimeError("secret detail of a bug")
 
 
-class ErrorsTest(AsyncHTTPTestCase):
-    def get_app(self) -> Application:
-        return Application([("/fails", Failing), ("/.*", NotFoundHandler)])
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    """The handlers on a Tornado server of their own, on a thread with its own loop."""
+    port, started = free_port(), threading.Event()
+    loops: list[IOLoop] = []
 
-    def test_a_failing_handler_answers_json_500_without_its_traceback(self) -> None:
-        with self.assertLogs("tornado.application", "ERROR"):
-            response = self.fetch("/fails")
-        assert response.code == 500
-        assert response.headers["Content-Type"].startswith("application/json")
-        body = json.loads(response.body)
-        assert body["error"] == "internal server error"
-        assert "secret" not in response.body.decode()
+    def serve() -> None:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        Application([("/fails", Failing), ("/.*", NotFoundHandler)]).listen(port, "127.0.0.1")
+        loops.append(IOLoop.current())
+        started.set()
+        loops[0].start()
 
-    def test_a_refused_method_is_405_with_allow(self) -> None:
-        response = self.fetch("/fails", method="POST", body="{}")
-        assert response.code == 405
-        assert response.headers["Allow"] == "GET"
-        assert json.loads(response.body)["detail"] == "POST is not answered here: use GET"
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    yield f"http://127.0.0.1:{port}"
+    loops[0].add_callback(loops[0].stop)
+    thread.join(10)
 
-    def test_an_unknown_path_is_404_whatever_the_method(self) -> None:
-        for method, body in (("GET", None), ("DELETE", None), ("PUT", "x")):
-            response = self.fetch("/nothing", method=method, body=body)
-            assert response.code == 404, method
-            assert json.loads(response.body)["error"] == "not found"
+
+def fetch(url: str, method: str = "GET") -> tuple[int, Any, bytes]:
+    request = urllib.request.Request(url, method=method, data=None if method == "GET" else b"x")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def test_a_failing_handler_answers_json_500_without_its_traceback(url: str) -> None:
+    status, headers, body = fetch(url + "/fails")
+    assert status == 500
+    assert headers["Content-Type"].startswith("application/json")
+    assert json.loads(body)["error"] == "internal server error"
+    assert b"secret" not in body
+
+
+def test_a_refused_method_is_405_with_allow(url: str) -> None:
+    status, headers, body = fetch(url + "/fails", "POST")
+    assert (status, headers["Allow"]) == (405, "GET")
+    assert json.loads(body)["detail"] == "POST is not answered here: use GET"
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PUT"])
+def test_an_unknown_path_is_404_whatever_the_method(url: str, method: str) -> None:
+    status, _, body = fetch(url + "/nothing", method)
+    assert status == 404
+    assert json.loads(body)["error"] == "not found"
