@@ -21,10 +21,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from pipelines.live import FrameSpec, LiveFrames
 from pipelines.sources.cosmos import Backoff, CosmosSource
 from pipelines.sources.local import PARTITION_KEYS, LocalSource
 from pipelines.windows import Window
-from tests.conftest import wait_until
+from tests.conftest import repeating, wait_until
 from tests.cosmos_standin import CosmosStandin
 from tests.ui.conftest import new_message
 
@@ -43,22 +42,9 @@ PERIOD = 1.0
 DAY = FrameSpec("messages", Window.parse("24h"))
 
 
-@contextmanager
-def refreshing(frames: LiveFrames) -> Iterator[None]:
+def refreshing(frames: LiveFrames) -> AbstractContextManager[list[object]]:
     """``frames.refresh_all()`` every PERIOD on a thread, as a server's refresher does."""
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.wait(PERIOD):
-            frames.refresh_all()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    return repeating(frames.refresh_all, PERIOD)
 
 
 def seconds_until(condition: Callable[[], bool], timeout: float = 120) -> float:

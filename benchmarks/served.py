@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ import psutil
 from pipelines import demo
 from pipelines.query import Query
 from pipelines.sources.local import LocalSource
-from tests.conftest import free_port, wait_until
+from tests.conftest import free_port, repeating, wait_until
 from tests.ui.conftest import get_json
 
 ROOT = Path(__file__).parents[1]
@@ -137,20 +136,8 @@ def live_writer(store: Path, per_second: int = 5) -> Iterator[None]:
     """Append ``per_second`` demo messages a second to ``store`` (``agentdash demo --live``)."""
     source = LocalSource(store)
     agents = [doc for page in source.fetch(Query.build("agents")) for doc in page]
-    stop = threading.Event()
-
-    def write() -> None:
-        writer = LocalSource(store)
-        while not stop.wait(1.0):
-            writer.upsert("messages", demo.live_messages(agents, per_second))
-
-    thread = threading.Thread(target=write, daemon=True)
-    thread.start()
-    try:
+    with repeating(lambda: source.upsert("messages", demo.live_messages(agents, per_second)), 1.0):
         yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def ratio(value: float, baseline: float) -> str:

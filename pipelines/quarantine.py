@@ -332,6 +332,9 @@ class Quarantine:
         #: Where documents are kept; without one, a SQLite database in memory (this process).
         self.store: QuarantineStore = store or SqliteStore(":memory:", "memory")
         self.healthy = True
+        #: Quarantined documents in this process's reads, each read counted: for one that
+        #: reads each document once (a report), the documents its figures leave out.
+        self.read = 0
         self._pending: deque[Row] = deque(maxlen=pending)
         self._lock = threading.Lock()
         self._last = Summary()
@@ -341,6 +344,7 @@ class Quarantine:
         seen_at = datetime.now(UTC).isoformat()
         rows = [_row(record, seen_at) for record in records]
         with self._lock:
+            self.read += len(rows)
             if not rows and not self._pending:
                 return
             if len(self._pending) + len(rows) > (self._pending.maxlen or 0):

@@ -15,17 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import ServedApp, make_served_app
+from tests.ui.conftest import ServedApp, serving
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    served = make_served_app(tmp_path_factory.mktemp("fuzz"), messages=2000, days=3)
-    served.start()
-    yield served
-    served.stop()
+    with serving(tmp_path_factory.mktemp("fuzz"), messages=2000, days=3) as served:
+        yield served
 
 
 def test_schemathesis_finds_nothing(app: ServedApp) -> None:

@@ -18,17 +18,15 @@ from pipelines.live import LiveFrames
 from pipelines.pipeline import MessagesPipeline
 from pipelines.sources.local import LocalSource
 from tests.integration.test_api import query
-from tests.ui.conftest import ServedApp, make_served_app
+from tests.ui.conftest import ServedApp, serving
 
 API = "/api/v1"
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    served = make_served_app(tmp_path_factory.mktemp("limits"), messages=3000, days=10)
-    served.start()
-    yield served
-    served.stop()
+    with serving(tmp_path_factory.mktemp("limits"), messages=3000, days=10) as served:
+        yield served
 
 
 def request(app: ServedApp, path: str, method: str = "GET") -> tuple[int, Any, Any]:

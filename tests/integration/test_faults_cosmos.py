@@ -24,7 +24,7 @@ from pipelines.live import LiveFrames
 from pipelines.pipeline import MessagesPipeline
 from pipelines.sources.cosmos import CosmosSource
 from pipelines.sources.local import PARTITION_KEYS
-from tests.conftest import wait_until
+from tests.conftest import repeating, wait_until
 from tests.cosmos_standin import CosmosStandin, Drop, Fault, Slow, Throttle, Unavailable
 from tests.integration.test_api import query
 from tests.ui import conftest as ui
@@ -91,33 +91,15 @@ def health(app: ServedApp) -> dict[str, Any]:
     return body  # type: ignore[no-any-return]
 
 
-class Watch:
-    """Samples the served message count on a thread: it answers, and never goes down."""
+def summary(app: ServedApp) -> int:
+    """The count of messages served: the API answers, whatever the source does."""
+    status, body = app.get_json("/api/v1/metrics/summary")
+    assert status == 200, body
+    return int(body["messages"])
 
-    def __init__(self, app: ServedApp) -> None:
-        self.app = app
-        self.counts: list[int] = []
-        self.failures: list[Any] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.2):
-            status, body = get_json(self.app.url + "/api/v1/metrics/summary")
-            if status == 200:
-                self.counts.append(body["messages"])
-            else:
-                self.failures.append(body)
-
-    def __enter__(self) -> Watch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        assert self.failures == []
-        assert self.counts and self.counts == sorted(self.counts), "the data went back"
+def never_back(counts: list[int]) -> None:
+    assert counts and counts == sorted(counts), "the data went back"
 
 
 def new_messages(n: int) -> list[dict[str, Any]]:
@@ -161,7 +143,7 @@ def test_a_failing_source_leaves_the_last_data_served_and_then_catches_up(
 ) -> None:
     injected, says = FAULTS[fault]
     wait_until(lambda: health(app)["status"] == "ok", timeout=30)
-    with Watch(app):
+    with repeating(lambda: summary(app)) as counts:
         standin.inject(injected, 10**6, kind="changefeed")
         written = new_messages(3)
         try:
@@ -171,6 +153,7 @@ def test_a_failing_source_leaves_the_last_data_served_and_then_catches_up(
         finally:
             standin.clear_faults()
         recovered(app, standin, written)
+    never_back(counts)
 
 
 def test_a_source_gone_for_several_cycles_shows_a_banner_until_it_is_back(
@@ -181,7 +164,7 @@ def test_a_source_gone_for_several_cycles_shows_a_banner_until_it_is_back(
     banner = page.locator(".agentdash-banner")
     expect(page.get_by_text("updated", exact=False)).to_be_visible()
     wait_until(lambda: health(app)["status"] == "ok", timeout=30)
-    with Watch(app):
+    with repeating(lambda: summary(app)) as counts:
         cycles = health(app)["refresher"]["cycles"]
         standin.stop()
         written = new_messages(3)
@@ -196,6 +179,7 @@ def test_a_source_gone_for_several_cycles_shows_a_banner_until_it_is_back(
             standin.start()
         expect(banner).to_be_hidden()
         recovered(app, standin, written)
+    never_back(counts)
 
 
 def test_a_slow_source_delays_new_data_and_blocks_nothing(

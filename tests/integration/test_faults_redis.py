@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,39 +20,17 @@ from pipelines.cache import MemoryFrameCache
 from pipelines.live import LiveFrames
 from pipelines.pipeline import MessagesPipeline
 from pipelines.sources.local import LocalSource
-from tests.conftest import RedisServer, wait_until
+from tests.conftest import RedisServer, repeating, wait_until
+from tests.integration import test_multiprocess as multiprocess
 from tests.integration.test_api import query
 from tests.integration.test_locks import hung
-from tests.integration.test_multiprocess import Cluster, Nginx
-from tests.ui.conftest import ServedApp, get_json, make_served_app, new_message
+from tests.integration.test_multiprocess import Cluster
+from tests.ui.conftest import ServedApp, get_json, new_message
 
 pytestmark = pytest.mark.redis
 
-
-@pytest.fixture(scope="module")
-def cluster(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
-) -> Iterator[Cluster]:
-    if redis_server.process is None:
-        redis_server.start()
-    redis_server.flush()
-    first = make_served_app(
-        tmp_path_factory.mktemp("first"),
-        messages=2000,
-        days=2,
-        AGENTDASH_REDIS_URL=redis_server.url,
-    )
-    second = ServedApp(tmp_path_factory.mktemp("second"), env=dict(first.env))
-    nginx = Nginx(tmp_path_factory.mktemp("nginx"), [first.port, second.port])
-    try:
-        for app in (first, second):
-            app.start("--allow-websocket-origin", f"127.0.0.1:{nginx.port}")
-        nginx.start()
-        yield Cluster([first, second], nginx)
-    finally:
-        nginx.stop()
-        for app in (first, second):
-            app.stop()
+# The topology of test_multiprocess: two served processes, one Redis, nginx.
+cluster = multiprocess.cluster
 
 
 def health(app: ServedApp) -> dict[str, Any]:
@@ -79,29 +55,11 @@ def window_ids(app: ServedApp, start: datetime, end: datetime) -> list[str]:
     return [item["id"] for item in body["items"]]
 
 
-class Watch:
-    """Samples what each process serves as newest, on a thread: it never goes back."""
-
-    def __init__(self, apps: list[ServedApp]) -> None:
-        self.apps = apps
-        self.seen: dict[int, list[tuple[str, str]]] = {app.port: [] for app in apps}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.25):
-            for app in self.apps:
-                self.seen[app.port].append(newest(app))
-
-    def __enter__(self) -> Watch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        for stamps in self.seen.values():
-            assert stamps and [t for t, _ in stamps] == sorted(t for t, _ in stamps)
+def never_back(seen: list[list[str]]) -> None:
+    """Each process's newest message, as repeating, never went back in time."""
+    assert seen
+    for stamps in zip(*seen, strict=True):
+        assert list(stamps) == sorted(stamps), "the data went back"
 
 
 def write(cluster: Cluster, n: int = 2) -> list[dict[str, Any]]:
@@ -145,7 +103,7 @@ def same_as_a_clean_load(
 
 def test_redis_killed_then_restarted(cluster: Cluster, redis_server: RedisServer) -> None:
     since = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
-    with Watch(cluster.apps):
+    with repeating(lambda: [newest(app)[0] for app in cluster.apps]) as seen:
         redis_server.stop()
         try:
             both_serve(cluster, write(cluster))  # each process reads the source itself
@@ -159,17 +117,19 @@ def test_redis_killed_then_restarted(cluster: Cluster, redis_server: RedisServer
             lambda: all(health(app)["cache_healthy"] for app in cluster.apps),
             message="both processes to use Redis again",
         )
+    never_back(seen)
     same_as_a_clean_load(cluster, since)
 
 
 def test_redis_hung_then_resumed(cluster: Cluster, redis_server: RedisServer) -> None:
     since = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
-    with Watch(cluster.apps):
+    with repeating(lambda: [newest(app)[0] for app in cluster.apps]) as seen:
         with hung(redis_server):
             both_serve(cluster, write(cluster), timeout=30)
             with urllib.request.urlopen(cluster.nginx.url + "/", timeout=30) as page:
                 assert page.status == 200
         both_serve(cluster, write(cluster))
+    never_back(seen)
     same_as_a_clean_load(cluster, since)
 
 

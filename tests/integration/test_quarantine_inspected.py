@@ -20,7 +20,7 @@ from pipelines.windows import Window
 from tests.conftest import RedisServer, wait_until
 from tests.integration.test_locks import hung
 from tests.ui import conftest as ui
-from tests.ui.conftest import ServedApp, make_served_app, new_message
+from tests.ui.conftest import ServedApp, new_message, serving
 
 browser_type_launch_args = ui.browser_type_launch_args
 guarded_page = ui.guarded_page
@@ -36,16 +36,14 @@ REASONS = {"bad role": 1, "wrong type": 1, "missing field": 1}
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    served = make_served_app(tmp_path_factory.mktemp("quarantine"), messages=500, days=1)
-    served.start()
-    LocalSource(served.store).upsert("messages", BAD)
-    wait_until(
-        lambda: served.get_json("/api/v1/quarantine")[1]["count"] == len(BAD),
-        timeout=30,
-        message="the server to quarantine the bad documents",
-    )
-    yield served
-    served.stop()
+    with serving(tmp_path_factory.mktemp("quarantine"), messages=500, days=1) as served:
+        LocalSource(served.store).upsert("messages", BAD)
+        wait_until(
+            lambda: served.get_json("/api/v1/quarantine")[1]["count"] == len(BAD),
+            timeout=30,
+            message="the server to quarantine the bad documents",
+        )
+        yield served
 
 
 def test_the_api_counts_each_document_once_and_lists_the_latest(app: ServedApp) -> None:

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,6 +150,19 @@ def make_served_app(workdir: Path, messages: int = 5000, days: float = 35, **env
     }
     app.command("demo", "--agents", "8", "--messages", str(messages), "--days", str(days))
     return app
+
+
+@contextmanager
+def serving(
+    workdir: Path, messages: int = 5000, days: float = 35, **env: str
+) -> Iterator[ServedApp]:
+    """A served app on a fresh demo store (see :func:`make_served_app`) for the block."""
+    app = make_served_app(workdir, messages, days, **env)
+    app.start()
+    try:
+        yield app
+    finally:
+        app.stop()
 
 
 @pytest.fixture(scope="session")

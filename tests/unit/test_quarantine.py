@@ -61,6 +61,7 @@ def test_a_document_read_again_and_again_is_counted_once() -> None:
     quarantine.add(quarantined(message(id="q1", timestamp="never")))
     assert quarantine.count == 1
     assert len(quarantine.entries()) == 1
+    assert quarantine.read == 4  # what this process's reads left out, each read counted
 
 
 def test_documents_without_a_text_id_are_counted_once_however_often_they_are_read() -> None:
