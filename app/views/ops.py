@@ -58,7 +58,7 @@ class OpsView(View):
             page_size=10,
             layout="fit_columns",
             widths={"seen_at": 190, "container": 100, "reason": "28%", "document": "36%"},
-            formatters={"reason": wrapped, "document": wrapped},
+            formatters={"id": wrapped, "reason": wrapped, "document": wrapped},
         )
         # (count, time zone) of the documents listed: the store is read again when it moves.
         self._listed: tuple[int, str] | None = None
