@@ -396,9 +396,13 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _quarantine(settings: Settings) -> Quarantine:
-    from pipelines.quarantine import open_quarantine
+    from pipelines.quarantine import Quarantine, open_quarantine
     from pipelines.sources import open_source
 
+    if settings.source == "local" and not settings.local_path.exists():
+        # Opening the store would make one; no store, nothing read, nothing quarantined.
+        print(f"no store at {settings.local_path}: nothing has been read from it")
+        return Quarantine()
     source = open_source(settings)  # names the source; nothing is read from it
     print(f"source: {source.identity}")
     quarantine = open_quarantine(settings, source.identity)

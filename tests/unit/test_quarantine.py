@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from app.cli import main
 from pipelines.quarantine import RAW_LIMIT, Quarantine, SqliteStore
 from pipelines.schema import FieldMapping, normalise
 from tests.unit.test_schema import message
@@ -111,3 +114,12 @@ def test_another_process_reads_the_same_quarantine(tmp_path: Path) -> None:
     assert (listing["count"], listing["documents"][0]["id"]) == (1, "q1")
     # Another source's documents are its own.
     assert Quarantine(SqliteStore(path, "local:b")).count == 0
+
+
+def test_listing_where_no_store_exists_creates_none(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("AGENTDASH_LOCAL_PATH", str(tmp_path / "none" / "agentdash.db"))
+    assert main(["quarantine", "list"]) == 0
+    assert "0 documents quarantined" in capsys.readouterr().out
+    assert not (tmp_path / "none").exists()  # a store made here would be seeded as new
