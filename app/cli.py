@@ -20,6 +20,7 @@ from pipelines.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from pipelines.importer import Entry
+    from pipelines.quarantine import Quarantine
     from pipelines.shapes import Shape
     from pipelines.sources.cosmos import CosmosSource
     from pipelines.sources.local import LocalSource
@@ -89,6 +90,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             seed_if_new(store)
         # SQLite connections must not cross the fork of --num-procs.
         store.close()
+    else:
+        from pipelines.sources.cosmos import CosmosSource
+
+        CosmosSource.from_settings(settings)  # settings that cannot work stop here (exit 2)
     return panel.run()
 
 
@@ -497,6 +502,53 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _quarantine(settings: Settings) -> Quarantine:
+    from pipelines.quarantine import Quarantine, open_quarantine
+    from pipelines.sources import open_source
+
+    if settings.source == "local" and not settings.local_path.exists():
+        # Opening the store would make one; no store, nothing read, nothing quarantined.
+        print(f"no store at {settings.local_path}: nothing has been read from it")
+        return Quarantine()
+    source = open_source(settings)  # names the source; nothing is read from it
+    print(f"source: {source.identity}")
+    quarantine = open_quarantine(settings, source.identity)
+    print(f"kept in: {quarantine.store.where}")
+    return quarantine
+
+
+def cmd_quarantine_list(args: argparse.Namespace, settings: Settings) -> int:
+    """How many documents are quarantined and why, and the latest of them."""
+    quarantine = _quarantine(settings)
+    summary = quarantine.summary()
+    print(f"{summary.count} documents quarantined (each counted once, when first read)")
+    for kind, count in sorted(summary.reasons.items(), key=lambda item: -item[1]):
+        print(f"  {count:>8}  {kind}")
+    entries = quarantine.entries(args.limit)
+    if entries:
+        print(f"latest {len(entries)}:")
+    for entry in entries:
+        print(
+            f"  {entry.seen_at:%Y-%m-%d %H:%M:%S}  {entry.container}  {entry.id!r}  {entry.reason}"
+        )
+    return 0
+
+
+def cmd_quarantine_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the count, the reasons and the latest documents as read, as the API's
+    ``/api/v1/quarantine?raw=1`` gives them, to a JSON file."""
+    import json
+
+    listing = _quarantine(settings).listing(args.limit, raw=True)
+    out = Path(args.file)
+    try:
+        out.write_text(json.dumps(listing, indent=1) + "\n")
+    except OSError as exc:
+        raise AgentdashError(f"cannot write {out}: {exc.strerror}") from None
+    print(f"wrote {len(listing['documents'])} of {listing['count']} quarantined documents to {out}")
+    return 0
+
+
 def _number(
     kind: type[float], low: float, high: float = math.inf, *, above: bool = False
 ) -> Callable[[str], float]:
@@ -594,6 +646,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="propose a shape and field mapping for the messages (a TOML block to paste)",
     )
     check.set_defaults(func=cmd_check)
+
+    from pipelines.quarantine import KEEP
+
+    quarantine = sub.add_parser(
+        "quarantine", help="documents that could not be read: how many, why, which"
+    )
+    actions = quarantine.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="counts by reason and the latest documents")
+    listing.add_argument(
+        "--limit", type=_number(int, 0, KEEP), default=20, help=f"documents listed (0..{KEEP})"
+    )
+    listing.set_defaults(func=cmd_quarantine_list)
+    export = actions.add_parser("export", help="write them, each as read, to a JSON file")
+    export.add_argument("file", help="the JSON file to write")
+    export.add_argument(
+        "--limit", type=_number(int, 0, KEEP), default=KEEP, help=f"documents written (0..{KEEP})"
+    )
+    export.set_defaults(func=cmd_quarantine_export)
 
     from pipelines.windows import WINDOWS
 

@@ -136,16 +136,21 @@ class LiveSession:
     def _announce(self, *_: Any) -> None:
         # On the refresher's thread: only schedule, and at most one tick at a time.
         with self._guard:
-            if self.paused or self._pending or self._closed:
+            if self.paused or self._pending or self._closed or self._destroyed():
                 return
             self._pending = True
         self.doc.add_next_tick_callback(self.take_up)
+
+    def _destroyed(self) -> bool:
+        # Bokeh destroys a session's document before it calls on_session_destroyed: in
+        # between, a document without a session context takes no callback and no change.
+        return self.doc.session_context is None
 
     def take_up(self) -> None:
         """Sync the pipelines with their live frames, tell ``on_update``; on the doc's thread."""
         with self._guard:
             self._pending = False
-            if self.paused or self._closed:
+            if self.paused or self._closed or self._destroyed():
                 return
         with pn.io.hold(self.doc):
             for pipeline in self.pipelines:

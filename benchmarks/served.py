@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ import psutil
 from pipelines import demo
 from pipelines.query import Query
 from pipelines.sources.local import LocalSource
-from tests.conftest import free_port, wait_until
+from tests.conftest import free_port, repeating, wait_until
 
 ROOT = Path(__file__).parents[1]
 DASHBOARD = ROOT / "app" / "main.py"
@@ -43,6 +42,8 @@ class Server:
     app: Path
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    #: Where the server's output goes (none kept by default).
+    log: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     edge: bool = False
     headers: dict[str, str] = field(default_factory=dict)
@@ -66,12 +67,13 @@ class Server:
         command += ["--unused-session-lifetime", "1000", "--check-unused-sessions", "500"]
         if self.dashboard and not self.edge:
             command += ["--plugins", "app.api"]
+        output = open(self.log, "ab") if self.log else subprocess.DEVNULL
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
             env={**os.environ, **self.env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
         probe = self.url if not self.edge else f"http://127.0.0.1:{self.port}/health/live"
         wait_until(lambda: self._answers(probe), timeout=600, message=f"{probe} to answer")
@@ -152,20 +154,8 @@ def live_writer(store: Path, per_second: int = 5) -> Iterator[None]:
     """Append ``per_second`` demo messages a second to ``store`` (``agentdash demo --live``)."""
     source = LocalSource(store)
     agents = [doc for page in source.fetch(Query.build("agents")) for doc in page]
-    stop = threading.Event()
-
-    def write() -> None:
-        writer = LocalSource(store)
-        while not stop.wait(1.0):
-            writer.upsert("messages", demo.live_messages(agents, per_second))
-
-    thread = threading.Thread(target=write, daemon=True)
-    thread.start()
-    try:
+    with repeating(lambda: source.upsert("messages", demo.live_messages(agents, per_second)), 1.0):
         yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def ratio(value: float, baseline: float) -> str:

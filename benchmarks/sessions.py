@@ -12,7 +12,9 @@ the session's websocket, pulls the document, says the document is ready
 every update the server sends.  The updates are read, not applied: the server
 does the same work either way, and one client process can hold many sessions.
 (``bokeh.client`` sessions apply them, but recurse once per message and fail
-after a thousand or so.)  Prints ``ready N`` once all are open.
+after a thousand or so.)  Prints ``ready N`` once all are open, and when stdin closes
+``done N sessions, M messages, E errors`` (a session the server closed or broke is an
+error).
 """
 
 from __future__ import annotations
@@ -78,9 +80,13 @@ async def open_session(url: str, cookie: str | None = None) -> WebSocketClientCo
     return connection
 
 
+RECEIVED = [0]  # messages read by all sessions
+
+
 async def drain(connection: WebSocketClientConnectionWrapper) -> None:
+    """Read what the server sends until it closes the session."""
     while await connection.read_message() is not None:
-        pass
+        RECEIVED[0] += 1
 
 
 async def main() -> None:
@@ -91,8 +97,11 @@ async def main() -> None:
         readers.append(asyncio.create_task(drain(await open_session(url, cookie))))
     print(f"ready {count}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    # A reader that ended before now lost its session: the server closed or broke it.
+    errors = sum(reader.done() for reader in readers)
     for reader in readers:
         reader.cancel()
+    print(f"done {count} sessions, {RECEIVED[0]} messages, {errors} errors", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,13 @@ Frames travel as Arrow IPC streams compressed with zstd; the entry's metadata
 (change token, time of the data, schema version) sits beside it under a second
 key.  A lock per key gives single flight: one process computes a missing or
 stale entry, the others wait for it or keep reading the old one.
+
+A lock cannot outlive its holder's intent: it lives a few seconds and its holder
+renews it while it works, so a dead holder's lock is free again within seconds.
+And a write never replaces newer data: the entry's version is the time of its
+data, compared inside Redis when the write runs, so a write sent before Redis hung
+and carried out after it recovered (when another process may have written since)
+changes nothing.
 """
 
 from __future__ import annotations
@@ -59,6 +66,11 @@ class CacheStats:
         return dict(vars(self))
 
 
+def version(as_of: datetime) -> int:
+    """The version of an entry: the time of its data in epoch milliseconds (later is newer)."""
+    return int(as_of.timestamp() * 1000)
+
+
 def _meta_json(entry: CachedFrame) -> str:
     return json.dumps(
         {
@@ -66,9 +78,45 @@ def _meta_json(entry: CachedFrame) -> str:
             "as_of": entry.as_of.isoformat(),
             "meta": entry.meta,
             "schema": SCHEMA_VERSION,
+            "version": version(entry.as_of),
         },
         sort_keys=True,
     )
+
+
+# Both run inside Redis, so that the check and the write are one step whenever they run.
+# KEYS: frame, meta.  ARGV: frame bytes, meta JSON, version, ttl.
+_PUT = """
+local current = redis.call('GET', KEYS[2])
+if current then
+  local ok, meta = pcall(cjson.decode, current)
+  if ok and type(meta) == 'table' and type(meta['version']) == 'number'
+      and meta['version'] > tonumber(ARGV[3]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
+return 1
+"""
+# KEYS: frame, meta.  ARGV: the token the entry must hold ('' for none), new token, as_of,
+# version, ttl.
+_RESTAMP = """
+local current = redis.call('GET', KEYS[2])
+if not current then return 0 end
+local ok, meta = pcall(cjson.decode, current)
+if not ok or type(meta) ~= 'table' then return 0 end
+local held = meta['token']
+if held == cjson.null then held = '' end
+if held ~= ARGV[1] then return 0 end
+if type(meta['version']) == 'number' and meta['version'] > tonumber(ARGV[4]) then return 0 end
+meta['token'] = ARGV[2]
+meta['as_of'] = ARGV[3]
+meta['version'] = tonumber(ARGV[4])
+redis.call('SET', KEYS[2], cjson.encode(meta), 'EX', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
 
 
 def _entry(frame: pd.DataFrame, meta_json: str | bytes) -> CachedFrame:
@@ -87,11 +135,14 @@ class FrameCache(Protocol):
         """(change token, as-of time) of the entry, without reading its frame."""
         ...
 
-    def restamp(self, key: str, token: str | None, as_of: datetime) -> None:
-        """Record that the entry's frame is still right at ``as_of`` (nothing changed)."""
+    def restamp(self, key: str, previous: str | None, token: str, as_of: datetime) -> None:
+        """Record that the entry's frame is still right at ``as_of`` (nothing changed), with
+        the change token ``token``; only while the entry is the one of token ``previous``."""
         ...
 
-    def put(self, key: str, entry: CachedFrame) -> None: ...
+    def put(self, key: str, entry: CachedFrame) -> None:
+        """Store ``entry``, unless the key holds newer data (a later ``as_of``)."""
+        ...
 
     def lock(self, key: str, blocking: bool = True) -> contextlib.AbstractContextManager[bool]:
         """Hold the key's compute lock; yields False when not blocking and it is taken."""
@@ -128,15 +179,18 @@ class MemoryFrameCache:
                 return None
             return item[1].token, item[1].as_of
 
-    def restamp(self, key: str, token: str | None, as_of: datetime) -> None:
+    def restamp(self, key: str, previous: str | None, token: str, as_of: datetime) -> None:
         with self._guard:
             item = self._entries.get(key)
-            if item is not None:
+            if item is not None and item[1].token == previous and item[1].as_of <= as_of:
                 entry = CachedFrame(item[1].frame, token, as_of, item[1].meta)
                 self._entries[key] = (time.monotonic() + self.ttl_seconds, entry)
 
     def put(self, key: str, entry: CachedFrame) -> None:
         with self._guard:
+            item = self._entries.get(key)
+            if item is not None and item[0] >= time.monotonic() and item[1].as_of > entry.as_of:
+                return
             self._entries[key] = (time.monotonic() + self.ttl_seconds, entry)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
@@ -166,8 +220,8 @@ class RedisFrameCache:
         self,
         url: str,
         ttl_seconds: float = 3600,
-        lock_seconds: float = 30,
-        retry_seconds: float = 10,
+        lock_seconds: float = 3,
+        retry_seconds: float = 2,
     ) -> None:
         import redis
 
@@ -177,7 +231,10 @@ class RedisFrameCache:
         self.retry_seconds = retry_seconds
         self.stats = CacheStats()
         self.healthy = True
-        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        # A hung Redis costs a caller two seconds, then the cache is skipped for retry_seconds.
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._put = self._redis.register_script(_PUT)
+        self._restamp = self._redis.register_script(_RESTAMP)
         self._errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
         self._down_until = 0.0
         self._warned = False
@@ -246,21 +303,16 @@ class RedisFrameCache:
         parsed = json.loads(meta)
         return parsed["token"], datetime.fromisoformat(parsed["as_of"])
 
-    def restamp(self, key: str, token: str | None, as_of: datetime) -> None:
+    def restamp(self, key: str, previous: str | None, token: str, as_of: datetime) -> None:
         if not self._available():
             return
         frame_key, meta_key, _ = self._keys(key)
         ttl = max(1, int(self.ttl_seconds))
         try:
-            meta = self._redis.get(meta_key)
-            if not meta:
-                return
-            parsed = json.loads(meta)
-            parsed.update(token=token, as_of=as_of.isoformat())
-            with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(meta_key, json.dumps(parsed, sort_keys=True), ex=ttl)
-                pipe.expire(frame_key, ttl)
-                pipe.execute()
+            self._restamp(
+                keys=[frame_key, meta_key],
+                args=[previous or "", token, as_of.isoformat(), version(as_of), ttl],
+            )
         except self._errors as exc:
             self._failed(exc)
             return
@@ -271,11 +323,12 @@ class RedisFrameCache:
             return
         frame_key, meta_key, _ = self._keys(key)
         ttl = max(1, int(self.ttl_seconds))
+        data = frame_to_bytes(entry.frame)
         try:
-            with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(frame_key, frame_to_bytes(entry.frame), ex=ttl)
-                pipe.set(meta_key, _meta_json(entry), ex=ttl)
-                pipe.execute()
+            self._put(
+                keys=[frame_key, meta_key],
+                args=[data, _meta_json(entry), version(entry.as_of), ttl],
+            )
         except self._errors as exc:
             self._failed(exc)
             return

@@ -37,3 +37,7 @@ class AuthError(AgentdashError):
 
 class RoleError(AuthError):
     """Signed in, but with no role that may read this (HTTP 403)."""
+
+
+class StoreUnavailableError(AgentdashError):
+    """Where quarantined documents are kept (Redis, a SQLite file) cannot be used."""

@@ -11,11 +11,12 @@ done elsewhere: reading pages (:mod:`pipelines.reading`), applying changes
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -26,13 +27,13 @@ from pipelines.cache import CachedFrame, FrameCache, cache_key, make_cache
 from pipelines.errors import AgentdashError, SourceError, SourceUnavailableError
 from pipelines.merge import merge
 from pipelines.prices import PriceTable
+from pipelines.quarantine import Quarantine, open_quarantine
 from pipelines.query import Query
 from pipelines.reading import collector_paused, normalise_shaped, read_frame
 from pipelines.schema import (
     SCHEMA_VERSION,
     TIME_FIELD,
     FieldMapping,
-    Quarantine,
     coerce,
 )
 from pipelines.settings import Settings, load_settings
@@ -77,6 +78,8 @@ class Refreshed:
 
     live: LiveFrame
     changed: pd.DataFrame
+    #: The refresh failed because the source cannot be reached (not one container's fault).
+    unreachable: bool = False
 
 
 Listener = Callable[[FrameSpec, pd.DataFrame, LiveFrame], None]
@@ -104,6 +107,8 @@ class LiveFrames:
         shape: Shape | None = None,
         prices: PriceTable | None = None,
         dimensions: dict[str, str] | None = None,
+        max_frames: int = 10,
+        quarantine: Quarantine | None = None,
     ) -> None:
         self.source = source
         self.shape = shape or Shape()
@@ -111,18 +116,23 @@ class LiveFrames:
         self.dimensions = dimensions or {}
         #: A frame nobody read for this long is no longer refreshed (and is dropped).
         self.idle_seconds = idle_seconds
+        #: Live frames kept at most; past that, the one read least recently is dropped.
+        self.max_frames = max_frames
         #: Skip a refresh when another process refreshed the same frame this recently.
         self.min_refresh_seconds = 0.0
         self.cache = cache
         self.fields = fields or {}
-        self.quarantine = Quarantine()
+        #: Documents that cannot be read, counted once (see :mod:`pipelines.quarantine`).
+        self.quarantine = quarantine or Quarantine()
         self.refreshes: deque[RefreshRecord] = deque(maxlen=history)
         self._live: dict[str, LiveFrame] = {}
         self._specs: dict[str, FrameSpec] = {}
         self._guards: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._listeners: list[Listener] = []
-        self._derived: dict[str, tuple[int, int, LiveFrame]] = {}
+        # Windows cut from a live frame: (id of the frame, its version, the cut), recent ones.
+        self._derived: OrderedDict[str, tuple[int, int, LiveFrame]] = OrderedDict()
+        self._scope = threading.local()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LiveFrames:
@@ -133,8 +143,9 @@ class LiveFrames:
         MessagesPipeline.declare_dimensions(settings.dimensions)
         cache = make_cache(settings.redis_url, settings.cache_ttl_seconds)
         fields = {k: dict(v) for k, v in settings.fields.items()}
+        source = open_source(settings)
         return cls(
-            open_source(settings),
+            source,
             cache,
             fields,
             shape=Shape.from_section(
@@ -142,6 +153,7 @@ class LiveFrames:
             ),
             prices=PriceTable.from_settings(settings),
             dimensions=dict(settings.dimensions),
+            quarantine=open_quarantine(settings, source.identity),
         )
 
     _default: LiveFrames | None = None
@@ -222,7 +234,8 @@ class LiveFrames:
         """The live frame of ``spec``: from memory, else the cache, else the source.
 
         A custom window lying inside a relative one already read (a drill-down)
-        is cut from that frame instead of being read again.
+        is cut from that frame instead of being read again; inside :meth:`once`,
+        one that no live frame holds is read for the block only.
         """
         key = self.key(spec)
         live = self._live.get(key)
@@ -230,9 +243,51 @@ class LiveFrames:
             parent = self._covering(spec)
             if parent is not None:
                 return self._cut(spec, key, parent)
+            held: dict[str, LiveFrame] | None = getattr(self._scope, "held", None)
+            if held is not None and spec.window is not None and spec.window.label is None:
+                if key not in held:
+                    held[key] = self._read_once(spec, key)
+                return held[key]
             live = self._read(spec, key)
         live.last_read = time.monotonic()
         return live
+
+    @contextlib.contextmanager
+    def once(self) -> Iterator[None]:
+        """On this thread, within the block, read an explicit window that no live frame holds
+        once, and forget it at the end, rather than keep it live: what one API request
+        asks for costs one read, however many distinct windows requests ask for."""
+        if getattr(self._scope, "held", None) is not None:  # nested: the outer block holds
+            yield
+            return
+        self._scope.held = {}
+        try:
+            yield
+        finally:
+            self._scope.held = None
+
+    def _read_once(self, spec: FrameSpec, key: str) -> LiveFrame:
+        # From the cache when another process keeps it; never written there (not kept).
+        entry = self.cache.get(key) or self._load(spec)
+        return LiveFrame(coerce(entry.frame, spec.container), entry.token, entry.as_of)
+
+    def _keep(self, key: str, spec: FrameSpec, live: LiveFrame) -> None:
+        """Hold ``live`` as the frame of ``spec``; past ``max_frames``, drop the one read
+        least recently."""
+        with self._guard:
+            self._live[key], self._specs[key] = live, spec
+            while len(self._live) > self.max_frames:
+                oldest = min(self._live, key=lambda k: self._live[k].last_read)
+                log.info(
+                    "dropping %s: more than %d live frames",
+                    self._specs[oldest].describe(),
+                    self.max_frames,
+                )
+                self._drop(oldest)
+
+    def _drop(self, key: str) -> None:
+        self._live.pop(key, None)
+        self._specs.pop(key, None)
 
     def _read(self, spec: FrameSpec, key: str) -> LiveFrame:
         with self._guard_for(key):
@@ -248,8 +303,7 @@ class LiveFrames:
                         entry = self._load(spec)
                         self.cache.put(key, entry)
             live = LiveFrame(coerce(entry.frame, spec.container), entry.token, entry.as_of)
-            self._live[key] = live
-            self._specs[key] = spec
+            self._keep(key, spec, live)
             return live
 
     def _covering(self, spec: FrameSpec) -> LiveFrame | None:
@@ -276,6 +330,7 @@ class LiveFrames:
         parent.last_read = time.monotonic()
         cached = self._derived.get(key)
         if cached is not None and cached[:2] == (id(parent), parent.version):
+            self._derived.move_to_end(key)
             return cached[2]
         assert spec.window is not None and spec.window.end is not None
         column = parent.frame[TIME_FIELD[spec.container]]
@@ -290,6 +345,9 @@ class LiveFrames:
             parent.error,
         )
         self._derived[key] = (id(parent), parent.version, live)
+        self._derived.move_to_end(key)
+        while len(self._derived) > self.max_frames:
+            self._derived.popitem(last=False)
         return live
 
     def _load(self, spec: FrameSpec) -> CachedFrame:
@@ -344,24 +402,32 @@ class LiveFrames:
             if not acquired:
                 return self._adopt(spec, key, live)
             shared = self.cache.stamp(key)
-            if shared is not None and shared[0] != live.token:
+            ours = shared is not None and shared[0] == live.token
+            if shared is not None and not ours and shared[1] > live.as_of:
                 return self._adopt(spec, key, live)
             recent = _now().timestamp() - self.min_refresh_seconds
-            if shared is not None and shared[1].timestamp() > recent and not live.stale:
+            if ours and shared is not None and shared[1].timestamp() > recent and not live.stale:
                 if shared[1] > live.as_of:
                     live.as_of = shared[1]
                 return Refreshed(live, nothing)
-            return self._apply_changes(spec, key, live, cached=shared is not None)
+            # The cache holds this frame, or nothing, or older data (a late write): go on
+            # from this frame, whose write then replaces what is older.
+            return self._apply_changes(spec, key, live, cached=ours)
 
     def _adopt(self, spec: FrameSpec, key: str, live: LiveFrame) -> Refreshed:
         entry = self.cache.get(key)
-        if entry is None or entry.token == live.token:
+        # Only newer data: a process that fell behind must not roll the others back.
+        if entry is None or entry.token == live.token or entry.as_of <= live.as_of:
             return Refreshed(live, live.frame.iloc[:0])
         before = live.frame
         fresh = LiveFrame(
-            coerce(entry.frame, spec.container), entry.token, entry.as_of, live.version + 1
+            coerce(entry.frame, spec.container),
+            entry.token,
+            entry.as_of,
+            live.version + 1,
+            last_read=live.last_read,  # a refresh is no reader
         )
-        self._live[key] = fresh
+        self._keep(key, spec, fresh)
         # New ids only: comparing whole frames column by column would cost more than the read.
         added = fresh.frame.loc[~isin(fresh.frame["id"], before["id"])]
         self.refreshes.append(
@@ -381,14 +447,8 @@ class LiveFrames:
             changes = self.source.changes(query, live.token)
         except Exception as exc:
             message = str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
-            live.stale, live.error = True, message
             self._record(spec, before, started, 0, 0, error=message)
-            log.warning(
-                "refresh of %s failed, serving the last frame: %s", spec.describe(), message
-            )
-            # No rows changed, but listeners learn that the frame is now stale.
-            self._notify(spec, live.frame.iloc[:0], live)
-            return Refreshed(live, live.frame.iloc[:0])
+            return self._stale(spec, live, message, isinstance(exc, SourceUnavailableError))
         shape = self.shape_of(spec.container)
         result = normalise_shaped(changes.documents, self.mapping(spec.container), shape)
         self.quarantine.add(result.quarantined)
@@ -413,15 +473,18 @@ class LiveFrames:
         if merged.unchanged and not live.stale:
             # Nothing changed and no row moved between periods: same frame, same
             # version (views stay as they are); only the time of the data moves on.
+            previous = live.token
             live.as_of, live.token, live.last_success = as_of, changes.token, time.time()
             if cached:
-                self.cache.restamp(key, changes.token, as_of)
+                self.cache.restamp(key, previous, changes.token, as_of)
             else:  # the cache lost it (expired, or Redis restarted empty)
                 self.cache.put(key, CachedFrame(live.frame, changes.token, as_of, {}))
             self._notify(spec, merged.changed, live)
             return Refreshed(live, merged.changed)
-        fresh = LiveFrame(merged.frame, changes.token, as_of, live.version + 1)
-        self._live[key] = fresh
+        fresh = LiveFrame(
+            merged.frame, changes.token, as_of, live.version + 1, last_read=live.last_read
+        )
+        self._keep(key, spec, fresh)
         self.cache.put(
             key, CachedFrame(merged.frame, changes.token, as_of, {"schema": SCHEMA_VERSION})
         )
@@ -438,14 +501,34 @@ class LiveFrames:
                     self._specs[key].describe(),
                     self.idle_seconds,
                 )
-                self._live.pop(key, None)
-                self._specs.pop(key, None)
-        self._derived = {
-            k: v
-            for k, v in self._derived.items()
-            if any(v[0] == id(live) for live in self._live.values())
-        }
-        return [self.refresh(spec) for spec in list(self._specs.values())]
+                self._drop(key)
+        held = {id(live) for live in self._live.values()}
+        for key, derived in list(self._derived.items()):
+            if derived[0] not in held:
+                self._derived.pop(key, None)
+        refreshed: list[Refreshed] = []
+        for spec in list(self._specs.values()):
+            down = next((r.live.error for r in refreshed if r.unreachable), None)
+            if down is None:
+                refreshed.append(self.refresh(spec))
+                continue
+            # The source is unreachable: the other frames wait for the next cycle rather
+            # than each spend its retries on it (a cycle costs one frame's, not all).
+            current = self._live.get(self.key(spec))
+            if current is not None:
+                self._record(spec, self.source.stats.snapshot(), time.perf_counter(), 0, 0, down)
+                refreshed.append(self._stale(spec, current, down, unreachable=True))
+        return refreshed
+
+    def _stale(
+        self, spec: FrameSpec, live: LiveFrame, message: str, unreachable: bool
+    ) -> Refreshed:
+        """Keep serving ``live``, marked stale for ``message``."""
+        live.stale, live.error = True, message
+        log.warning("refresh of %s failed, serving the last frame: %s", spec.describe(), message)
+        # No rows changed, but listeners learn that the frame is now stale.
+        self._notify(spec, live.frame.iloc[:0], live)
+        return Refreshed(live, live.frame.iloc[:0], unreachable)
 
     def _record(
         self,
@@ -516,14 +599,15 @@ class LiveFrames:
 
     def status(self) -> Status:
         """Freshness and costs, for the Ops view and the health endpoint."""
+        quarantined = self.quarantine.summary()
         return Status(
             source=self.source.identity,
             source_stats=self.source.stats.snapshot(),
             cache=type(self.cache).__name__,
             cache_healthy=self.cache.healthy,
             cache_stats=self.cache.stats.snapshot(),
-            quarantined=self.quarantine.count,
-            quarantine_reasons=self.quarantine.reasons(),
+            quarantined=quarantined.count,
+            quarantine_reasons=quarantined.reasons,
             frames=tuple(
                 FrameState(
                     self._specs[k].describe(),

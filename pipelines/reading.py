@@ -9,8 +9,9 @@ from collections.abc import Iterator, Sequence
 
 import pandas as pd
 
+from pipelines.quarantine import Quarantine
 from pipelines.query import Query
-from pipelines.schema import FieldMapping, Normalised, Quarantine, empty_frame, normalise
+from pipelines.schema import FieldMapping, Normalised, empty_frame, normalise
 from pipelines.shapes import Shape
 from pipelines.sources.base import Document, Source
 

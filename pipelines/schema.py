@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import threading
-from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -636,47 +634,6 @@ class QuarantinedDocument:
     identity: str
 
 
-class Quarantine:
-    """Documents that could not be normalised: each counted once, the latest kept."""
-
-    def __init__(self, keep: int = 1000) -> None:
-        self._lock = threading.Lock()
-        self._records: deque[QuarantinedDocument] = deque(maxlen=keep)
-        self._by_reason: Counter[str] = Counter()
-        self._seen: set[tuple[str, str]] = set()
-
-    def add(self, records: Iterable[QuarantinedDocument]) -> None:
-        with self._lock:
-            for record in records:
-                # Every cold load and refresh reads the same bad document again.
-                key = (record.container, record.identity)
-                if key in self._seen:
-                    continue
-                self._seen.add(key)
-                self._records.append(record)
-                self._by_reason[_reason_kind(record.reason)] += 1
-
-    @property
-    def count(self) -> int:
-        with self._lock:
-            return sum(self._by_reason.values())
-
-    def reasons(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._by_reason)
-
-    def records(self) -> list[QuarantinedDocument]:
-        with self._lock:
-            return list(self._records)
-
-    def frame(self) -> pd.DataFrame:
-        rows = [
-            {"container": r.container, "id": r.id, "reason": r.reason, "document": repr(r.document)}
-            for r in self.records()
-        ]
-        return pd.DataFrame(rows, columns=["container", "id", "reason", "document"])
-
-
 def unreadable(container: str, doc: Any, reason: str) -> QuarantinedDocument:
     """The quarantine record of a whole document that holds nothing to read, and why."""
     raw_id = doc.get("id") if isinstance(doc, dict) else None
@@ -687,10 +644,6 @@ def unreadable(container: str, doc: Any, reason: str) -> QuarantinedDocument:
         doc,
         _identity(raw_id, [doc]),
     )
-
-
-def _reason_kind(reason: str) -> str:
-    return reason.split(":", 1)[0]
 
 
 def _identity(raw_id: Any, values: list[Any]) -> str:

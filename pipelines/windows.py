@@ -20,12 +20,17 @@ WINDOWS: dict[str, timedelta] = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+"""Bounds of an explicit window: its period and the one before it stay within the times a
+frame can hold (pandas' nanoseconds reach 1677 to 2262)."""
 
 
 def check_tz(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    # OSError: a name that is a folder of the tz database, or too long to be a file name.
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         raise QueryError(
             f"time zone {name!r} is unknown: use an IANA name such as UTC or Europe/Paris"
         ) from None
@@ -45,7 +50,20 @@ def as_utc(value: datetime | date | str, name: str = "time") -> datetime:
         raise QueryError(f"{name} {value!r} is not a date or time")
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        raise QueryError(f"{name} {value.isoformat()} is out of range") from None
+
+
+def check_range(moment: datetime, name: str = "time") -> datetime:
+    """``moment`` (aware) when it lies in [EARLIEST, LATEST); QueryError otherwise."""
+    if not EARLIEST <= moment < LATEST:
+        raise QueryError(
+            f"{name} {moment.isoformat()} is out of range: give a time from "
+            f"{EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d}"
+        )
+    return moment
 
 
 def to_local(times: Times, tz: str) -> Times:
@@ -91,6 +109,8 @@ class Window:
             if start is None or end is None:
                 raise QueryError("an explicit window needs both start and end")
             s, e = as_utc(start, "start"), as_utc(end, "end")
+            for name, moment in (("start", s), ("end", e)):
+                check_range(moment, name)
             if s >= e:
                 raise QueryError(f"window start {s.isoformat()} is not before end {e.isoformat()}")
             return cls(None, s, e)

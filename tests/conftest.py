@@ -6,9 +6,12 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -21,6 +24,9 @@ settings.load_profile("agentdash")
 # for a page built while the machine is busy; waiting longer slows only a failing test.
 # (Budgets that are the point of a test, such as refresh periods, are passed explicitly.)
 expect.set_options(timeout=30_000)
+
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -37,6 +43,33 @@ def wait_until(condition, timeout: float = 20.0, interval: float = 0.05, message
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {message or condition}")
+
+
+@contextmanager
+def repeating(action: Callable[[], T], interval: float = 0.2) -> Iterator[list[T]]:
+    """``action()`` every ``interval`` seconds on a thread while the block runs: its results
+    (what a user would have seen meanwhile, in a test).  An exception ``action`` raised
+    ends the repeats and is raised after the block."""
+    values: list[T] = []
+    failed: list[BaseException] = []
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(interval) and not failed:
+            try:
+                values.append(action())
+            except Exception as exc:
+                failed.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield values
+    finally:
+        stop.set()
+        thread.join()
+    if failed:
+        raise failed[0]
 
 
 class RedisServer:

@@ -8,6 +8,7 @@ adds :data:`ROUTES` to the Bokeh server's Tornado application (in Python:
 - ``GET /api/v1/agents``: one row per agent (``metrics.per_agent``);
 - ``GET /api/v1/messages``: messages, newest first, by pages with a cursor;
 - ``GET /api/v1/conversations/{id}``: every message of a conversation, with text;
+- ``GET /api/v1/quarantine``: documents that could not be read, counted and listed;
 - ``GET /api/v1/openapi.json`` and ``GET /api/v1/docs``: the OpenAPI document
   and a page that renders it (no CDN);
 - ``GET /health/live``, ``GET /health/ready`` (and ``/health``): the probes, open to
@@ -18,7 +19,9 @@ Every route but the probes answers a signed-in caller only (see
 :mod:`~app.api.handlers`), and a team's user only about their teams.
 
 Every answer is computed from the process's shared live frames on a worker
-thread, so a slow query never blocks the sessions' event loop.
+thread, so a slow query never blocks the sessions' event loop; probes (``/health``)
+answer on a pool of their own, so that slow reads never hold them up.  Every error
+is JSON (``{"error", "detail"}``), a refused method a 405 with ``Allow``.
 Nothing here runs at import: Panel imports plugins before it forks
 ``--num-procs`` workers.
 

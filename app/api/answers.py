@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.api.parameters import ApiError, invalid
+from app.api.parameters import ApiError, refused
 from pipelines import metrics
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
 from pipelines.status import Status
@@ -46,9 +46,10 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
         timestamp, message_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         if isinstance(timestamp, int) and isinstance(message_id, str):
             return timestamp, message_id
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+    # RecursionError: JSON nested thousands deep.
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, RecursionError):
         pass
-    raise invalid("cursor: give a next_cursor this API returned")
+    raise refused("cursor: give a next_cursor this API returned")
 
 
 def page(frame: pd.DataFrame, limit: int, cursor: str | None) -> tuple[pd.DataFrame, str | None]:

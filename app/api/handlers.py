@@ -23,26 +23,43 @@ from tornado.web import RequestHandler
 
 from app import live
 from app.api import answers, openapi
-from app.api.parameters import FILTERS, PAGE, ApiError, Parameter, messages_pipeline, read_arguments
+from app.api.parameters import (
+    FILTERS,
+    PAGE,
+    QUARANTINE,
+    ApiError,
+    Parameter,
+    messages_pipeline,
+    read_arguments,
+)
 from app.auth import Identity, access
 from app.edge import host_allowed
 from app.monitoring.metrics import exposition, watch
-from pipelines.errors import AuthError, ConfigError, QueryError, RoleError, SourceError
+from pipelines.errors import (
+    AgentdashError,
+    AuthError,
+    ConfigError,
+    QueryError,
+    RoleError,
+    SourceError,
+)
 from pipelines.live import LiveFrames
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
 
 PREFIX = "/api/v1"
 DOCS_PAGE = Path(__file__).parents[1] / "static" / "api_docs.html"
 
-_executor: ThreadPoolExecutor | None = None
+_executors: dict[str, ThreadPoolExecutor] = {}
+# Answers read frames and may wait on a cold load; probes only look at the process's state, on
+# a pool of their own, so that slow reads never hold them up.
+_POOLS = {"agentdash-api": 2, "agentdash-probe": 1}
 
 
-def _worker() -> ThreadPoolExecutor:
+def _pool(name: str) -> ThreadPoolExecutor:
     # Made on first use, in the serving process: a pool made before a fork has no threads.
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="agentdash-api")
-    return _executor
+    if name not in _executors:
+        _executors[name] = ThreadPoolExecutor(_POOLS[name], thread_name_prefix=name)
+    return _executors[name]
 
 
 def _loopback(request: HTTPServerRequest) -> bool:
@@ -78,26 +95,58 @@ def identify(request: HTTPServerRequest, admin: bool = False) -> Identity:
     return identity
 
 
-class JsonHandler(RequestHandler):
+class ApiHandler(RequestHandler):
+    """Answers in JSON, errors included (a failure of the server's own, a refused method);
+    a refused method is answered with the ``Allow`` header naming those that are not."""
+
+    def write_json(self, status: int, body: Any) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(body, allow_nan=False))
+
+    def allowed(self) -> list[str]:
+        """The HTTP methods this handler answers."""
+        return [
+            method
+            for method in self.SUPPORTED_METHODS
+            if getattr(type(self), method.lower()) is not getattr(RequestHandler, method.lower())
+        ]
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:
+            allowed = self.allowed()
+            self.set_header("Allow", ", ".join(allowed))
+            detail = f"{self.request.method} is not answered here: use {' or '.join(allowed)}"
+        elif status_code >= 500:
+            # Tornado has logged the exception; its text is not for the client.
+            detail = "the server failed to answer this request; its log says why"
+        else:
+            detail = self._reason
+        self.write_json(status_code, {"error": self._reason.lower(), "detail": detail})
+
+
+class JsonHandler(ApiHandler):
     """Signs the caller in, checks the query, answers on a worker thread, reports errors as
     JSON.
 
     Subclasses give ``parameters``, the OpenAPI ``response`` schema and the
     ``errors`` they may answer (status -> why), a docstring (the operation's
-    summary) and ``answer``; ``admin`` when only admins may ask.  ``route`` is the
-    declared path, for logs and metrics.
+    summary) and ``answer``; ``admin`` when only admins may ask; a ``probe`` (health)
+    answers on a pool of its own.  ``route`` is the declared path, for logs and metrics.
     """
 
     parameters: tuple[Parameter, ...] = ()
     response: Mapping[str, Any] = {"type": "object"}
     errors: Mapping[str, str] = {
-        "400": "an unknown or malformed parameter",
+        "400": "an unknown parameter, or one that breaks what this document says of it",
         "401": "no credentials, or credentials refused (wrong, expired, forged)",
         "403": "signed in without the role this needs",
         "429": "over the rate limit: retry after the Retry-After seconds",
         "503": "the source fails and no data is held",
     }
     admin = False
+    probe = False
     secured = True  # documented as needing sign-in
     route = "api"
     identity: Identity | None = None
@@ -121,29 +170,24 @@ class JsonHandler(RequestHandler):
         raise NotImplementedError
 
     def _compute(self, values: dict[str, Any], path: tuple[str, ...]) -> tuple[int, Any]:
-        live.ensure_refresher()  # keeps the frames this process serves up to date
-        watch(LiveFrames.default())
-        return self.answer(values, *path)
+        frames = LiveFrames.default()
+        live.ensure_refresher(frames)  # keeps the frames this process serves up to date
+        watch(frames)
+        with frames.once():  # an explicit window is read for this request, not kept live
+            return self.answer(values, *path)
 
     async def get(self, *path: str) -> None:
         try:
             values = read_arguments(self.parameters, self.request.query_arguments)
-            status, body = await IOLoop.current().run_in_executor(
-                _worker(), self._compute, values, path
-            )
+            pool = _pool("agentdash-probe" if self.probe else "agentdash-api")
+            status, body = await IOLoop.current().run_in_executor(pool, self._compute, values, path)
         except ApiError as exc:
             status, body = exc.status, {"error": exc.error, "detail": exc.detail}
         except QueryError as exc:
             status, body = 422, {"error": "invalid query", "detail": str(exc)}
-        except SourceError as exc:
+        except AgentdashError as exc:  # the source fails, or its settings cannot work
             status, body = 503, {"error": "source unavailable", "detail": str(exc)}
         self.write_json(status, body)
-
-    def write_json(self, status: int, body: Any) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(body, allow_nan=False))
 
 
 _WINDOWED_ERRORS = {
@@ -230,6 +274,26 @@ class ConversationHandler(JsonHandler):
         return 200, answers.conversation(conversation_id, turns)
 
 
+class QuarantineHandler(JsonHandler):
+    """Documents that could not be read: how many, why, and the latest of them (admins)."""
+
+    route = "/api/v1/quarantine"
+
+    parameters = QUARANTINE
+    response = {"$ref": "#/components/schemas/Quarantine"}
+    errors = {
+        "400": "an unknown or malformed parameter",
+        "401": "no credentials, or credentials refused (wrong, expired, forged)",
+        "403": "signed in without the admin role",
+        "503": "where quarantined documents are kept does not answer",
+    }
+    admin = True
+
+    def answer(self, values: dict[str, Any], *path: str) -> tuple[int, Any]:
+        documents = LiveFrames.default().quarantine
+        return 200, documents.listing(values.get("limit", 100), bool(values.get("raw")))
+
+
 OPEN_HEALTH = ("status", "age_seconds")
 """What the probes tell anyone; the rest (paths, endpoints, process ids, errors) is for admins."""
 
@@ -245,6 +309,7 @@ class ReadyHandler(JsonHandler):
         "503": "no data can be served: the source fails and nothing is held",
     }
     secured = False
+    probe = True
 
     def prepare(self) -> None:
         # Open to probes: credentials only decide how much the answer tells.
@@ -312,12 +377,14 @@ class MetricsHandler(RequestHandler):
 
 
 class NotFoundHandler(JsonHandler):
-    """Any other path under the API prefix."""
+    """Any other path under the API prefix, whatever the method (to a signed-in caller)."""
 
     route = "/api/v1/*"
 
-    async def get(self, *path: str) -> None:
-        self.write_json(404, {"error": "not found", "detail": f"no API at {self.request.path}"})
+    def prepare(self) -> None:
+        super().prepare()
+        if not self._finished:
+            self.write_json(404, {"error": "not found", "detail": f"no API at {self.request.path}"})
 
 
 API_ROUTES: list[tuple[str, type[JsonHandler]]] = [
@@ -325,13 +392,16 @@ API_ROUTES: list[tuple[str, type[JsonHandler]]] = [
     (f"{PREFIX}/agents", AgentsHandler),
     (f"{PREFIX}/messages", MessagesHandler),
     (f"{PREFIX}/conversations/{{id}}", ConversationHandler),
+    (f"{PREFIX}/quarantine", QuarantineHandler),
     ("/health/ready", ReadyHandler),
     ("/health", ReadyHandler),
 ]
 
 
 def document() -> dict[str, Any]:
-    """The OpenAPI 3 document of the JSON routes."""
+    """The OpenAPI 3 document of the JSON routes, as this server answers them: with
+    ``AGENTDASH_AUTH=none`` no route asks for credentials."""
+    signed_in = access().on
     return openapi.document(
         {
             path: openapi.operation(
@@ -340,7 +410,7 @@ def document() -> dict[str, Any]:
                 handler.response,
                 handler.errors,
                 path_parameter="id" if "{id}" in path else None,
-                secured=handler.secured,
+                secured=handler.secured and signed_in,
             )
             for path, handler in API_ROUTES
         }

@@ -86,6 +86,33 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "cost_usd": "float64",
         }
     ),
+    "Quarantine": {
+        "type": "object",
+        "properties": {
+            "count": {"type": "integer", "description": "documents quarantined, each once"},
+            "reasons": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": "documents by kind of reason",
+            },
+            "documents": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string", "nullable": True},
+                        "container": {"type": "string"},
+                        "reason": {"type": "string"},
+                        "seen_at": {"type": "string", "format": "date-time"},
+                        "document": {
+                            "nullable": True,
+                            "description": "with raw=1: the document as read",
+                        },
+                    },
+                },
+            },
+        },
+    },
     "Message": _object(MESSAGE_DTYPES),
     "MessageWithContent": _object({**MESSAGE_DTYPES, "content": "str"}),
 }

@@ -17,8 +17,13 @@ import param
 
 from pipelines.errors import AgentdashError
 from pipelines.pipeline import MessagesPipeline, Pipeline
+from pipelines.quarantine import KEEP
+from pipelines.windows import check_range
 
 MAX_LIMIT = 1000
+YEARS = r"^(19[7-9][0-9]|2[01][0-9][0-9])-"
+"""Times start with a year from 1970 to 2199: the bounds of explicit windows
+(``pipelines.windows.EARLIEST``, ``LATEST``), as an OpenAPI document can say it."""
 
 
 class ApiError(Exception):
@@ -30,7 +35,14 @@ class ApiError(Exception):
 
 
 def invalid(detail: str) -> ApiError:
+    """400: a parameter that breaks what the OpenAPI document says of it."""
     return ApiError(400, "invalid parameter", detail)
+
+
+def refused(detail: str) -> ApiError:
+    """422: parameters each as documented, that together (or in the data's context, as a
+    cursor) ask for something that cannot be answered."""
+    return ApiError(422, "invalid query", detail)
 
 
 class Page(param.Parameterized):
@@ -93,9 +105,10 @@ class Parameter:
             if not low <= value <= high:
                 raise invalid(f"{self.name}={raw!r}: give an integer {low}..{high}")
             return value
-        if isinstance(declared, param.Date):
+        if isinstance(declared, param.Date):  # a time in the years of YEARS
             try:
-                return declared.deserialize(raw)
+                moment = declared.deserialize(raw)
+                return moment if moment is None else check_range(moment, self.name)
             except AgentdashError as exc:
                 raise invalid(f"{self.name}={raw!r}: {exc}") from None
         return raw
@@ -103,6 +116,8 @@ class Parameter:
     def openapi(self) -> dict[str, Any]:
         declared = self.declared
         schema = _openapi_schema(declared.schema())
+        if isinstance(declared, param.Date):
+            schema["pattern"] = YEARS
         default = declared.default
         if default not in (None, "", []):
             schema["default"] = default
@@ -124,8 +139,18 @@ def asked(pipeline: type[Pipeline]) -> tuple[Parameter, ...]:
     )
 
 
+class QuarantineListing(param.Parameterized):
+    """Which quarantined documents to list."""
+
+    limit = param.Integer(default=100, bounds=(1, KEEP), doc="Documents listed, the latest first.")
+    raw = param.Integer(
+        default=0, bounds=(0, 1), doc="1: give each document as read, under 'document'."
+    )
+
+
 FILTERS = asked(MessagesPipeline)
 PAGE = tuple(Parameter(name, Page, name) for name in ("limit", "cursor"))
+QUARANTINE = tuple(Parameter(name, QuarantineListing, name) for name in ("limit", "raw"))
 
 
 def read_arguments(
@@ -158,7 +183,7 @@ def messages_pipeline(values: Mapping[str, Any]) -> MessagesPipeline:
     asked = {name: value for name, value in values.items() if name in MessagesPipeline.param}
     explicit = "start" in asked or "end" in asked
     if explicit and asked.get("window", "custom") != "custom":
-        raise invalid("give either window or start and end")
+        raise refused("give either window or start and end")
     if (explicit or asked.get("window") == "custom") and not ("start" in asked and "end" in asked):
-        raise invalid("an explicit window needs both start and end")
+        raise refused("an explicit window needs both start and end")
     return MessagesPipeline(**asked)

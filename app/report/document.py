@@ -175,7 +175,8 @@ class Report(pn.viewable.Viewer):
                 "messages": len(frame),
                 "previous_messages": len(messages.previous_frame),
                 "agents": len(self.agents.frame),
-                "quarantined": messages.data.quarantine.count,
+                # Of this report's reads: the store counts those of every process too.
+                "quarantined": messages.data.quarantine.read,
             },
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
@@ -18,6 +19,8 @@ from app.charts.time import lines
 from app.tables import frames_table, refreshes_table
 from app.tabulator import sync_table, table
 from app.views.base import View
+from pipelines.quarantine import Entry
+from pipelines.windows import to_local
 
 
 class OpsView(View):
@@ -54,7 +57,18 @@ class OpsView(View):
         self.documents = _per_refresh("documents", "Documents read per refresh", "documents")
         self.history = table(pagination="local", page_size=10)
         self.reasons = table()
-        self.quarantine = table(pagination="local", page_size=10)
+        # Reasons and documents are long: they wrap in columns of their own width (the
+        # textarea formatter shows text as text, never as HTML).
+        wrapped = {"type": "textarea"}
+        self.quarantine = table(
+            pagination="local",
+            page_size=10,
+            layout="fit_columns",
+            widths={"seen_at": 190, "container": 100, "reason": "28%", "document": "36%"},
+            formatters={"id": wrapped, "reason": wrapped, "document": wrapped},
+        )
+        # (count, time zone) of the documents listed: the store is read again when it moves.
+        self._listed: tuple[int, str] | None = None
         self.layout.extend(
             [
                 pn.pane.Markdown("#### Data freshness"),
@@ -103,8 +117,29 @@ class OpsView(View):
             sorted(status.quarantine_reasons.items()), columns=["reason", "documents"]
         )
         sync_table(self.reasons, reasons)
-        if self.admin:
-            sync_table(self.quarantine, self.messages.data.quarantine.frame())
+        if self.admin and self._listed != (status.quarantined, tz):
+            # A store that does not answer raises: the view says so and keeps the last list.
+            entries = self.messages.data.quarantine.entries(QUARANTINE_LISTED)
+            sync_table(self.quarantine, quarantine_table(entries, tz))
+            self._listed = (status.quarantined, tz)
+
+
+QUARANTINE_LISTED = 100
+"""Quarantined documents listed, the latest first (the API lists up to its ``limit``)."""
+DOCUMENT_SHOWN = 300
+"""Characters of a quarantined document's JSON shown in its row."""
+
+
+def quarantine_table(entries: list[Entry], tz: str) -> pd.DataFrame:
+    """The latest quarantined documents as the API lists them, at local times, with the
+    start of each document's JSON."""
+    rows = [
+        {**entry.to_json(), "document": json.dumps(entry.document)[:DOCUMENT_SHOWN]}
+        for entry in entries
+    ]
+    table = pd.DataFrame(rows, columns=["id", "container", "reason", "seen_at", "document"])
+    table["seen_at"] = to_local(pd.to_datetime(table["seen_at"], utc=True), tz)
+    return table[["seen_at", "container", "id", "reason", "document"]]
 
 
 def _per_refresh(value: str, title: str, ylabel: str) -> LiveFigure:

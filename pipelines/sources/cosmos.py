@@ -16,6 +16,8 @@ naming the setting to fix.  Nothing is ever created or written.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -138,7 +140,7 @@ class CosmosSource:
             )
         credential: str | TokenCredential
         if settings.cosmos_key:
-            credential = settings.cosmos_key
+            credential = _account_key(settings.cosmos_key)
         else:
             from azure.identity import DefaultAzureCredential
 
@@ -416,6 +418,19 @@ class CosmosSource:
             f"Cosmos DB database {self.database!r} has no container {name!r} (404): set "
             f"AGENTDASH_COSMOS_{container.upper()}_CONTAINER to the container of the {container}"
         )
+
+
+def _account_key(key: str) -> str:
+    """The key, once it is known to be base64 as account keys are (the SDK signs with its
+    bytes, and would fail at the first request with a traceback)."""
+    try:
+        base64.b64decode(key, validate=True)
+    except binascii.Error:
+        raise ConfigError(
+            "AGENTDASH_COSMOS_KEY is not base64: copy the account's primary or secondary "
+            "(read-only) key as the portal shows it, or unset it for Azure AD sign-in"
+        ) from None
+    return key
 
 
 def _first_line(exc: AzureError) -> str:

@@ -83,7 +83,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, standin: CosmosStandin
 def frame_of(settings: Any) -> pd.DataFrame:
     frames = LiveFrames.from_settings(settings)
     frame = frames.get(DAY).frame
-    assert frames.quarantine.count == 0, frames.quarantine.records()
+    assert frames.quarantine.count == 0, frames.quarantine.entries()
     return frame.sort_values("id", ignore_index=True)
 
 

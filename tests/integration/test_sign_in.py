@@ -104,6 +104,23 @@ def test_a_good_token_reads_the_api_as_header_or_cookie(jwt_app: ServedApp) -> N
         assert b'"messages"' in body
 
 
+def test_the_openapi_document_says_which_routes_need_sign_in(jwt_app: ServedApp) -> None:
+    status, _, body = call(jwt_app.url + "/api/v1/openapi.json", bearer(token()))
+    assert status == 200
+    paths = json.loads(body)["paths"]
+    assert paths["/api/v1/messages"]["get"]["security"]
+    assert paths["/api/v1/quarantine"]["get"]["security"]
+    assert paths["/health/ready"]["get"]["security"] == []
+
+
+def test_quarantined_documents_are_for_admins(jwt_app: ServedApp) -> None:
+    # They may hold raw data of any team.
+    status, _, body = call(jwt_app.url + "/api/v1/quarantine", bearer(token()))
+    assert status == 403 and b"admin" in body
+    status, _, body = call(jwt_app.url + "/api/v1/quarantine", bearer(ADMIN))
+    assert status == 200 and "count" in json.loads(body)
+
+
 def test_pages_send_anonymous_callers_to_sign_in(jwt_app: ServedApp) -> None:
     status, headers, _ = call(jwt_app.url + "/?window=7d")
     assert status == 302

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,6 +136,10 @@ class ServedApp:
         self.process = None
 
 
+UNLIMITED = {"AGENTDASH_RATE_LIMIT": "100000/minute"}
+"""Tests poll and open pages far faster than people: only a test of the limits sets them."""
+
+
 def make_served_app(workdir: Path, messages: int = 5000, days: float = 35, **env: str) -> ServedApp:
     """A served app on a fresh demo store; ``env`` adds settings (e.g. AGENTDASH_REDIS_URL)."""
     app = ServedApp(workdir)
@@ -147,12 +152,24 @@ def make_served_app(workdir: Path, messages: int = 5000, days: float = 35, **env
         "AGENTDASH_SOURCE": "local",
         "AGENTDASH_LOCAL_PATH": str(app.store),
         "AGENTDASH_REFRESH_SECONDS": "1",
-        # Tests poll and open pages far faster than people: only a test of the limits sets them.
-        "AGENTDASH_RATE_LIMIT": "100000/minute",
+        **UNLIMITED,
         **env,
     }
     app.command("demo", "--agents", "8", "--messages", str(messages), "--days", str(days))
     return app
+
+
+@contextmanager
+def serving(
+    workdir: Path, messages: int = 5000, days: float = 35, **env: str
+) -> Iterator[ServedApp]:
+    """A served app on a fresh demo store (see :func:`make_served_app`) for the block."""
+    app = make_served_app(workdir, messages, days, **env)
+    app.start()
+    try:
+        yield app
+    finally:
+        app.stop()
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ from pipelines.schema import (
     REQUIRED,
     RULES,
     FieldMapping,
-    Quarantine,
     coerce,
     empty_frame,
     normalise,
@@ -348,68 +347,6 @@ def test_any_unicode_text_is_kept_as_it_is(text: str) -> None:
     assert [row[c] for c in ("id", "conversation_id", "agent_id", "user_id", "content")] == [
         text
     ] * 5
-
-
-def test_quarantine_counts_reasons_and_keeps_the_documents() -> None:
-    docs = [
-        message(id="ok"),
-        message(id="q1", role="wizard"),
-        message(id="q2", timestamp="never"),
-        message(id="q3", timestamp="later"),
-        message(id="q4", conversationId=None),
-        "not a document",
-    ]
-    quarantine = Quarantine()
-    quarantine.add(normalise(docs, MESSAGES).quarantined)
-    assert quarantine.count == 5
-    assert quarantine.reasons() == {
-        "not an object": 1,
-        "bad role": 1,
-        "bad timestamp": 2,
-        "missing field": 1,
-    }
-    assert sorted(str(r.id) for r in quarantine.records()) == ["None", "q1", "q2", "q3", "q4"]
-    table = quarantine.frame()
-    assert list(table.columns) == ["container", "id", "reason", "document"]
-    assert len(table) == 5
-    assert "wizard" in table.loc[table["id"] == "q1", "document"].item()
-
-
-def test_quarantine_counts_a_document_read_twice_once() -> None:
-    quarantine = Quarantine()
-    for _ in range(3):  # three refreshes reading the same bad document
-        quarantine.add(normalise([message(id="q1", role="wizard")], MESSAGES).quarantined)
-    assert quarantine.count == 1
-    assert len(quarantine.records()) == 1
-
-
-def test_documents_without_a_text_id_are_counted_once_however_often_they_are_read() -> None:
-    bad_ids = [1.5, True, {"a": 1}, None, "", "x\ud800"]
-    docs = [message(id=i, latencyMs=float(n)) for n, i in enumerate(bad_ids)]
-    docs.append({k: v for k, v in message(latencyMs=99.0).items() if k != "id"})
-    fields = [source for _, source in MESSAGES.fields]
-    batch = ColumnBatch.from_rows(fields, [[d.get(f) for f in fields] for d in docs])
-    quarantine = Quarantine()
-    for _ in range(6):  # six cold loads, as documents and as column batches
-        quarantine.add(normalise(docs, MESSAGES).quarantined)
-        quarantine.add(normalise(batch, MESSAGES, extra=("content",)).quarantined)
-    assert quarantine.count == len(docs)
-    assert all(r.id is None for r in quarantine.records())
-
-
-def test_a_document_updated_into_another_bad_version_is_still_counted_once() -> None:
-    quarantine = Quarantine()
-    quarantine.add(normalise([message(id="q1", role="wizard")], MESSAGES).quarantined)
-    quarantine.add(normalise([message(id="q1", timestamp="never")], MESSAGES).quarantined)
-    assert quarantine.count == 1
-
-
-def test_quarantine_keeps_the_latest_records_but_counts_all() -> None:
-    quarantine = Quarantine(keep=2)
-    docs = [message(id=f"q{i}", role="wizard") for i in range(5)]
-    quarantine.add(normalise(docs, MESSAGES).quarantined)
-    assert quarantine.count == 5
-    assert [r.id for r in quarantine.records()] == ["q3", "q4"]
 
 
 # --- optional fields, synonyms ---------------------------------------------------------------

@@ -1,0 +1,63 @@
+"""The live frames one process keeps are bounded, whatever is asked of it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipelines.cache import MemoryFrameCache
+from pipelines.live import FrameSpec, LiveFrames
+from pipelines.pipeline import MessagesPipeline
+from pipelines.sources.local import LocalSource
+from pipelines.windows import Window
+from tests.integration.test_cache import message
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalSource:
+    source = LocalSource(tmp_path / "store.db")
+    source.upsert("messages", [message(i, NOW - timedelta(hours=3 * i)) for i in range(80)])
+    return source
+
+
+def held(frames: LiveFrames) -> list[str]:
+    return [frame.frame for frame in frames.status().frames]
+
+
+def test_past_max_frames_the_frame_read_least_recently_goes(store: LocalSource) -> None:
+    frames = LiveFrames(store, MemoryFrameCache(), max_frames=3)
+    for label in ("15m", "1h", "24h"):
+        frames.get(FrameSpec("messages", Window.parse(label)))
+    frames.get(FrameSpec("messages", Window.parse("15m")))  # read again: now the most recent
+    frames.get(FrameSpec("messages", Window.parse("7d")))
+    assert held(frames) == ["messages[15m]", "messages[24h]", "messages[7d]"]
+    # A dropped frame is read again when asked for, and is right.
+    hour = MessagesPipeline(frames=frames, window="1h")
+    reference = MessagesPipeline(frames=LiveFrames(store, MemoryFrameCache()), window="1h")
+    assert sorted(hour.frame["id"]) == sorted(reference.frame["id"])
+    assert len(held(frames)) == 3
+    assert len(frames.refresh_all()) == 3  # what is held is what is refreshed
+
+
+def test_explicit_windows_read_once_are_right_and_not_kept(store: LocalSource) -> None:
+    frames = LiveFrames(store, MemoryFrameCache())
+    reference = LiveFrames(store, MemoryFrameCache())
+    with frames.once():
+        for days in range(2, 8):
+            start, end = NOW - timedelta(days=days + 1), NOW - timedelta(days=days)
+            asked = MessagesPipeline(frames=frames, start=start, end=end)
+            expected = MessagesPipeline(frames=reference, start=start, end=end)
+            assert sorted(asked.frame["id"]) == sorted(expected.frame["id"])
+            assert len(asked.previous_frame) == len(expected.previous_frame)
+    assert held(frames) == []
+    # Outside such a block (a dashboard's page), the window it reads is followed live.
+    frames.get(
+        FrameSpec(
+            "messages", Window.parse(start=NOW - timedelta(days=3), end=NOW - timedelta(days=2))
+        )
+    )
+    assert len(held(frames)) == 1
