@@ -1,12 +1,18 @@
 """One session of the dashboard: its pipelines, filters, tabs, URL and page template.
 
 Tabs are built the first time they are shown, and views in hidden tabs do not
-follow new data until shown again.
+follow new data until shown again.  The page's URL holds the question (the
+messages pipeline's parameters), the tab and the state of each view a link
+should reopen (:attr:`View.links`: an open conversation, an agent's page, a
+table's sort...); empty values are left out of it.  Without ``tz`` in the link,
+times are shown in the browser's time zone.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import panel as pn
 import param
@@ -20,6 +26,7 @@ from app.views.metrics import MetricsView
 from app.views.ops import OpsView
 from app.views.overview import OverviewView
 from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline
+from pipelines.errors import AgentdashError
 from pipelines.parameters import Choice
 
 TABS: dict[str, tuple[str, type[View]]] = {
@@ -30,6 +37,7 @@ TABS: dict[str, tuple[str, type[View]]] = {
     "ops": ("Ops", OpsView),
 }
 TAB_NAMES = tuple(TABS)  # in the order of the tabs on the page
+THEMES = ("default", "dark")
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -48,6 +56,7 @@ class Dashboard(pn.viewable.Viewer):
         self.agents = AgentsPipeline().follow(self.messages)
         self.filters = Filters(self.messages, self.agents)
         self.views: dict[str, View] = {}
+        self._location = location
         # A tab holds its view once built; until then, a spacer that the browser does not
         # get either (dynamic tabs send only what the tab shown holds).
         self.tabs = pn.Tabs(
@@ -74,11 +83,38 @@ class Dashboard(pn.viewable.Viewer):
         """
         if location is None:
             return
+        location.param.watch(self._tidy_url, "search")
         location.sync(self.messages, url_names(self.messages), on_error=self.filters.refuse)
-        location.sync(self, {"tab": "tab"}, on_error=self._refuse)
+        location.sync(self, {"tab": "tab"}, on_error=self._refuser(self, {"tab": "tab"}))
+        asked = location.query_params
+        theme = asked.get("theme")
+        if theme is not None and theme not in THEMES:
+            self.filters.report(
+                [f"Ignored theme={theme}: the theme is {' or '.join(THEMES)}. Kept default."]
+            )
+        browser = pn.state.browser_info
+        if "tz" not in asked and browser is not None:
+            # The browser says its zone once the page has loaded.
+            browser.param.watch(self._browser_zone, "timezone")
+            if browser.timezone:
+                self._browser_zone()
 
-    def _refuse(self, values: dict[str, Any]) -> None:
-        self.filters.report(apply_each(self, values, {"tab": "tab"}))
+    def _browser_zone(self, *events: param.parameterized.Event) -> None:
+        zone = pn.state.browser_info.timezone if pn.state.browser_info else None
+        if zone and self.messages.tz == self.messages.param["tz"].default:
+            # A zone this machine's tz database lacks: UTC it is.
+            with contextlib.suppress(AgentdashError):
+                self.messages.tz = zone
+
+    def _tidy_url(self, event: param.parameterized.Event) -> None:
+        """Leave empty values out of the URL (``agent=&status=`` after a reset)."""
+        query = parse_qsl(str(event.new).lstrip("?"), keep_blank_values=True)
+        kept = [(name, value) for name, value in query if value != ""]
+        if len(kept) != len(query):
+            event.obj.search = f"?{urlencode(kept)}" if kept else ""
+
+    def _refuser(self, target: param.Parameterized, names: dict[str, str]) -> Any:
+        return lambda values: self.filters.report(apply_each(target, values, names))
 
     def _tab_picked(self, event: param.parameterized.Event) -> None:
         self.tab = TAB_NAMES[event.new]
@@ -94,6 +130,9 @@ class Dashboard(pn.viewable.Viewer):
     def _build(self, name: str) -> None:
         view = TABS[name][1](messages=self.messages, agents=self.agents)
         self.views[name] = view
+        if self._location is not None and view.links:
+            # Before the view is in the page: its state from the link arrives with it.
+            self._location.sync(view, view.links, on_error=self._refuser(view, view.links))
         self.tabs[TAB_NAMES.index(name)] = (TABS[name][0], view)
 
     def template(self) -> pn.template.BootstrapTemplate:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, ClassVar, Self
 
@@ -215,12 +215,30 @@ class Pipeline(param.Parameterized):
                     self.version += 1
         return self.version
 
+    def agent_ids(self, agents: Iterable[str]) -> list[str]:
+        """``agents`` as agent ids: each an id, or a name standing for every agent of that
+        name (the sidebar, links and the API take both); one that is neither is kept as it
+        is, and matches nothing."""
+        agents = list(agents)
+        known = self.data.get(FrameSpec("agents")).frame if agents else None
+        if known is None or set(agents) <= set(known["id"]):
+            return agents
+        ids = set(known["id"])
+        by_name = known.dropna(subset=["name"]).groupby("name")["id"].agg(list)
+        return [
+            each
+            for agent in agents
+            for each in ([agent] if agent in ids else by_name.get(agent, [agent]))
+        ]
+
     def _select(self, frame: pd.DataFrame) -> pd.Series:
         mask = pd.Series(True, index=frame.index)
         for name, column in self.columns.items():
             value = getattr(self, name)
             if not value:
                 continue
+            if name == "agents":
+                value = self.agent_ids(value)
             if isinstance(column, tuple):
                 needle = str(value).lower()
                 found = pd.Series(False, index=frame.index)
@@ -268,7 +286,7 @@ class MessagesPipeline(Pipeline):
         link="end",
         doc="End of a custom window, ISO 8601; needs start.",
     )
-    agents = Names(link="agent", doc="Keep these agent ids (all when empty).")
+    agents = Names(link="agent", doc="Keep these agents, by id or name (all when empty).")
     statuses = Choices(
         objects=list(STATUSES), link="status", doc="Keep these statuses (all when empty)."
     )
@@ -366,7 +384,7 @@ class MessagesPipeline(Pipeline):
 class AgentsPipeline(Pipeline):
     """The agents, filtered by id and status."""
 
-    agents = Names(link="agent", doc="Keep these agent ids (all when empty).")
+    agents = Names(link="agent", doc="Keep these agents, by id or name (all when empty).")
     statuses = Names(query=None, doc="Keep agents with these statuses (all when empty).")
 
     columns = {"agents": "id", "statuses": "status"}

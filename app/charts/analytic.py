@@ -1,8 +1,8 @@
 """Analytic charts: distributions and breakdowns, drawn by HoloViews.
 
-Latency histograms and ECDFs, bars per agent and agent hand-offs are HoloViews
-elements built from layers (:mod:`app.charts.layers`); a chart never computes a
-statistic, the metrics do.  :class:`~app.charts.live.LiveChart` keeps them up
+Latency histograms and ECDFs, bars per agent and the matrix of agent hand-offs
+are HoloViews elements built from layers (:mod:`app.charts.layers`); a chart
+never computes a statistic, the metrics do.  :class:`~app.charts.live.LiveChart` keeps them up
 to date.  (Charts over time are in :mod:`app.charts.time`.)
 """
 
@@ -14,7 +14,8 @@ from typing import Any
 import holoviews as hv
 import numpy as np
 import pandas as pd
-from bokeh.models import NumeralTickFormatter
+from bokeh.models import BasicTicker, NumeralTickFormatter
+from bokeh.palettes import Blues256
 
 from app.charts.layers import Layer
 from app.theme import PALETTE, color_for
@@ -28,7 +29,6 @@ FRAME: dict[str, Any] = {
     "default_tools": ["box_zoom", "save", "reset"],
     "backend_opts": {"plot.toolbar.logo": None},
     "show_grid": True,
-    "legend_position": "right",
     "fontscale": 0.9,
 }
 """Options every dashboard chart shares."""
@@ -48,8 +48,15 @@ def histogram_layer(table: pd.DataFrame, label: str) -> Layer:
     return Layer(label, columns)
 
 
-def histogram(layers: Sequence[Layer], *, title: str, xlabel: str) -> hv.Overlay:
-    """Bars between numeric edges from :func:`histogram_layer`."""
+def _whole_counts(plot: Any, element: Any) -> None:
+    """Tick the count axis at whole numbers: there is no 0.2 of a message."""
+    for axis in plot.state.yaxis:
+        axis.ticker = BasicTicker(min_interval=1)
+
+
+def histogram(layers: Sequence[Layer], *, title: str, xlabel: str, log: bool = False) -> hv.Overlay:
+    """Bars between numeric edges from :func:`histogram_layer`, counted from zero;
+    ``log`` puts the edges on a log axis (for bins of equal width in log)."""
     bars = [
         hv.Rectangles(layer.frame, kdims=list(BOX), vdims=["count"], label=layer.label).opts(
             color=color_for(layer.label, i),
@@ -60,7 +67,13 @@ def histogram(layers: Sequence[Layer], *, title: str, xlabel: str) -> hv.Overlay
         for i, layer in enumerate(layers)
     ]
     return hv.Overlay(bars).opts(
-        title=title, xlabel=xlabel, ylabel="count", **{**FRAME, "show_legend": False}
+        title=title,
+        xlabel=xlabel,
+        ylabel="count",
+        logx=log,
+        ylim=(0, None),
+        hooks=[_whole_counts],
+        **{**FRAME, "show_legend": False},
     )
 
 
@@ -75,26 +88,8 @@ def thin_ecdf(ecdf: pd.DataFrame, by: str, points: int = ECDF_POINTS) -> dict[st
     return thinned
 
 
-def has_cycle(edges: pd.DataFrame) -> bool:
-    """Whether the ``source -> target`` edges loop somewhere (Sankey diagrams cannot)."""
-    targets: dict[str, set[str]] = {}
-    incoming: dict[str, int] = {}
-    for source, target in zip(edges["source"], edges["target"], strict=True):
-        if target not in targets.setdefault(source, set()):
-            targets[source].add(target)
-            incoming[target] = incoming.get(target, 0) + 1
-        incoming.setdefault(source, 0)
-    # Kahn: peel off nodes nothing points to; whatever remains sits on a cycle.
-    ready = [node for node, count in incoming.items() if count == 0]
-    while ready:
-        for target in targets.get(ready.pop(), ()):
-            incoming[target] -= 1
-            if incoming[target] == 0:
-                ready.append(target)
-    return any(incoming.values())
-
-
-def ecdf(layers: Sequence[Layer]) -> hv.Overlay:
+def ecdf(layers: Sequence[Layer], *, title: str) -> hv.Overlay:
+    """One step line per layer (``latency_ms``, ``fraction``), latency on a log axis."""
     curves = [
         hv.Curve(layer.frame, "latency_ms", "fraction", label=layer.label).opts(
             color=color_for(layer.label, i),
@@ -107,23 +102,35 @@ def ecdf(layers: Sequence[Layer]) -> hv.Overlay:
         for i, layer in enumerate(layers)
     ]
     return hv.Overlay(curves).opts(
-        title="Latency ECDF by agent",
-        xlabel="ms",
+        title=title,
+        xlabel="latency (ms, log scale)",
         ylabel="share of replies",
         logx=True,
-        # A column of more than ten agents would run past the top of the chart.
-        legend_cols=1 + len(curves) // 11,
-        legend_opts={"label_text_font_size": "8pt", "spacing": 0},
+        # Inside, where an ECDF leaves room (few replies are slow and few fast): outside,
+        # the legend took half the width of the chart.
+        legend_position="bottom_right",
         **FRAME,
+        legend_cols=1 + len(curves) // 11,
+        legend_opts={
+            "label_text_font_size": "7.5pt",
+            "spacing": 0,
+            "padding": 4,
+            "glyph_height": 12,
+            "label_height": 12,
+            "background_fill_alpha": 0.6,
+        },
     )
 
 
-def agent_bars(layers: Sequence[Layer], title: str, value: str, number_format: str) -> hv.Bars:
-    """Horizontal bars per agent; a ``part`` column stacks parts of each bar."""
+def agent_bars(
+    layers: Sequence[Layer], *, title: str, value: str, label: str, number_format: str
+) -> hv.Bars:
+    """Horizontal bars per agent, valued ``value`` (shown as ``label``); a ``part``
+    column stacks parts of each bar."""
     frame = layers[0].frame
     parts = "part" in frame
     kdims = ["agent", "part"] if parts else ["agent"]
-    return hv.Bars(frame, kdims, value).opts(
+    return hv.Bars(frame, kdims, hv.Dimension(value, label=label)).opts(
         title=title,
         invert_axes=True,
         stacked=parts,
@@ -132,34 +139,37 @@ def agent_bars(layers: Sequence[Layer], title: str, value: str, number_format: s
         cmap=list(PALETTE),
         tools=["hover"],
         xlabel="",
-        **FRAME,
+        legend_position="right",
+        **{**FRAME, "min_height": rows_height(frame["agent"].nunique(), 22, 100)},
     )
 
 
-def handoffs(layers: Sequence[Layer]) -> hv.Element:
+HANDOFF_COLORS = Blues256[::-1][64:]
+"""Light to dark blue, leaving out the near-white end, so one hand-off shows on a white
+page as on a dark one."""
+
+
+def rows_height(rows: int, each: int, frame: int) -> int:
+    """Pixels a chart of ``rows`` categories needs for each to be ``each`` high, with
+    ``frame`` for its title and axis; at least the height of the other charts."""
+    return max(300, frame + each * rows)
+
+
+def handoffs(layers: Sequence[Layer], *, title: str) -> hv.HeatMap:
+    """Agent hand-offs (``source, target, count``) as a matrix, from-agent by row and
+    to-agent by column: readable from two agents to fifty, loops or not."""
     edges = layers[0].frame
-    if not len(edges):
-        return hv.Text(0, 0, "No hand-offs in this window").opts(**FRAME, xaxis=None, yaxis=None)
-    if has_cycle(edges):
-        nodes = hv.Dataset(pd.DataFrame({"agent": sorted({*edges.source, *edges.target})}), "agent")
-        chord = hv.Chord((edges, nodes), ["source", "target"], ["count"])
-        return chord.opts(
-            title="Agent hand-offs (they loop: chord)",
-            labels="agent",
-            node_color="agent",
-            edge_color="source",
-            cmap=list(PALETTE),
-            edge_cmap=list(PALETTE),
-            # A circle needs equal axes: a fixed square rather than the page's width.
-            **{**FRAME, "responsive": False, "width": 560, "height": 560, "show_grid": False},
-            xaxis=None,
-            yaxis=None,
-        )
-    return hv.Sankey(edges, ["source", "target"], ["count"]).opts(
-        title="Agent hand-offs",
-        labels="index",
-        node_color="index",
-        cmap=list(PALETTE),
-        edge_color="source",
-        **{**FRAME, "min_height": 420},
+    agents = sorted({*edges["source"], *edges["target"]})
+    return hv.HeatMap(
+        edges,
+        [hv.Dimension("target", label="to"), hv.Dimension("source", label="from")],
+        hv.Dimension("count", label="hand-offs"),
+    ).opts(
+        title=title,
+        cmap=HANDOFF_COLORS,
+        colorbar=True,
+        tools=["hover"],
+        xrotation=45,
+        **{**FRAME, "show_grid": False, "min_height": rows_height(len(agents), 18, 160)},
+        fontsize={"xticks": "8pt", "yticks": "8pt"},
     )

@@ -6,7 +6,8 @@ new data arrive, :meth:`LiveChart.update` streams the new rows into the drawn
 sources and patches the changed ones; the chart is drawn again only when the
 new layers do not continue the old ones (another filter, other columns, other
 labels).  Bars over categories (the busiest agents) take new categories, or a
-new order of them, in place too.
+new order of them, in place too.  Layers without a row are a state of their
+own: the chart's title over a sentence saying that nothing matches.
 """
 
 from __future__ import annotations
@@ -21,8 +22,14 @@ from bokeh.models import Column as BkColumn
 from bokeh.models import ColumnDataSource, DataRange1d, FactorRange, LayoutDOM, Range1d
 from bokeh.models import Row as BkRow
 from bokeh.models import Spacer as BkSpacer
+from bokeh.models.annotations import Label
+from bokeh.plotting import figure
 
 from app.charts.layers import Layer, _own, sync_source, wide_columns
+from app.theme import MUTED
+
+NO_MATCH = "No messages match these filters"
+"""What a chart without data says, unless it is given a sentence of its own."""
 
 
 def _autorange(figure: Any, value_axis: Literal["x", "y"]) -> None:
@@ -35,27 +42,42 @@ def _autorange(figure: Any, value_axis: Literal["x", "y"]) -> None:
             setattr(figure, f"{axis}_range", fitted)
 
 
+def _rows(layers: Sequence[Layer]) -> int:
+    return sum(len(next(iter(layer.columns.values()), ())) for layer in layers)
+
+
 class LiveChart(pn.viewable.Viewer):
     """A HoloViews chart of layers; new layers stream into the drawn chart when they can.
 
-    ``draw`` turns layers into a HoloViews element or overlay whose glyphs'
-    labels are the layers' labels. ``link`` attaches streams (drill-down) to
-    each element drawn.
+    ``draw(layers, title=...)`` turns layers into a HoloViews element or overlay
+    whose glyphs' labels are the layers' labels; it is never given layers without
+    a row: the chart then shows ``title`` over ``empty``.  ``link`` attaches
+    streams (drill-down) to each element drawn.  ``slots`` is the least number
+    of categories a bar chart's axis makes room for, so that a few bars keep the
+    thickness of many.
     """
 
     def __init__(
         self,
-        draw: Callable[[Sequence[Layer]], Any],
+        draw: Callable[..., Any],
         *,
+        title: str,
+        empty: str = NO_MATCH,
         value_axis: Literal["x", "y"] = "y",
         link: Callable[[Any], None] | None = None,
+        slots: int = 0,
         **pane_params: Any,
     ) -> None:
         super().__init__()
         self._draw = draw
+        self.title = title
+        self.empty = empty
         self._link = link
         self._value_axis = value_axis
-        self._labels: list[str] = []
+        self._slots = slots
+        self._labels: list[str] | None = None  # None: no layers drawn
+        self._drawn_title = title
+        self._empty_title: str | None = None  # the title over the empty state shown
         self._sources: dict[str, list[ColumnDataSource]] = {}
         self._categories: FactorRange | None = None
         pane_params.setdefault("sizing_mode", "stretch_width")
@@ -81,31 +103,56 @@ class LiveChart(pn.viewable.Viewer):
         sources = self._sources.setdefault(label, [])
         if all(s is not source for s in sources):
             sources.append(source)
-        _autorange(plot, self._value_axis)
         category_axis = "y" if self._value_axis == "x" else "x"
         categories = getattr(plot, f"{category_axis}_range")
         if isinstance(categories, FactorRange):
             self._categories = categories
+            self._pad(len(categories.factors))
+
+    def _pad(self, factors: int) -> None:
+        """Room for ``slots`` categories on the axis, half of what is missing at each end."""
+        assert self._categories is not None
+        self._categories.range_padding_units = "absolute"
+        self._categories.range_padding = max(0, self._slots - factors) / 2
 
     def _capture(self, plot: Any, element: hv.Element) -> None:
         source = plot.handles.get("source")
         if source is not None:
+            # HoloViews fixes the axes to the data it drew; streamed rows must stay in view.
+            _autorange(plot.state, self._value_axis)
             self._keep(element.label, source, plot.state)
 
     def _redraw(self, layers: Sequence[Layer]) -> None:
         self._labels = [layer.label for layer in layers]
+        self._drawn_title = self.title
         self._sources.clear()
         self._categories = None
         self._show(layers)
 
     def _show(self, layers: Sequence[Layer]) -> None:
-        element = self._draw(layers)
+        element = self._draw(layers, title=self.title)
         glyphs: Iterable[hv.Element] = element if isinstance(element, hv.Overlay) else [element]
         for glyph in glyphs:
             glyph.opts(hooks=[self._capture])  # the sources exist once the pane renders
         if self._link is not None:
             self._link(element)
         self.pane.object = element
+
+    def _show_empty(self) -> None:
+        """The title over the sentence ``empty``, in the place of the chart."""
+        self.pane.object = hv.Text(0.5, 0.5, self.empty).opts(
+            title=self.title,
+            xlim=(0, 1),
+            ylim=(0, 1),
+            xaxis=None,
+            yaxis=None,
+            show_grid=False,
+            toolbar=None,
+            text_color=MUTED,
+            text_font_size="12pt",
+            responsive=True,
+            min_height=self._pane_params.get("height") or 240,
+        )
 
     def _sync(self, layers: Sequence[Layer]) -> bool:
         """Bring the drawn sources to ``layers``; False when only a redraw can."""
@@ -136,18 +183,40 @@ class LiveChart(pn.viewable.Viewer):
         for source in sources:
             source.data = _own(layer.columns)
         self._categories.factors = factors
+        self._pad(len(factors))
         return True
 
-    def update(self, layers: Sequence[Layer]) -> None:
-        """Show ``layers``: streamed and patched into the drawn chart, else drawn again."""
+    @property
+    def is_empty(self) -> bool:
+        """Whether the chart says that nothing matches (rather than showing layers)."""
+        return self._empty_title is not None
+
+    def update(self, layers: Sequence[Layer], title: str | None = None) -> None:
+        """Show ``layers`` (under ``title``, when given): streamed and patched into the
+        drawn chart, else drawn again; without a row, say that nothing matches."""
+        if title is not None:
+            self.title = title
+        if not _rows(layers):
+            if self._empty_title != self.title:
+                self._labels, self._empty_title = None, self.title
+                self._sources.clear()
+                self._categories = None
+                self._show_empty()
+            return
+        self._empty_title = None
         labels = [layer.label for layer in layers]
         in_place = (
             labels == self._labels
             and all(self._sources.get(label) for label in labels)
+            and self._retitle()
             and self._sync(layers)
         )
         if not in_place:
             self._redraw(layers)
+
+    def _retitle(self) -> bool:
+        """Show the new title on the drawn chart; False when only a redraw can."""
+        return self.title == self._drawn_title
 
 
 class LiveFigure(LiveChart):
@@ -163,7 +232,7 @@ class LiveFigure(LiveChart):
 
     def __init__(
         self,
-        draw: Callable[[Sequence[Layer]], Any],
+        draw: Callable[..., Any],
         *,
         height: int | None = None,
         **params: Any,
@@ -177,26 +246,60 @@ class LiveFigure(LiveChart):
         return pn.pane.Bokeh(**params)
 
     def _show(self, layers: Sequence[Layer]) -> None:
-        plot = self._draw(layers)
-        plot.sizing_mode = "stretch_width"
-        if self._height is not None:
-            plot.height = self._height
-        labels = set(self._labels)
+        plot = self._draw(layers, title=self.title)
+        labels = set(self._labels or ())
         for renderer in plot.renderers:
             if renderer.name in labels:
                 self._keep(renderer.name, renderer.data_source, plot)
         if self._link is not None:
             self._link(plot)
+        self._present(plot)
+
+    def _show_empty(self) -> None:
+        plot = figure(
+            title=self.title,
+            x_range=Range1d(start=0, end=1),
+            y_range=Range1d(start=0, end=1),
+            x_axis_type=None,
+            y_axis_type=None,
+            toolbar_location=None,
+            tools=[],
+            min_height=240,
+        )
+        plot.grid.visible = False
+        plot.outline_line_alpha = 0
+        plot.add_layout(
+            Label(
+                x=0.5,
+                y=0.5,
+                text=self.empty,
+                text_align="center",
+                text_baseline="middle",
+                text_color=MUTED,
+                text_font_size="12pt",
+            )
+        )
+        self._present(plot)
+
+    def _present(self, plot: Any) -> None:
+        plot.sizing_mode = "stretch_width"
+        if self._height is not None:
+            plot.height = self._height
         self.figure = plot
         if self.place is not None:
             self.place(plot)
         else:
             self.pane.object = plot
 
+    def _retitle(self) -> bool:
+        if self.title != self._drawn_title:
+            self.figure.title.text = self._drawn_title = self.title
+        return True
+
     def _sync(self, layers: Sequence[Layer]) -> bool:
         if self._categories is not None:
             return self._recategorise(layers)
-        sources = {id(s): s for label in self._labels for s in self._sources[label]}
+        sources = {id(s): s for label in self._labels or () for s in self._sources[label]}
         if len(sources) > 1:  # a source per layer
             return super()._sync(layers)
         (source,) = sources.values()  # the one all layers share

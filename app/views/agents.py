@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
-import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
@@ -14,11 +14,12 @@ from bokeh.models.widgets.tables import NumberFormatter
 from app.charts.analytic import histogram, histogram_layer
 from app.charts.layers import Layer
 from app.charts.live import LiveChart, LiveFigure
-from app.charts.time import stacked_bars, stacked_layers
+from app.charts.time import FigureKit, bin_name, stacked_bars, stacked_layers
 from app.memo import current, memo
 from app.tables import agent_conversations, agent_table
 from app.tabulator import sync_table, table
 from app.views.base import View
+from app.views.notice import plain
 from app.views.thread import ConversationThread
 from pipelines import metrics
 from pipelines.pipeline import MessagesPipeline
@@ -38,13 +39,30 @@ class AgentPage(View):
         super().__init__(**params)
         self.mine = MessagesPipeline().follow(self.messages, agents=[self.agent])
         self.header = pn.pane.Markdown("")
-        self.timeline = LiveFigure(self._draw_timeline, height=260)
-        self.latency = LiveChart(self._draw_latency, height=260)
+        self._kit = FigureKit()
+        self.timeline = LiveFigure(
+            self._draw_timeline,
+            title="Messages over time",
+            empty="No message of this agent matches these filters",
+            height=260,
+        )
+        self.latency = LiveChart(
+            partial(histogram, xlabel="latency (ms)"),
+            title="Reply latency",
+            empty="No reply of this agent with a latency matches these filters",
+            height=260,
+        )
         self.conversations = table(
             page_size=10,
             pagination="local",
             selectable=1,
-            titles={"conversation_id": "conversation", "user_id": "user", "duration_s": "seconds"},
+            titles={
+                "started": "started",
+                "conversation_id": "conversation",
+                "user_id": "user",
+                "duration_s": "seconds",
+            },
+            configuration={"placeholder": "No conversation of this agent matches these filters"},
         )
         self.conversations.param.watch(self._selected, "selection")
         self.thread = ConversationThread(messages=self.messages)
@@ -64,11 +82,8 @@ class AgentPage(View):
         self.thread.conversation = None
         self._request(slow=True)
 
-    def _draw_timeline(self, layers: Sequence[Layer]) -> Any:
-        return stacked_bars(layers, title="Messages over time", ylabel="messages")
-
-    def _draw_latency(self, layers: Sequence[Layer]) -> hv.Overlay:
-        return histogram(layers, title="Reply latency", xlabel="ms")
+    def _draw_timeline(self, layers: Sequence[Layer], title: str) -> Any:
+        return stacked_bars(layers, title=title, ylabel="messages", kit=self._kit)
 
     def _selected(self, event: param.parameterized.Event) -> None:
         rows = self.conversations.selected_dataframe
@@ -79,19 +94,25 @@ class AgentPage(View):
         mine, tz = self.mine, self.messages.tz
         info = memo(agent_table, current(self.messages), current(self.agents), tz)
         info = info.set_index("agent_id")
+        # Names, kinds, teams and statuses come from the documents: text, never markup.
         if self.agent in info.index:
             row = info.loc[self.agent]
+            seen = row["last_seen"]
             self.header.object = (
-                f"### {row['name']}\n{row['kind']} · {row['team']} · **{row['status']}** · "
-                f"last seen {row['last_seen']:%Y-%m-%d %H:%M} ({tz})"
+                f"### {plain(row['name'])}\n{plain(row['kind'])} · {plain(row['team'])} · "
+                f"**{plain(row['status'])}** · "
+                + ("never seen" if pd.isna(seen) else f"last seen {seen:%Y-%m-%d %H:%M} ({tz})")
             )
         else:
-            self.header.object = f"### {self.agent}\nNot in the agents list."
+            self.header.object = f"### {plain(self.agent)}\nNot in the agents list."
         self.thread.names = {agent: str(name) for agent, name in info["name"].items()}
         start, end = mine.bounds
         interval = metrics.choose_interval(pd.Timestamp(start), pd.Timestamp(end))
         volume = memo(metrics.volume_series, current(mine), interval, by="status", tz=tz)
-        self.timeline.update(stacked_layers(volume, interval, {}))
+        self._kit.span(start, end, tz)
+        self.timeline.update(
+            stacked_layers(volume, interval, {}), title=f"Messages per {bin_name(interval)}"
+        )
         latency = memo(metrics.latency_distribution, current(mine))
         self.latency.update([histogram_layer(latency, "latency")])
         sync_table(
@@ -103,10 +124,14 @@ class AgentPage(View):
 class AgentsView(View):
     """Every agent with its activity in the window; selecting one opens its page.
 
-    ``agent`` is the id of the agent whose page is open (None: none).
+    ``agent`` is the agent whose page is open (None: none), by id or name.
     """
 
-    agent = param.String(default=None, allow_None=True, doc="Id of the agent whose page is open.")
+    agent = param.String(
+        default=None, allow_None=True, doc="Id (or name) of the agent whose page is open."
+    )
+
+    links = {"agent": "agent_page"}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -120,6 +145,8 @@ class AgentsView(View):
                 "tokens_out": NumberFormatter(format="0,0"),
             },
             titles={
+                "name": "agent",
+                "conversations": "conversations",
                 "error_rate": "error rate",
                 "latency_p50": "p50 (ms)",
                 "latency_p95": "p95 (ms)",
@@ -128,18 +155,7 @@ class AgentsView(View):
             },
             # Team and kind head the agent's page; the table keeps to numbers.
             hidden_columns=["agent_id", "team", "kind"],
-            widths={
-                "name": 150,
-                "status": 90,
-                "last_seen": 160,
-                "messages": 90,
-                "conversations": 120,
-                "error_rate": 90,
-                "latency_p50": 90,
-                "latency_p95": 90,
-                "tokens_in": 100,
-                "tokens_out": 100,
-            },
+            configuration={"placeholder": "No agent matches these filters"},
         )
         self.table.param.watch(self._selected, "selection")
         self.page: AgentPage | None = None
@@ -148,6 +164,7 @@ class AgentsView(View):
             [pn.pane.Markdown("Select an agent to open its page."), self.table, self._page_slot]
         )
         self._refresh_now()
+        self._open()
 
     def _selected(self, event: param.parameterized.Event) -> None:
         rows = self.table.selected_dataframe
@@ -156,14 +173,20 @@ class AgentsView(View):
 
     @param.depends("agent", watch=True)
     def _open(self) -> None:
-        if self.page is None and self.agent:
+        agent = self._id(self.agent) if self.agent else ""
+        if self.page is None and agent:
             self.page = AgentPage(
-                messages=self.messages, agents=self.agents, agent=self.agent, shown=self.shown
+                messages=self.messages, agents=self.agents, agent=agent, shown=self.shown
             )
             self._page_slot.objects = [self.page]
         elif self.page is not None:
-            self.page.agent = self.agent or ""
-        self._page_slot.visible = bool(self.agent)
+            self.page.agent = agent
+        self._page_slot.visible = bool(agent)
+
+    def _id(self, agent: str) -> str:
+        """The id of ``agent`` (an id or a name, as a link may give it)."""
+        ids = self.agents.agent_ids([agent])
+        return ids[0] if len(ids) == 1 else agent
 
     @param.depends("shown", watch=True)
     def _show_page(self) -> None:
