@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 import panel as pn
+from bokeh.models.widgets.tables import NumberFormatter
 
 
 def table(value: pd.DataFrame | None = None, **params: Any) -> pn.widgets.Tabulator:
@@ -21,6 +22,11 @@ def table(value: pd.DataFrame | None = None, **params: Any) -> pn.widgets.Tabula
         # The Bootstrap table theme keeps a light footer on a dark page.
         defaults["theme"] = "midnight"
     return pn.widgets.Tabulator(value, **{**defaults, **params})
+
+
+def number(fmt: str = "0,0") -> NumberFormatter:
+    """Numbers in ``fmt`` (numbro), right-aligned as figures are read; missing ones "-"."""
+    return NumberFormatter(format=fmt, text_align="right", nan_format="-")
 
 
 def _changed(old: pd.Series, new: pd.Series) -> list[int]:

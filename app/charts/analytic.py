@@ -48,6 +48,16 @@ def histogram_layer(table: pd.DataFrame, label: str) -> Layer:
     return Layer(label, columns)
 
 
+def bins_text(table: pd.DataFrame, log: bool = False) -> str:
+    """The width of a histogram's bins (a ``left, right, count`` table), as a title says it."""
+    if not len(table):
+        return "no bins"
+    left, right = float(table["left"].iloc[0]), float(table["right"].iloc[0])
+    if log:
+        return f"log bins, each {right / left:.2f}x the one before"
+    return f"bins of {right - left:,.0f} ms"
+
+
 def _whole_counts(plot: Any, element: Any) -> None:
     """Tick the count axis at whole numbers: there is no 0.2 of a message."""
     for axis in plot.state.yaxis:
@@ -71,7 +81,8 @@ def histogram(layers: Sequence[Layer], *, title: str, xlabel: str, log: bool = F
         xlabel=xlabel,
         ylabel="count",
         logx=log,
-        ylim=(0, None),
+        # Bars stand on the x axis, and the axis starts where the first bin does.
+        padding=((0, 0.02), (0, 0.05)),
         hooks=[_whole_counts],
         **{**FRAME, "show_legend": False},
     )

@@ -46,7 +46,6 @@ from bokeh.models import (
     Range1d,
     Scatter,
     UnionRenderers,
-    VArea,
 )
 from bokeh.models.annotations import Legend, LegendItem
 from bokeh.plotting import figure
@@ -58,10 +57,15 @@ from pipelines.windows import to_local
 TOOLS = ["box_zoom", "save", "reset"]
 """The tools of a chart nothing else zooms."""
 MIN_HEIGHT = 240
+LATENCY_BINS = 60
+"""Latency over time is binned coarser than counts (at most this many bins): a percentile
+needs replies in its bin, and a line through sparse bins would break into dots."""
 BARS_SHARED = ("left", "right")
 """The columns the layers of :func:`stacked_layers` share."""
 LINES_SHARED = ("timestamp",)
 """The column the layers of :func:`series_layers` share."""
+BANDS_SHARED = ("left", "right", "timestamp")
+"""The columns the layers of :func:`bands` share: each bin's edges and its middle."""
 
 
 def stacked_layers(table: pd.DataFrame, interval: str, labels: Mapping[str, str]) -> list[Layer]:
@@ -387,21 +391,34 @@ def bands(
     log: bool = False,
     kit: FigureKit | None = None,
 ) -> Any:
-    """Bands between ``low`` and ``high`` over time, and lines of layers that have a
-    ``value`` column instead (a median inside its bands), all of the same time bins;
-    ``log`` draws the values on a log scale."""
+    """Bands between ``low`` and ``high`` in each time bin (``left`` to ``right``), and a
+    line through the ``value`` of layers that have one instead (a median inside its
+    bands), with a dot on each; all of the same bins (see :data:`BANDS_SHARED`).
+
+    A bin without a value has no band and breaks the line: a gap in the data is a gap
+    in the chart.  ``log`` draws the values on a log scale.
+    """
 
     def glyph(i: int, layer: Layer) -> Any:
         color = PALETTE[i % len(PALETTE)]
         if "low" in layer.columns:
-            return VArea(
-                x="timestamp",
-                y1=layer_column("low", i),
-                y2=layer_column("high", i),
+            return Quad(
+                left="left",
+                right="right",
+                bottom=layer_column("low", i),
+                top=layer_column("high", i),
                 fill_color=color,
                 fill_alpha=0.5,
+                line_alpha=0,
             )
         return Line(x="timestamp", y=layer_column("value", i), line_color=color, line_width=2)
+
+    def dot(i: int, layer: Layer) -> Any:
+        if "low" in layer.columns:
+            return None
+        color = PALETTE[i % len(PALETTE)]
+        y = layer_column("value", i)
+        return Scatter(x="timestamp", y=y, size=4, fill_color=color, line_color=color)
 
     def hover(i: int, layer: Layer) -> tuple[str, str]:
         if "low" in layer.columns:
@@ -411,7 +428,7 @@ def bands(
 
     kit = kit or FigureKit()
     plot = _time_frame(title, ylabel, False, kit, log=log)
-    return _time_chart(plot, layers, glyph, hover=hover, shared=LINES_SHARED, kit=kit)
+    return _time_chart(plot, layers, glyph, hover=hover, shared=BANDS_SHARED, kit=kit, markers=dot)
 
 
 def _time_chart(
@@ -422,10 +439,11 @@ def _time_chart(
     hover: Callable[[int, Layer], tuple[str, str]],
     shared: Sequence[str] | None,
     kit: FigureKit,
-    markers: Callable[[int, Layer], Any] | None = None,
+    markers: Callable[[int, Layer], Any | None] | None = None,
     value: tuple[str, str] | None = None,
 ) -> Any:
-    """One glyph per layer on ``plot`` (a :func:`_time_frame`), a hover tool and a legend.
+    """One glyph per layer on ``plot`` (a :func:`_time_frame`), a hover tool and a legend;
+    ``markers`` adds a glyph to the layers it gives one.
 
     With ``shared`` (the columns the layers share) all glyphs read one source and
     hovering shows every layer at that time (``hover`` gives each one's label and
@@ -446,7 +464,8 @@ def _time_chart(
     ]
     if markers is not None:
         for i, (layer, source) in enumerate(zip(layers, sources, strict=True)):
-            plot.add_glyph(source, markers(i, layer), view=view)
+            if (marker := markers(i, layer)) is not None:
+                plot.add_glyph(source, marker, view=view)
     when = "from" if shared == BARS_SHARED else "at"
     x = "left" if shared == BARS_SHARED else "timestamp"
     if shared is not None:

@@ -9,15 +9,14 @@ from typing import Any
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models.widgets.tables import NumberFormatter
 
-from app.charts.analytic import histogram, histogram_layer
+from app.charts.analytic import bins_text, histogram, histogram_layer
 from app.charts.layers import Layer
 from app.charts.live import LiveChart, LiveFigure
 from app.charts.time import FigureKit, bin_name, stacked_bars, stacked_layers
 from app.memo import current, memo
 from app.tables import agent_conversations, agent_table
-from app.tabulator import sync_table, table
+from app.tabulator import number, sync_table, table
 from app.views.base import View
 from app.views.notice import plain
 from app.views.thread import ConversationThread
@@ -60,7 +59,7 @@ class AgentPage(View):
                 "started": "started",
                 "conversation_id": "conversation",
                 "user_id": "user",
-                "duration_s": "seconds",
+                "duration_s": "duration (s)",
             },
             configuration={"placeholder": "No conversation of this agent matches these filters"},
         )
@@ -114,7 +113,9 @@ class AgentPage(View):
             stacked_layers(volume, interval, {}), title=f"Messages per {bin_name(interval)}"
         )
         latency = memo(metrics.latency_distribution, current(mine))
-        self.latency.update([histogram_layer(latency, "latency")])
+        self.latency.update(
+            [histogram_layer(latency, "latency")], title=f"Reply latency ({bins_text(latency)})"
+        )
         sync_table(
             self.conversations,
             memo(agent_conversations, current(self.messages), self.agent, tz),
@@ -138,11 +139,11 @@ class AgentsView(View):
         self.table = table(
             selectable=1,
             formatters={
-                "error_rate": NumberFormatter(format="0.0%"),
-                "latency_p50": NumberFormatter(format="0,0"),
-                "latency_p95": NumberFormatter(format="0,0"),
-                "tokens_in": NumberFormatter(format="0,0"),
-                "tokens_out": NumberFormatter(format="0,0"),
+                "error_rate": number("0.0%"),
+                "latency_p50": number("0,0"),
+                "latency_p95": number("0,0"),
+                "tokens_in": number("0,0"),
+                "tokens_out": number("0,0"),
             },
             titles={
                 "name": "agent",

@@ -8,11 +8,10 @@ from typing import Any
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models.widgets.tables import NumberFormatter
 
 from app.memo import current, memo
 from app.tables import MESSAGE_KEPT, agent_names, message_table
-from app.tabulator import table
+from app.tabulator import number, table
 from app.views.base import View
 from app.views.thread import ConversationThread
 from pipelines.parameters import Names
@@ -67,7 +66,7 @@ class MessagesView(View):
             selectable=1,
             hidden_columns=MESSAGE_KEPT,
             header_filters=HEADER_FILTERS,
-            formatters={"latency_ms": NumberFormatter(format="0,0")},
+            formatters={"latency_ms": number("0,0")},
             titles={
                 "time": f"time ({self.messages.tz})",
                 "conversation_id": "conversation",

@@ -14,6 +14,7 @@ from bokeh.models import Range1d
 
 from app.charts.analytic import (
     agent_bars,
+    bins_text,
     ecdf,
     handoffs,
     histogram,
@@ -22,7 +23,7 @@ from app.charts.analytic import (
 )
 from app.charts.layers import Layer, wall_time
 from app.charts.live import LiveChart, LiveFigure
-from app.charts.time import FigureKit, bands, bin_name, lines
+from app.charts.time import LATENCY_BINS, FigureKit, bands, bin_name, lines
 from app.memo import as_of, current, memo, span
 from app.tables import agent_names, named
 from app.views.base import View
@@ -31,8 +32,10 @@ from pipelines.pipeline import MessagesPipeline
 from pipelines.windows import to_local
 
 WEEK_BIN = "1h"
-LATENCY_BINS = 50
+HISTOGRAM_BINS = 50
 NO_REPLY = "No agent reply with a latency matches these filters"
+AGENT_SLOTS = 8
+"""Bars per agent keep the thickness of eight, however few agents are left."""
 
 
 class MetricsView(View):
@@ -65,12 +68,14 @@ class MetricsView(View):
             partial(agent_bars, value="tokens", label="tokens", number_format="0.[0]a"),
             title="Tokens by agent",
             value_axis="x",
+            slots=AGENT_SLOTS,
         )
         self.errors = LiveChart(
             partial(agent_bars, value="error_rate", label="error rate", number_format="0.0%"),
             title="Error rate of replies by agent",
             empty="No agent reply matches these filters",
             value_axis="x",
+            slots=AGENT_SLOTS,
         )
         self.week_chart = LiveFigure(
             partial(
@@ -129,25 +134,28 @@ class MetricsView(View):
 
     def _latency(self, names: Mapping[str, str]) -> None:
         messages, frame, log = self.messages, current(self.messages), self.scale == "log"
-        table = memo(metrics.latency_distribution, frame, LATENCY_BINS, log=log)
+        table = memo(metrics.latency_distribution, frame, HISTOGRAM_BINS, log=log)
         self.histogram.update(
-            [histogram_layer(table, "all")], title=f"Reply latency ({_bins(table, log)})"
+            [histogram_layer(table, "all")], title=f"Reply latency ({bins_text(table, log)})"
         )
         curves = thin_ecdf(memo(metrics.latency_ecdf, frame, by="agent_id"), "agent_id")
         self.ecdf.update(
             [Layer(names.get(agent, agent), _columns(rows)) for agent, rows in curves.items()]
         )
         start, end = messages.bounds
-        interval = metrics.choose_interval(pd.Timestamp(start), pd.Timestamp(end), 60)
+        interval = metrics.choose_interval(pd.Timestamp(start), pd.Timestamp(end), LATENCY_BINS)
         latency = memo(metrics.latency_series, frame, interval, tz=messages.tz)
         self._kit.span(start, end, messages.tz)
-        timestamp = wall_time(latency.index)
+        left = wall_time(latency.index)
+        width = pd.Timedelta(interval).to_timedelta64()
+        bins = {"left": left, "right": left + width, "timestamp": left + width / 2}
 
         def band(low: str, high: str) -> Layer:
-            columns = {"timestamp": timestamp, "high": latency[high], "low": latency[low]}
-            return Layer(f"{low} to {high}", _columns(columns))
+            return Layer(
+                f"{low} to {high}", _columns({**bins, "high": latency[high], "low": latency[low]})
+            )
 
-        median = Layer("p50", _columns({"timestamp": timestamp, "value": latency["p50"]}))
+        median = Layer("p50", _columns({**bins, "value": latency["p50"]}))
         drawn = [band("p50", "p95"), band("p95", "p99"), median]
         self.bands.update(
             drawn if latency["count"].any() else [],
@@ -181,16 +189,6 @@ class MetricsView(View):
             if any_message
             else []
         )
-
-
-def _bins(table: pd.DataFrame, log: bool) -> str:
-    """The width of the histogram's bins, as its title says it."""
-    if not len(table):
-        return "no bins"
-    left, right = float(table["left"].iloc[0]), float(table["right"].iloc[0])
-    if log:
-        return f"log bins, each {right / left:.2f}x the one before"
-    return f"bins of {right - left:,.0f} ms"
 
 
 def _columns(table: pd.DataFrame | Mapping[str, Any]) -> dict[str, np.ndarray]:

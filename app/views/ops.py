@@ -10,7 +10,6 @@ from typing import Any
 import pandas as pd
 import panel as pn
 from bokeh.models import DataRange1d
-from bokeh.models.widgets.tables import NumberFormatter
 
 from app import memo
 from app.cards import Card, KpiCards
@@ -18,7 +17,7 @@ from app.charts.layers import Layer, wall_time
 from app.charts.live import LiveFigure
 from app.charts.time import FigureKit, lines
 from app.tables import frames_table, refreshes_table
-from app.tabulator import sync_table, table
+from app.tabulator import number, sync_table, table
 from app.views.base import View
 
 COUNTER_NAMES = {"request_charge": "request units"}
@@ -70,8 +69,8 @@ class OpsView(View):
                 "took_ms": "took (ms)",
             },
             formatters={
-                "request_charge": NumberFormatter(format="0,0.0"),
-                "took_ms": NumberFormatter(format="0,0"),
+                "request_charge": number("0,0.0"),
+                "took_ms": number("0,0"),
             },
         )
         self.reasons = table()

@@ -17,6 +17,7 @@ from app.cards import KPIS, KpiCards, coverage_note, period_name
 from app.charts.layers import Layer
 from app.charts.live import Figures, LiveFigure
 from app.charts.time import (
+    LATENCY_BINS,
     FigureKit,
     add_glyph,
     bar_frame,
@@ -47,9 +48,6 @@ BUTTONS_CSS = """
 }
 """
 TOP_AGENTS = 10
-LATENCY_BINS = 60
-"""Latency over time is binned coarser than counts: a percentile needs replies in its bin,
-and a line through sparse bins would break into dots."""
 BAR = "#4e79a7"
 
 
