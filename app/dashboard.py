@@ -11,8 +11,10 @@ times are shown in the browser's time zone.
 from __future__ import annotations
 
 import contextlib
+import copy
+from functools import partial
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import panel as pn
 import param
@@ -39,6 +41,21 @@ TABS: dict[str, tuple[str, type[View]]] = {
 TAB_NAMES = tuple(TABS)  # in the order of the tabs on the page
 THEMES = ("default", "dark")
 
+ViewState = param.parameterized_class(
+    "ViewState",
+    {name: copy.copy(view.param[name]) for _, view in TABS.values() for name in view.links},
+)
+"""The state of every view that a link keeps (:attr:`View.links`), built or not: the URL
+is read once, when the page opens, and a view built later takes its state from here."""
+VIEW_LINKS = {name: link for _, view in TABS.values() for name, link in view.links.items()}
+
+
+def _update_query(location: pn.io.location.Location, **values: Any) -> None:
+    """``Location.update_query`` that leaves out the parameters whose value is empty."""
+    query = {**location.query_params, **values}
+    kept = {name: value for name, value in query.items() if value not in ("", None)}
+    location.search = f"?{urlencode(kept)}" if kept else ""
+
 
 class Dashboard(pn.viewable.Viewer):
     """The tabs of one session over one pair of pipelines, and the filters driving them."""
@@ -56,7 +73,8 @@ class Dashboard(pn.viewable.Viewer):
         self.agents = AgentsPipeline().follow(self.messages)
         self.filters = Filters(self.messages, self.agents)
         self.views: dict[str, View] = {}
-        self._location = location
+        self.state = ViewState()
+        self._zone_linked = False
         # A tab holds its view once built; until then, a spacer that the browser does not
         # get either (dynamic tabs send only what the tab shown holds).
         self.tabs = pn.Tabs(
@@ -83,35 +101,27 @@ class Dashboard(pn.viewable.Viewer):
         """
         if location is None:
             return
-        location.param.watch(self._tidy_url, "search")
+        asked = location.query_params  # the link as opened, before the syncs write to it
+        # One write per change, without the empty values (``agent=&status=`` after a reset):
+        # a second write to tidy the first would race with the browser's own echo of it.
+        location.update_query = partial(_update_query, location)  # type: ignore[method-assign]
         location.sync(self.messages, url_names(self.messages), on_error=self.filters.refuse)
+        # The views' state before the tab: setting the tab builds its view.
+        location.sync(self.state, VIEW_LINKS, on_error=self._refuser(self.state, VIEW_LINKS))
         location.sync(self, {"tab": "tab"}, on_error=self._refuser(self, {"tab": "tab"}))
-        asked = location.query_params
         theme = asked.get("theme")
         if theme is not None and theme not in THEMES:
             self.filters.report(
                 [f"Ignored theme={theme}: the theme is {' or '.join(THEMES)}. Kept default."]
             )
-        browser = pn.state.browser_info
-        if "tz" not in asked and browser is not None:
-            # The browser says its zone once the page has loaded.
-            browser.param.watch(self._browser_zone, "timezone")
-            if browser.timezone:
-                self._browser_zone()
+        self._zone_linked = "tz" in asked
 
-    def _browser_zone(self, *events: param.parameterized.Event) -> None:
-        zone = pn.state.browser_info.timezone if pn.state.browser_info else None
-        if zone and self.messages.tz == self.messages.param["tz"].default:
-            # A zone this machine's tz database lacks: UTC it is.
+    def browser_zone(self, zone: str) -> None:
+        """Show times in the browser's ``zone``, unless the link named one (or the zone is
+        unknown here: UTC it is)."""
+        if not self._zone_linked and self.messages.tz == self.messages.param["tz"].default:
             with contextlib.suppress(AgentdashError):
                 self.messages.tz = zone
-
-    def _tidy_url(self, event: param.parameterized.Event) -> None:
-        """Leave empty values out of the URL (``agent=&status=`` after a reset)."""
-        query = parse_qsl(str(event.new).lstrip("?"), keep_blank_values=True)
-        kept = [(name, value) for name, value in query if value != ""]
-        if len(kept) != len(query):
-            event.obj.search = f"?{urlencode(kept)}" if kept else ""
 
     def _refuser(self, target: param.Parameterized, names: dict[str, str]) -> Any:
         return lambda values: self.filters.report(apply_each(target, values, names))
@@ -128,17 +138,26 @@ class Dashboard(pn.viewable.Viewer):
             self._build(self.tab)
 
     def _build(self, name: str) -> None:
-        view = TABS[name][1](messages=self.messages, agents=self.agents)
+        kind = TABS[name][1]
+        names = list(kind.links)
+        # Its state from the link is the view's from the start, and arrives with it.
+        view = kind(
+            messages=self.messages,
+            agents=self.agents,
+            **{n: getattr(self.state, n) for n in names},
+        )
         self.views[name] = view
-        if self._location is not None and view.links:
-            # Before the view is in the page: its state from the link arrives with it.
-            self._location.sync(view, view.links, on_error=self._refuser(view, view.links))
+        if names:
+            view.param.watch(lambda *e: self.state.param.update({x.name: x.new for x in e}), names)
+            self.state.param.watch(lambda *e: view.param.update({x.name: x.new for x in e}), names)
         self.tabs[TAB_NAMES.index(name)] = (TABS[name][0], view)
 
     def template(self) -> pn.template.BootstrapTemplate:
         """The page: filters in the sidebar, tabs in the main area, live controls on top."""
         theme = "dark" if pn.config.theme == "dark" else "default"
-        live = LiveControls(pipelines=[self.messages, self.agents], theme=theme)
+        live = LiveControls(
+            pipelines=[self.messages, self.agents], theme=theme, on_zone=self.browser_zone
+        )
         page = pn.template.BootstrapTemplate(
             title="Agent dashboard",
             sidebar=[self.filters],

@@ -57,6 +57,7 @@ def page_style(paper: str) -> str:
         f" @media print {{ html {{ zoom: {zoom:.4f} }} }}</style>"
     )
 
+
 # Chromium screenshots the window, not the page: a window taller than the page,
 # cropped to the content afterwards. Taller ones are tried if the page fills it.
 PNG_HEIGHTS = (4000, 8000, 16000)

@@ -74,14 +74,20 @@ class MessagesView(View):
                 "tokens_in": "tokens in",
                 "tokens_out": "tokens out",
             },
-            configuration={"placeholder": "No message matches these filters"},
+            configuration={
+                "placeholder": "No message matches these filters",
+                # Tabulator shows header filters given when it builds the table, not later.
+                "initialHeaderFilter": [
+                    {"field": f["field"], "value": f["value"]} for f in self._header_filters()
+                ],
+            },
         )
         self._sort_table()
         self._filter_table()
         self.table.param.watch(self._selected, "selection")
         self.table.param.watch(self._table_sorted, "sorters")
         self.table.param.watch(self._table_filtered, "filters")
-        self.thread = ConversationThread(messages=self.messages)
+        self.thread = ConversationThread(messages=self.messages, conversation=self.conversation)
         self.thread.param.watch(self._opened, "conversation")
         self.count = pn.widgets.StaticText(value="")
         self.latest = pn.widgets.Button(
@@ -141,20 +147,20 @@ class MessagesView(View):
     def _table_sorted(self, event: param.parameterized.Event) -> None:
         self.sort = ",".join(f"{s['field']}:{s['dir']}" for s in event.new[:1])
 
-    @param.depends("table_filters", watch=True)
-    def _filter_table(self) -> None:
+    def _header_filters(self) -> list[dict[str, str]]:
+        """``table_filters`` as Tabulator's header filters (those of known columns)."""
         filters = []
         for item in self.table_filters:
             field, _, value = item.partition(":")
             if field in HEADER_FILTERS and value:
-                filters.append(
-                    {"field": field, "type": HEADER_FILTERS[field]["func"], "value": value}
-                )
+                func = HEADER_FILTERS[field]["func"]
+                filters.append({"field": field, "type": func, "value": value})
+        return filters
+
+    @param.depends("table_filters", watch=True)
+    def _filter_table(self) -> None:
+        filters = self._header_filters()
         if filters != self.table.filters:
-            # Tabulator takes header filters from the page only when it builds the table.
-            initial = [{"field": f["field"], "value": f["value"]} for f in filters]
-            configuration = self.table.param.values()["configuration"]
-            self.table.param.update(configuration={**configuration, "initialHeaderFilter": initial})
             self.table.filters = filters
 
     def _table_filtered(self, event: param.parameterized.Event) -> None:
