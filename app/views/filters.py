@@ -250,6 +250,8 @@ class Filters(pn.viewable.Viewer):
                 self._from.value = wall_text(messages.start, tz)
                 self._to.value = wall_text(messages.end, tz, end=True)
                 # Days to come hold no message: they cannot be picked (they can be typed).
+                # (None between: the days shown before may lie past the new bound.)
+                self._days.value = None
                 self._days.end = max(today, *days)
                 self._days.value = days
             finally:

@@ -20,6 +20,8 @@ import panel as pn
 import pytest
 from bokeh.document import Document
 from bokeh.models import ColumnDataSource, HoverTool, Plot
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app import memo as compute
 from app.cards import KPIS
@@ -474,3 +476,56 @@ def test_a_source_failing_on_first_load_shows_a_message(tmp_path: Path) -> None:
     view = OverviewView(messages=MessagesPipeline(frames=broken))
     assert view.problem.visible
     assert "could not be read" in view.problem.object and "disk on fire" in view.problem.object
+
+
+# -- any question, any view ------------------------------------------------------------------
+
+QUESTIONS = st.fixed_dictionaries(
+    {
+        "window": st.sampled_from(["15m", "1h", "24h", "7d", "30d", "past", "future"]),
+        "agents": st.lists(
+            st.sampled_from([a["id"] for a in AGENTS] + [a["name"] for a in AGENTS] + ["nobody"]),
+            max_size=3,
+        ),
+        "statuses": st.lists(st.sampled_from(["ok", "error", "timeout", "other"]), max_size=2),
+        "roles": st.lists(st.sampled_from(["user", "agent", "system", "tool"]), max_size=2),
+        "search": st.sampled_from(["", "c-", "u-00", "zzzz", "<b>"]),
+        "tz": st.sampled_from(["UTC", "Europe/Paris", "Asia/Kolkata", "Pacific/Chatham"]),
+    }
+)
+CUSTOM = {
+    "past": (datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 2, tzinfo=UTC)),
+    "future": (datetime(2099, 1, 1, tzinfo=UTC), datetime(2099, 1, 3, tzinfo=UTC)),
+}
+
+
+@pytest.fixture(scope="module")
+def every_view(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """A dashboard with every tab built, and an agent page open, on a small store."""
+    source = LocalSource(tmp_path_factory.mktemp("views") / "store.db")
+    source.upsert("agents", AGENTS)
+    source.upsert("messages", MESSAGES)
+    dashboard = Dashboard(LiveFrames(source, MemoryFrameCache()))
+    render(dashboard)
+    for name in TABS:
+        dashboard.tab = name
+    dashboard.views["agents"].agent = AGENTS[0]["id"]
+    yield dashboard
+    compute.MEMO.clear()
+
+
+@settings(max_examples=20)
+@given(question=QUESTIONS)
+def test_any_question_updates_every_view(every_view: Dashboard, question: dict[str, Any]) -> None:
+    window = question.pop("window")
+    span = CUSTOM.get(window)
+    messages = every_view.messages
+    if span is None:
+        messages.param.update(window=window, **question)
+    else:
+        messages.param.update(window="custom", start=span[0], end=span[1], **question)
+    page = every_view.views["agents"].page
+    assert page is not None
+    for view in [*every_view.views.values(), page]:
+        view.refresh()  # raises if a view cannot show this question
+        assert not view.problem.visible, view.problem.object
