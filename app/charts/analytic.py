@@ -178,6 +178,7 @@ def handoffs(layers: Sequence[Layer], *, title: str) -> hv.HeatMap:
     ).opts(
         title=title,
         cmap=HANDOFF_COLORS,
+        clipping_colors={"NaN": "transparent"},  # no hand-off: no cell
         colorbar=True,
         tools=["hover"],
         xrotation=45,

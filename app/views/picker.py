@@ -118,7 +118,13 @@ class NamesPicker(JSComponent):
 
     _stylesheets = [
         """
-        .names { display: flex; flex-direction: column; width: 100%; }
+        .names {
+          display: flex;
+          flex-direction: column;
+          box-sizing: border-box;
+          width: 100%;
+          padding: 5px 10px;  /* as the widgets around it */
+        }
         .names-label { margin-bottom: 4px; }
         .names-chips { display: flex; flex-wrap: wrap; gap: 4px; margin-bottom: 4px; }
         .names-chips[hidden] { display: none; }
