@@ -2,14 +2,12 @@
 
 import contextlib
 
-import holoviews as hv
 import panel as pn
 
 from app.dashboard import Dashboard
 from pipelines import LiveFrames
 
 pn.extension("tabulator", sizing_mode="stretch_width")
-hv.extension("bokeh")
 
 # Bokeh walks every model of the page each time one is added, unless frozen: building
 # the page frozen walks them once, which takes a fifth off the time to open a page.

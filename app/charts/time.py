@@ -121,13 +121,13 @@ def on_time_range(select: Callable[[Any, Any], None]) -> Callable[[Any], None]:
     return link
 
 
-def _frame(
+def plain_figure(
     title: str,
     *,
     tools: Sequence[str] = TOOLS,
     **params: Any,
 ) -> Any:
-    """A Bokeh figure dressed as :data:`FRAME` dresses the HoloViews charts, without axes."""
+    """A Bokeh figure with the dashboard's title, toolbar and height, without axes."""
     plot = figure(
         title=title,
         tools=list(tools),
@@ -182,14 +182,17 @@ class FigureKit:
     def axis(
         self, plot: Any, place: str, label: str = "", kind: str = "linear", grid: bool = True
     ) -> None:
-        """Add an axis (``linear``, ``count``, ``time`` or ``categorical``), with grid lines
-        or not; a ``count`` axis ticks whole numbers only."""
+        """Add an axis (``linear``, ``count``, ``log``, ``time`` or ``categorical``), with grid
+        lines or not; a ``count`` axis ticks whole numbers only.  (A ``log`` axis needs the
+        figure's scale along it to be a ``LogScale``.)"""
         common: dict[str, Any] = {"axis_label": label, "major_label_policy": self.labels}
         axis: Axis
         if kind == "time":
             axis = DatetimeAxis(ticker=self.time_ticker, formatter=self.time_formatter, **common)
         elif kind == "categorical":
             axis = CategoricalAxis(**common)
+        elif kind == "log":
+            axis = LogAxis(**common)
         else:
             ticker = self.count_ticker if kind == "count" else self.ticker
             axis = LinearAxis(ticker=ticker, formatter=self.formatter, **common)
@@ -253,7 +256,7 @@ def _time_frame(
 ) -> Any:
     """A time figure: its x axis spans ``time_range`` (the kit's), its y axis starts at
     zero (or is a log axis)."""
-    plot = _frame(
+    plot = plain_figure(
         title,
         # Where a drag selects a time range, it narrows the window of every view: that
         # is the zoom, and a zoom tool of its own (with a reset) would only be more to
@@ -267,11 +270,7 @@ def _time_frame(
     plot.x_scale = kit.scale
     plot.y_scale = LogScale() if log else kit.scale
     kit.axis(plot, "below", kind="time")
-    if log:
-        plot.add_layout(LogAxis(axis_label=ylabel, major_label_policy=kit.labels), "left")
-        plot.add_layout(Grid(dimension=1, ticker=plot.left[0].ticker))
-    else:
-        kit.axis(plot, "left", ylabel, kind="count" if counts else "linear")
+    kit.axis(plot, "left", ylabel, kind="log" if log else "count" if counts else "linear")
     if select:
         kit.select_x(plot)
     return plot
@@ -282,7 +281,7 @@ def bar_frame(
 ) -> Any:
     """A figure for horizontal bars over ``categories``, counts from zero, without a grid."""
     kit = kit or FigureKit()
-    plot = _frame(
+    plot = plain_figure(
         title,
         tools=["save"],
         x_range=DataRange1d(range_padding=0.05, start=0),

@@ -24,10 +24,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import holoviews as hv
-
-# The charts' options need a plotting backend; hv.extension would also print notebook output.
-import holoviews.plotting.bokeh
+# Sections added may be HoloViews elements, which need a plotting backend to be saved;
+# hv.extension would also print notebook output.
+import holoviews.plotting.bokeh  # noqa: F401
 import pandas as pd
 import panel as pn
 import param
@@ -331,6 +330,7 @@ def _charts(
                     [histogram_layer(distribution, "replies")],
                     title=f"Reply latency distribution ({bins_text(distribution)})",
                     xlabel="latency (ms)",
+                    kit=kit,
                 ),
                 printed,
             ),
@@ -368,20 +368,12 @@ def _read(pipeline: AgentsPipeline | MessagesPipeline) -> None:
         )
 
 
-def _chart(chart: hv.Element | hv.Overlay | Model, printed: bool) -> pn.viewable.Viewable:
+def _chart(chart: Model, printed: bool) -> pn.pane.Bokeh:
     """A chart in a pane of the report's height; a drag zooms into a box (readers of a
-    file look closer, where HoloViews would pan).  Printed, without its toolbar."""
-    if isinstance(chart, Model):  # a time chart, drawn with Bokeh (box zoom is its drag)
-        if printed:
-            chart.update(toolbar_location=None)
-        return pn.pane.Bokeh(chart, height=CHART_HEIGHT, sizing_mode="stretch_width")
-    options: dict[str, Any] = {"toolbar": None} if printed else {"active_tools": ["box_zoom"]}
-    return pn.pane.HoloViews(
-        chart.opts(**options),
-        height=CHART_HEIGHT,
-        sizing_mode="stretch_width",
-        linked_axes=False,
-    )
+    file look closer).  Printed, without its toolbar."""
+    if printed:
+        chart.update(toolbar_location=None)
+    return pn.pane.Bokeh(chart, height=CHART_HEIGHT, sizing_mode="stretch_width")
 
 
 def _section(title: str, content: Any) -> pn.Column:

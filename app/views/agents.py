@@ -12,7 +12,7 @@ import param
 
 from app.charts.analytic import bins_text, histogram, histogram_layer
 from app.charts.layers import Layer
-from app.charts.live import LiveChart, LiveFigure
+from app.charts.live import LiveFigure
 from app.charts.time import FigureKit, bin_name, stacked_bars, stacked_layers
 from app.memo import current, memo
 from app.tables import agent_conversations, agent_table
@@ -45,8 +45,8 @@ class AgentPage(View):
             empty="No message of this agent matches these filters",
             height=260,
         )
-        self.latency = LiveChart(
-            partial(histogram, xlabel="latency (ms)"),
+        self.latency = LiveFigure(
+            partial(histogram, xlabel="latency (ms)", kit=self._kit),
             title="Reply latency",
             empty="No reply of this agent with a latency matches these filters",
             height=260,

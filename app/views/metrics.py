@@ -22,7 +22,7 @@ from app.charts.analytic import (
     thin_ecdf,
 )
 from app.charts.layers import Layer, wall_time
-from app.charts.live import LiveChart, LiveFigure
+from app.charts.live import LiveFigure
 from app.charts.time import LATENCY_BINS, FigureKit, bands, bin_name, lines
 from app.memo import as_of, current, memo, span
 from app.tables import agent_names, named
@@ -57,21 +57,38 @@ class MetricsView(View):
         self.week = MessagesPipeline().follow(self.messages, window="7d", start=None, end=None)
         self._kit = FigureKit()  # the window's time axis, shared by the page's figures
         self._week_range = Range1d()  # this week's
-        self.histogram = LiveChart(
+        self.histogram = LiveFigure(
             self._draw_histogram, title="Reply latency", empty=NO_REPLY, height=280
         )
-        self.ecdf = LiveChart(ecdf, title="Latency ECDF by agent", empty=NO_REPLY, height=280)
+        self.ecdf = LiveFigure(
+            partial(ecdf, kit=self._kit), title="Latency ECDF by agent", empty=NO_REPLY, height=280
+        )
         self.bands = LiveFigure(
             self._draw_bands, title="Latency percentile bands", empty=NO_REPLY, height=280
         )
-        self.tokens = LiveChart(
-            partial(agent_bars, value="tokens", label="tokens", number_format="0.[0]a"),
+        self.tokens = LiveFigure(
+            partial(
+                agent_bars,
+                xlabel="tokens",
+                parts=[
+                    (None, "end_in", "tokens_in", "in"),
+                    ("end_in", "end_out", "tokens_out", "out"),
+                ],
+                number_format="0.[0]a",
+                kit=self._kit,
+            ),
             title="Tokens by agent",
             value_axis="x",
             slots=AGENT_SLOTS,
         )
-        self.errors = LiveChart(
-            partial(agent_bars, value="error_rate", label="error rate", number_format="0.0%"),
+        self.errors = LiveFigure(
+            partial(
+                agent_bars,
+                xlabel="error rate",
+                parts=[(None, "error_rate", "error_rate", "error rate")],
+                number_format="0.0%",
+                kit=self._kit,
+            ),
             title="Error rate of replies by agent",
             empty="No agent reply matches these filters",
             value_axis="x",
@@ -91,8 +108,9 @@ class MetricsView(View):
             empty="No message in these two weeks matches these filters",
             height=280,
         )
-        self.handoffs = LiveChart(
-            handoffs,
+        self.handoffs = LiveFigure(
+            partial(handoffs, kit=self._kit),
+            in_place=False,  # its colour scale follows the counts
             title="Agent hand-offs: replies by one agent, then another, in a conversation",
             empty="No hand-off between agents matches these filters",
         )
@@ -119,7 +137,9 @@ class MetricsView(View):
         self._refresh_now()
 
     def _draw_histogram(self, layers: list[Layer], title: str) -> Any:
-        return histogram(layers, title=title, xlabel="latency (ms)", log=self.scale == "log")
+        return histogram(
+            layers, title=title, xlabel="latency (ms)", log=self.scale == "log", kit=self._kit
+        )
 
     def _draw_bands(self, layers: list[Layer], title: str) -> Any:
         return bands(layers, title=title, ylabel="ms", log=self.scale == "log", kit=self._kit)
@@ -166,9 +186,13 @@ class MetricsView(View):
         table = memo(metrics.per_agent, current(self.messages), current(self.agents))
         # Least first: inverted bars draw the first row at the bottom.
         active = named(table[table["messages"] > 0].iloc[::-1], names, "agent_id")
-        tokens = active.melt("agent_id", ["tokens_in", "tokens_out"], "part", "tokens")
-        tokens["part"] = tokens["part"].str.removeprefix("tokens_")
-        tokens = tokens.rename(columns={"agent_id": "agent"})
+        tokens = {
+            "agent": active["agent_id"],
+            "tokens_in": active["tokens_in"],
+            "tokens_out": active["tokens_out"],
+            "end_in": active["tokens_in"],
+            "end_out": active["tokens_in"] + active["tokens_out"],
+        }
         self.tokens.update([Layer("tokens", _columns(tokens))])
         # An agent without replies has no error rate (not a rate of zero).
         errors = active[["agent_id", "error_rate"]].dropna().rename(columns={"agent_id": "agent"})
