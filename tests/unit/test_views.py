@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app import memo as compute
-from app.cards import KPIS
+from app.cards import KPIS, KpiCards, coverage_note
 from app.charts.layers import Layer, sync_source
 from app.charts.live import LiveFigure
 from app.dashboard import TABS, Dashboard
@@ -318,6 +318,41 @@ def test_clicking_an_agent_bar_narrows_to_that_agent(backend: LiveFrames) -> Non
     bars.data_source.selected.indices = [len(shown) - 1]
     assert messages.agents == [shown[-1]]
     assert set(messages.frame["agent_id"]) == {shown[-1]}
+    # No bar stays highlighted; the one bar left keeps the thickness of ten.
+    (bars,) = view.top_agents.figure.renderers
+    assert bars.data_source.selected.indices == []
+    assert view.top_agents.figure.y_range.range_padding == (10 - 1) / 2
+    # A second click on it clears the filter.
+    bars.data_source.selected.indices = [0]
+    assert messages.agents == [] and bars.data_source.selected.indices == []
+
+
+def test_new_messages_offer_a_button_a_window_sliding_on_does_not(backend: LiveFrames) -> None:
+    messages = MessagesPipeline(frames=backend, window="7d")
+    view = MessagesView(messages=messages)
+    shown = view.table.value
+    view._data_changed()  # the window slid on: no message the table lacks
+    assert not view.latest.visible and view.table.value is shown
+    add_messages(backend, messages)
+    messages.sync()
+    assert view.latest.visible and view.table.value is shown
+    assert view.count.value == f"<b>{len(shown):,}</b> messages"
+    # An empty table has no reader to disturb: it takes new messages at once.
+    empty = MessagesView(messages=MessagesPipeline(frames=backend, window="7d", search="zzzz"))
+    assert not len(empty.table.value)
+    empty.messages.search = ""
+    assert len(empty.table.value) and not empty.latest.visible
+
+
+def test_a_previous_period_short_of_data_is_said_so() -> None:
+    assert coverage_note(0.9, 1.0, "30d") is None
+    note = coverage_note(0.17, 1.0, "30d")
+    assert note is not None and "previous 30d holds data for 17% of its time" in note
+    cards = KpiCards(KPIS)
+    values = dict.fromkeys(KPIS, 1.0)
+    cards.update(values, dict.fromkeys(KPIS, 5.45), "30d", note)
+    assert "+545.0%" in cards.div.text and "vs previous 30d*" in cards.div.text
+    assert note in cards.div.text
 
 
 def shown_alert(filters: Filters) -> str:
