@@ -61,6 +61,7 @@ class AgentPage(View):
                 "user_id": "user",
                 "duration_s": "duration (s)",
             },
+            formatters={"duration_s": number("0,0.0")},
             configuration={"placeholder": "No conversation of this agent matches these filters"},
         )
         self.conversations.param.watch(self._selected, "selection")
