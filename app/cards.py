@@ -60,6 +60,17 @@ def period_name(pipeline: MessagesPipeline) -> str:
     return f"{hours:.3g} h" if hours < 48 else f"{hours / 24:.3g} days"
 
 
+def coverage_note(previous: float, current: float, period: str) -> str | None:
+    """A warning when the previous period holds data for less than half the time the
+    window does (shares of their length, see ``metrics.coverage``): its changes say little."""
+    if previous >= current / 2:
+        return None
+    return (
+        f"The previous {period} holds data for {previous:.0%} of its time, this one for "
+        f"{current:.0%}: the changes compare unequal spans of data."
+    )
+
+
 def _style(styles: Mapping[str, str]) -> str:
     return "; ".join(f"{key}: {value}" for key, value in styles.items())
 
@@ -78,6 +89,7 @@ class KpiCards(pn.viewable.Viewer):
         self.cards = dict(cards)
         self.values: dict[str, float | None] = dict.fromkeys(cards)
         self.changes: dict[str, float | None] = dict.fromkeys(cards)
+        self.note: str | None = None
         self.div = Div(text="", sizing_mode="stretch_width", margin=(5, 8, 5, 8))
         self._pane: pn.pane.Bokeh | None = None
 
@@ -96,15 +108,22 @@ class KpiCards(pn.viewable.Viewer):
         values: Mapping[str, float | None],
         changes: Mapping[str, float | None] | None = None,
         period: str = "",
+        note: str | None = None,
     ) -> None:
-        """Show ``values``; ``changes`` (relative, None when undefined) are against ``period``."""
+        """Show ``values``; ``changes`` (relative, None when undefined) are against ``period``,
+        and ``note`` (see :func:`coverage_note`) under the cards says what they are worth."""
         self.values = {name: values[name] for name in self.cards}
         self.changes = {name: (changes or {}).get(name) for name in self.cards}
+        self.note = note
+        shown = period if changes else None
+        marked = None if shown is None else f"{shown}*" if note else shown
         cards = "".join(
-            self._card(card, self.values[name], self.changes[name], period if changes else None)
+            self._card(card, self.values[name], self.changes[name], marked)
             for name, card in self.cards.items()
         )
         text = f'<div style="display: flex; flex-wrap: wrap; gap: 10px">{cards}</div>'
+        if note:
+            text += f'<div style="font-size: 9pt; color: {MUTED}; margin-top: 4px">* {note}</div>'
         if text != self.div.text:
             self.div.text = text
 

@@ -458,7 +458,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             tz=args.tz,
             title=args.title,
         )
-        report.save(out, args.format, args.chromium)
+        report.save(out, args.format, args.chromium, args.paper)
     except ReportError as exc:
         print(f"agentdash: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
@@ -670,8 +670,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser(
         "report",
         help="write a self-contained HTML report (or PDF/PNG) of a window",
-        description="Exit codes: 0 written, 2 configuration or source error, "
-        "3 no messages in the window, 4 no Chromium for PDF/PNG, 5 Chromium failed.",
+        description="Exit codes: 0 written, 2 configuration, argument (an unknown agent...) "
+        "or source error, 3 no messages in the window, 4 no Chromium for PDF/PNG, "
+        "5 Chromium failed.",
     )
     report.add_argument("--window", choices=list(WINDOWS), help="the last 15m ... 30d (default 7d)")
     report.add_argument("--start", help="ISO 8601 start of a fixed window (UTC if no offset)")
@@ -695,6 +696,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=["html", "pdf", "png"], help="default: the suffix of --out, else html"
     )
     report.add_argument("--chromium", help="Chromium executable for PDF/PNG (default: on PATH)")
+    report.add_argument(
+        "--paper", choices=["a4", "letter"], default="a4", help="page size of a PDF (default a4)"
+    )
     report.set_defaults(func=cmd_report)
 
     users = sub.add_parser(

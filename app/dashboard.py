@@ -1,13 +1,21 @@
 """One session of the dashboard: its pipelines, filters, tabs, URL and page template.
 
 Tabs are built the first time they are shown, and views in hidden tabs do not
-follow new data until shown again.
+follow new data until shown again.  The page's URL holds the question (the
+messages pipeline's parameters), the tab and the state of each view a link
+should reopen (:attr:`View.links`: an open conversation, an agent's page, a
+table's sort...); empty values are left out of it.  Without ``tz`` in the link,
+times are shown in the browser's time zone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import re
+from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 import panel as pn
 import param
@@ -20,8 +28,9 @@ from app.views.filters import Filters, apply_each, url_names
 from app.views.messages import MessagesView
 from app.views.metrics import MetricsView
 from app.views.ops import OpsView
-from app.views.overview import OverviewView
+from app.views.overview import OverviewView, offer_choices
 from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline
+from pipelines.errors import AgentdashError
 from pipelines.parameters import Choice
 
 TABS: dict[str, tuple[str, type[View]]] = {
@@ -32,6 +41,22 @@ TABS: dict[str, tuple[str, type[View]]] = {
     "ops": ("Ops", OpsView),
 }
 TAB_NAMES = tuple(TABS)  # in the order of the tabs on the page
+THEMES = ("default", "dark")
+
+ViewState = param.parameterized_class(
+    "ViewState",
+    {name: copy.copy(view.param[name]) for _, view in TABS.values() for name in view.links},
+)
+"""The state of every view that a link keeps (:attr:`View.links`), built or not: the URL
+is read once, when the page opens, and a view built later takes its state from here."""
+VIEW_LINKS = {name: link for _, view in TABS.values() for name, link in view.links.items()}
+
+
+def _update_query(location: pn.io.location.Location, **values: Any) -> None:
+    """``Location.update_query`` that leaves out the parameters whose value is empty."""
+    query = {**location.query_params, **values}
+    kept = {name: value for name, value in query.items() if value not in ("", None)}
+    location.search = f"?{urlencode(kept)}" if kept else ""
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -59,6 +84,9 @@ class Dashboard(pn.viewable.Viewer):
         self.agents = AgentsPipeline().follow(self.messages)
         self.filters = Filters(self.messages, self.agents)
         self.views: dict[str, View] = {}
+        self.state = ViewState()
+        offer_choices(self.state)
+        self._zone_linked = False
         # A tab holds its view once built; until then, a spacer that the browser does not
         # get either (dynamic tabs send only what the tab shown holds).
         self.tabs = pn.Tabs(
@@ -85,11 +113,30 @@ class Dashboard(pn.viewable.Viewer):
         """
         if location is None:
             return
+        asked = location.query_params  # the link as opened, before the syncs write to it
+        # One write per change, without the empty values (``agent=&status=`` after a reset):
+        # a second write to tidy the first would race with the browser's own echo of it.
+        location.update_query = partial(_update_query, location)  # type: ignore[method-assign]
         location.sync(self.messages, url_names(self.messages), on_error=self.filters.refuse)
-        location.sync(self, {"tab": "tab"}, on_error=self._refuse)
+        # The views' state before the tab: setting the tab builds its view.
+        location.sync(self.state, VIEW_LINKS, on_error=self._refuser(self.state, VIEW_LINKS))
+        location.sync(self, {"tab": "tab"}, on_error=self._refuser(self, {"tab": "tab"}))
+        theme = asked.get("theme")
+        if theme is not None and theme not in THEMES:
+            self.filters.report(
+                [f"Ignored theme={theme}: the theme is {' or '.join(THEMES)}. Kept default."]
+            )
+        self._zone_linked = "tz" in asked
 
-    def _refuse(self, values: dict[str, Any]) -> None:
-        self.filters.report(apply_each(self, values, {"tab": "tab"}))
+    def browser_zone(self, zone: str) -> None:
+        """Show times in the browser's ``zone``, unless the link named one (or the zone is
+        unknown here: UTC it is)."""
+        if not self._zone_linked and self.messages.tz == self.messages.param["tz"].default:
+            with contextlib.suppress(AgentdashError):
+                self.messages.tz = zone
+
+    def _refuser(self, target: param.Parameterized, names: dict[str, str]) -> Any:
+        return lambda values: self.filters.report(apply_each(target, values, names))
 
     def _tab_picked(self, event: param.parameterized.Event) -> None:
         self.tab = TAB_NAMES[event.new]
@@ -104,17 +151,24 @@ class Dashboard(pn.viewable.Viewer):
 
     def _build(self, name: str) -> None:
         kind = TABS[name][1]
-        extra = {}
+        names = list(kind.links)
+        extra: dict[str, Any] = {n: getattr(self.state, n) for n in names}
         if kind is OpsView:
             extra["admin"] = self.identity is None or self.identity.admin
+        # Its state from the link is the view's from the start, and arrives with it.
         view = kind(messages=self.messages, agents=self.agents, **extra)
         self.views[name] = view
+        if names:
+            view.param.watch(lambda *e: self.state.param.update({x.name: x.new for x in e}), names)
+            self.state.param.watch(lambda *e: view.param.update({x.name: x.new for x in e}), names)
         self.tabs[TAB_NAMES.index(name)] = (TABS[name][0], view)
 
     def template(self) -> pn.template.BootstrapTemplate:
         """The page: filters in the sidebar, tabs in the main area, live controls on top."""
         theme = "dark" if pn.config.theme == "dark" else "default"
-        live = LiveControls(pipelines=[self.messages, self.agents], theme=theme)
+        live = LiveControls(
+            pipelines=[self.messages, self.agents], theme=theme, on_zone=self.browser_zone
+        )
         header: list[Any] = [live]
         if self.identity is not None and self.identity != ANONYMOUS:
             header.append(_signed_in(self.identity))

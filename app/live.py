@@ -192,7 +192,8 @@ class Clock(DataModel):
 
 class LiveStatus(JSComponent):
     """Shows "updated N s ago", counted in the browser from the time of the data,
-    a button that pauses and resumes live updates, and a banner while the source fails.
+    a button that pauses and resumes live updates, and a banner while the source fails;
+    sets ``zone`` to the browser's time zone when drawn.
 
     The time and the warning are read from ``clock``, which a live page sets on
     every refresh in every session: a Bokeh property set directly costs the
@@ -209,6 +210,9 @@ class LiveStatus(JSComponent):
         objects=[None, "default", "dark"],
         doc="The page's theme, to offer a button to the other one (None: no such button).",
     )
+    zone = param.String(
+        default=None, allow_None=True, doc="The browser's time zone, as the browser names it."
+    )
 
     _esm = """
     function ago(seconds) {
@@ -217,6 +221,7 @@ class LiveStatus(JSComponent):
       return `${Math.floor(seconds / 3600)} h`
     }
     export function render({ model, el, view }) {
+      if (model.zone == null) model.zone = Intl.DateTimeFormat().resolvedOptions().timeZone
       const label = document.createElement("span")
       label.className = "agentdash-age"
       const button = document.createElement("button")
@@ -303,7 +308,8 @@ class LiveStatus(JSComponent):
 class LiveControls(pn.viewable.Viewer):
     """The age of the data, a pause button, a banner while the source fails and,
     given the page's ``theme`` ("default" or "dark"), a button to switch it to the
-    other one (see :class:`LiveStatus`, which shows them all).
+    other one (see :class:`LiveStatus`, which shows them all).  ``on_zone`` is told
+    the browser's time zone once the page is drawn.
 
     In a served page it also keeps ``pipelines`` live (see :class:`LiveSession`);
     elsewhere (Jupyter, a saved report) it only shows how old the data is.
@@ -316,7 +322,12 @@ class LiveControls(pn.viewable.Viewer):
         default=False, doc="Stop taking up new data; resuming catches up at once."
     )
 
-    def __init__(self, theme: str | None = None, **params: Any) -> None:
+    def __init__(
+        self,
+        theme: str | None = None,
+        on_zone: Callable[[str], None] | None = None,
+        **params: Any,
+    ) -> None:
         super().__init__(**params)
         self._status = LiveStatus(
             margin=(5, 10),
@@ -326,6 +337,9 @@ class LiveControls(pn.viewable.Viewer):
             align="center",
         )
         self._status.param.watch(lambda event: setattr(self, "paused", event.new), "paused")
+        if on_zone is not None:
+            # The browser says its zone once the page is drawn, as a widget says a choice.
+            self._status.param.watch(lambda event: event.new and on_zone(event.new), "zone")
         self._clock = self._status.clock
         doc = pn.state.curdoc
         self._session = None

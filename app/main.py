@@ -6,7 +6,6 @@ signed Bokeh session token); with sign-in off, for everyone.
 
 import contextlib
 
-import holoviews as hv
 import panel as pn
 
 from app.auth import access
@@ -16,7 +15,6 @@ from app.monitoring.metrics import count_session, watch
 from pipelines import LiveFrames
 
 pn.extension("tabulator", sizing_mode="stretch_width")
-hv.extension("bokeh")
 
 identity = session_identity(anonymous_allowed=not access().on)
 doc = pn.state.curdoc

@@ -55,7 +55,7 @@ REFRESH_COLUMNS = [
     "request_charge",
     "throttled",
     "requests",
-    "seconds",
+    "took_ms",
     "error",
 ]
 
@@ -116,7 +116,9 @@ def frames_table(status: Status, tz: str) -> pd.DataFrame:
 
 
 def refreshes_table(status: Status, tz: str) -> pd.DataFrame:
-    """The recorded reads of the live frames, oldest first."""
-    history = pd.DataFrame([asdict(r) for r in status.refreshes], columns=REFRESH_COLUMNS)
+    """The recorded reads of the live frames, oldest first; how long each took in ms."""
+    records = [asdict(r) for r in status.refreshes]
+    history = pd.DataFrame(records, columns=[*REFRESH_COLUMNS, "seconds"])
     history["at"] = to_local(pd.to_datetime(history["at"], utc=True), tz)
+    history["took_ms"] = history["seconds"].astype("float64") * 1000
     return history[REFRESH_COLUMNS]

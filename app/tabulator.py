@@ -30,7 +30,7 @@ METRIC_TITLES = {
 
 def metric_formatters() -> dict[str, NumberFormatter]:
     """A formatter for each metric column (a table's models are its own: one set each)."""
-    return {column: NumberFormatter(format=fmt) for column, fmt in METRIC_FORMATS.items()}
+    return {column: number(fmt) for column, fmt in METRIC_FORMATS.items()}
 
 
 def table(value: pd.DataFrame | None = None, **params: Any) -> pn.widgets.Tabulator:
@@ -46,6 +46,11 @@ def table(value: pd.DataFrame | None = None, **params: Any) -> pn.widgets.Tabula
         # The Bootstrap table theme keeps a light footer on a dark page.
         defaults["theme"] = "midnight"
     return pn.widgets.Tabulator(value, **{**defaults, **params})
+
+
+def number(fmt: str = "0,0") -> NumberFormatter:
+    """Numbers in ``fmt`` (numbro), right-aligned as figures are read; missing ones "-"."""
+    return NumberFormatter(format=fmt, text_align="right", nan_format="-")
 
 
 def _changed(old: pd.Series, new: pd.Series) -> list[int]:

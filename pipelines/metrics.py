@@ -5,6 +5,8 @@ REST API and the reports. The KPI definitions are a public contract:
 
 - an *agent reply* is a message whose ``role`` is ``"agent"``;
 - a *failed* reply is one whose ``status`` is ``"error"`` or ``"timeout"``;
+- the error rate is the share of failed replies, undefined (NaN, null in JSON)
+  where there is no reply;
 - latency statistics use agent replies that have a latency, with linear
   interpolation between order statistics (numpy's and pandas' default);
 - token totals count missing values as 0;
@@ -64,7 +66,7 @@ class KpiDict(TypedDict):
     messages: int
     conversations: int
     active_agents: int
-    error_rate: float
+    error_rate: float | None
     latency_ms: LatencyDict
     tokens: TokensDict
     cost: CostDict
@@ -87,12 +89,12 @@ class Kpis:
     unpriced_messages: int
 
     def to_dict(self) -> KpiDict:
-        """The JSON shape used by the REST API and reports; NaN latencies become None."""
+        """The JSON shape used by the REST API and reports; NaN (no reply) becomes None."""
         return {
             "messages": self.messages,
             "conversations": self.conversations,
             "active_agents": self.active_agents,
-            "error_rate": self.error_rate,
+            "error_rate": _none_if_nan(self.error_rate),
             "latency_ms": {
                 "p50": _none_if_nan(self.latency_p50),
                 "p95": _none_if_nan(self.latency_p95),
@@ -118,7 +120,7 @@ def kpis(messages: pd.DataFrame) -> Kpis:
         messages=len(messages),
         conversations=int(messages["conversation_id"].nunique()),
         active_agents=int(messages["agent_id"].nunique()),
-        error_rate=failed / replies if replies else 0.0,
+        error_rate=failed / replies if replies else math.nan,
         latency_p50=p50,
         latency_p95=p95,
         latency_p99=p99,
@@ -142,16 +144,30 @@ def kpi_changes(current: Kpis, previous: Kpis) -> dict[str, float | None]:
     return changes
 
 
-def choose_interval(start: pd.Timestamp, end: pd.Timestamp) -> str:
-    """The finest pandas offset alias that splits ``[start, end]`` into at most 300 bins.
+def choose_interval(start: pd.Timestamp, end: pd.Timestamp, max_bins: int = MAX_BINS) -> str:
+    """The finest pandas offset alias that splits ``[start, end]`` into at most ``max_bins``.
 
-    Spans from about 10 minutes to 6 years get 60 to 300 bins.
+    Spans from about ``max_bins`` / 30 minutes to ``max_bins`` / 50 years get
+    ``max_bins`` / 5 to ``max_bins`` bins.
     """
     span = end - start
     return next(
-        (alias for alias in _INTERVALS if span <= MAX_BINS * pd.Timedelta(alias)),
+        (alias for alias in _INTERVALS if span <= max_bins * pd.Timedelta(alias)),
         _INTERVALS[-1],
     )
+
+
+def coverage(messages: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> float:
+    """The share of ``[start, end]`` from its first message to its end: 1.0 when the
+    messages begin at the start, 0.0 when there is none.
+
+    A period that the data reach only late in (a store younger than the period)
+    has a low coverage, and comparisons with it say little.
+    """
+    if not len(messages):
+        return 0.0
+    first = max(messages["timestamp"].min(), start)
+    return float(min(1.0, max(0.0, (end - first) / (end - start))))
 
 
 def trim_window(messages: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -272,7 +288,8 @@ def per_agent(messages: pd.DataFrame, agents: pd.DataFrame | None = None) -> pd.
     last message here), then ``messages, conversations, error_rate,
     latency_p50, latency_p95, tokens_in, tokens_out, cost_usd`` over the messages
     with that agent id, defined as in ``kpis`` (an agent without messages has
-    zeros and NaN latencies). Sorted by messages, most first.
+    zeros, and NaN for the rates and latencies of replies it has none of).
+    Sorted by messages, most first.
     """
     attributed = messages[messages["agent_id"].notna()]
     grouped = attributed.groupby("agent_id")
@@ -295,7 +312,6 @@ def per_agent(messages: pd.DataFrame, agents: pd.DataFrame | None = None) -> pd.
     table = info.join(stats, how="outer").rename_axis("agent_id").reset_index()
     counts = ["messages", "conversations", "tokens_in", "tokens_out"]
     table[counts] = table[counts].fillna(0).astype("int64")
-    table["error_rate"] = table["error_rate"].fillna(0.0)
     table["cost_usd"] = table["cost_usd"].fillna(0.0)
     table["last_seen"] = table[["last_seen", "last_message"]].max(axis=1)
     columns = ["agent_id", *_AGENT_INFO.columns, *stats.columns.drop("last_message")]
@@ -424,17 +440,26 @@ def handoffs(messages: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def latency_distribution(messages: pd.DataFrame, bins: int = 50) -> pd.DataFrame:
+def latency_distribution(messages: pd.DataFrame, bins: int = 50, log: bool = False) -> pd.DataFrame:
     """Histogram of agent-reply latencies: columns ``left, right, count`` (ms).
 
-    ``bins`` equal-width bins from the smallest to the largest latency, the
-    last one closed on the right; no rows when no reply has a latency.
+    ``bins`` bins from the smallest to the largest latency, the last one closed
+    on the right: of equal width, or with ``log`` of equal width in log (each
+    edge a constant factor above the one before, from the smallest latency above
+    zero, zeros counted in the first bin); no rows when no reply has a latency.
     """
     latency = _reply_latency(messages)["latency_ms"].to_numpy()
     if not latency.size:
         empty = pd.DataFrame({"left": [], "right": [], "count": []})
         return empty.astype({"left": "float64", "right": "float64", "count": "int64"})
-    counts, edges = np.histogram(latency, bins=bins)
+    if log:
+        positive = latency[latency > 0]
+        low = positive.min() if positive.size else 1.0
+        high = max(latency.max(), low)
+        edges = np.geomspace(low, high, bins + 1) if high > low else np.array([low, low * 2])
+        counts, _ = np.histogram(latency.clip(min=low), bins=edges)
+    else:
+        counts, edges = np.histogram(latency, bins=bins)
     return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "count": counts})
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, ClassVar, Self
 
@@ -55,29 +55,37 @@ class Slices:
     """Frames cut from live frames, shared by every pipeline of the process.
 
     Sessions asking the same question (same filters, same window) get the same
-    frame object instead of a copy each; bounded, least recently used out.
+    frame object instead of a copy each; bounded, least recently used out.  A cut
+    given a ``stamp`` (the bounds of a sliding window) replaces the entry of the same
+    key cut with another stamp: a window that slides at every refresh keeps one copy,
+    not one per refresh.
     """
 
     def __init__(self, size: int = 32) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[Any, ...], tuple[pd.DataFrame, pd.DataFrame]] = (
+        self._entries: OrderedDict[tuple[Any, ...], tuple[pd.DataFrame, Hashable, pd.DataFrame]] = (
             OrderedDict()
         )
         self._lock = threading.Lock()
 
     def get(
-        self, source: pd.DataFrame, key: tuple[Any, ...], cut: Callable[[], pd.DataFrame]
+        self,
+        source: pd.DataFrame,
+        key: tuple[Any, ...],
+        cut: Callable[[], pd.DataFrame],
+        stamp: Hashable = None,
     ) -> pd.DataFrame:
         # The entry keeps its source alive, so the source's id cannot be reused meanwhile.
         full_key = (id(source), *key)
         with self._lock:
             entry = self._entries.get(full_key)
-            if entry is not None and entry[0] is source:
+            if entry is not None and entry[0] is source and entry[1] == stamp:
                 self._entries.move_to_end(full_key)
-                return entry[1]
+                return entry[2]
         result = cut()
         with self._lock:
-            self._entries[full_key] = (source, result)
+            self._entries[full_key] = (source, stamp, result)
+            self._entries.move_to_end(full_key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
         return result
@@ -269,12 +277,30 @@ class Pipeline(param.Parameterized):
             return frame
         return frame.loc[frame[self._agent_column].isin(scope)].reset_index(drop=True)
 
+    def agent_ids(self, agents: Iterable[str]) -> list[str]:
+        """``agents`` as agent ids: each an id, or a name standing for every agent of that
+        name (the sidebar, links and the API take both); one that is neither is kept as it
+        is, and matches nothing."""
+        agents = list(agents)
+        known = self.data.get(FrameSpec("agents")).frame if agents else None
+        if known is None or set(agents) <= set(known["id"]):
+            return agents
+        ids = set(known["id"])
+        by_name = known.dropna(subset=["name"]).groupby("name")["id"].agg(list)
+        return [
+            each
+            for agent in agents
+            for each in ([agent] if agent in ids else by_name.get(agent, [agent]))
+        ]
+
     def _select(self, frame: pd.DataFrame) -> pd.Series:
         mask = pd.Series(True, index=frame.index)
         for name, column in self.columns.items():
             value = getattr(self, name)
             if not value:
                 continue
+            if name == "agents":
+                value = self.agent_ids(value)
             if isinstance(column, tuple):
                 needle = str(value).lower()
                 found = pd.Series(False, index=frame.index)
@@ -325,7 +351,7 @@ class MessagesPipeline(Pipeline):
         link="end",
         doc="End of a custom window, ISO 8601; needs start.",
     )
-    agents = Names(link="agent", doc="Keep these agent ids (all when empty).")
+    agents = Names(link="agent", doc="Keep these agents, by id or name (all when empty).")
     statuses = Choices(
         objects=list(STATUSES), link="status", doc="Keep these statuses (all when empty)."
     )
@@ -429,7 +455,7 @@ class MessagesPipeline(Pipeline):
     def previous_bounds(self) -> tuple[datetime, datetime]:
         return self.window_spec.previous_bounds(self.as_of)
 
-    def _between(self, bounds: tuple[datetime, datetime]) -> pd.DataFrame:
+    def _between(self, bounds: tuple[datetime, datetime], period: str) -> pd.DataFrame:
         start, end = bounds
         everything = self._filtered(self.live.frame)
 
@@ -437,17 +463,18 @@ class MessagesPipeline(Pipeline):
             ts = everything[TIME_FIELD["messages"]]
             return everything.loc[(ts >= start) & (ts <= end)].reset_index(drop=True)
 
-        return SLICES.get(everything, ("between", start, end), cut)
+        # Keyed by the period, stamped with its bounds: one copy per question and period.
+        return SLICES.get(everything, ("between", period), cut, stamp=bounds)
 
     @property
     def frame(self) -> pd.DataFrame:
         """Messages in the window, as the canonical frame."""
-        return self._between(self.bounds)
+        return self._between(self.bounds, "window")
 
     @property
     def previous_frame(self) -> pd.DataFrame:
         """Messages in the period of the same length just before the window."""
-        return self._between(self.previous_bounds)
+        return self._between(self.previous_bounds, "previous")
 
     def conversation(self, conversation_id: str) -> pd.DataFrame:
         """Every message of one conversation with its text (``content``), oldest first;
@@ -458,7 +485,7 @@ class MessagesPipeline(Pipeline):
 class AgentsPipeline(Pipeline):
     """The agents, filtered by id and status."""
 
-    agents = Names(link="agent", doc="Keep these agent ids (all when empty).")
+    agents = Names(link="agent", doc="Keep these agents, by id or name (all when empty).")
     statuses = Names(query=None, doc="Keep agents with these statuses (all when empty).")
 
     columns = {"agents": "id", "statuses": "status"}

@@ -44,7 +44,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "messages": {"type": "integer"},
             "conversations": {"type": "integer"},
             "active_agents": {"type": "integer"},
-            "error_rate": {"type": "number", "description": "failed agent replies / replies"},
+            "error_rate": {
+                "type": "number",
+                "nullable": True,
+                "description": "failed agent replies / replies; null without agent replies",
+            },
             "latency_ms": {
                 "type": "object",
                 "properties": {"p50": _LATENCY, "p95": _LATENCY, "p99": _LATENCY},

@@ -38,9 +38,26 @@ RENDER_BUDGET_MS = 20_000
 TIMEOUT_SECONDS = 180
 WIDTH = 1280
 """Width of the window, in CSS pixels, that the page is laid out and its charts drawn in."""
-# PDF pages as wide as the window, in A4's proportions: charts are drawn once, for the
-# screen, so the printed layout must be the same. Printers scale them to the paper.
-PAGE_STYLE = f"<style>@page {{ size: {WIDTH}px {round(WIDTH * 2**0.5)}px; margin: 0 }}</style>"
+PAPERS = {"a4": (210.0, 297.0), "letter": (215.9, 279.4)}
+"""Paper sizes of PDFs, width and height in millimetres."""
+MARGIN_MM = 10.0
+_PX_PER_MM = 96 / 25.4  # CSS pixels
+
+
+def page_style(paper: str) -> str:
+    """The ``@page`` rule of ``paper``, and the zoom that fits the window's width on it.
+
+    Charts are drawn once, for the screen: zoomed, the printed page keeps the layout of
+    a window ``WIDTH`` pixels wide, on paper of the size asked for.
+    """
+    width, height = PAPERS[paper]
+    zoom = (width - 2 * MARGIN_MM) * _PX_PER_MM / WIDTH
+    return (
+        f"<style>@page {{ size: {width}mm {height}mm; margin: {MARGIN_MM}mm }}"
+        f" @media print {{ html {{ zoom: {zoom:.4f} }} }}</style>"
+    )
+
+
 # Chromium screenshots the window, not the page: a window taller than the page,
 # cropped to the content afterwards. Taller ones are tried if the page fills it.
 PNG_HEIGHTS = (4000, 8000, 16000)
@@ -62,12 +79,15 @@ def find_chromium(explicit: str | None = None) -> str:
     )
 
 
-def render(page: str, out: Path, fmt: Format, chromium: str | None = None) -> None:
-    """Write ``page`` (self-contained HTML) to ``out`` as a PDF or a full-page PNG."""
+def render(
+    page: str, out: Path, fmt: Format, chromium: str | None = None, paper: str = "a4"
+) -> None:
+    """Write ``page`` (self-contained HTML) to ``out`` as a PDF on ``paper`` (see
+    :data:`PAPERS`) or a full-page PNG."""
     binary = find_chromium(chromium)
     with tempfile.TemporaryDirectory(prefix="agentdash-report-") as tmp:
         source = Path(tmp) / "report.html"
-        source.write_text(add_to_head(page, PAGE_STYLE), encoding="utf-8")
+        source.write_text(add_to_head(page, page_style(paper)), encoding="utf-8")
         profile = Path(tmp) / "profile"
         if fmt == "pdf":
             flags = [

@@ -24,25 +24,33 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import holoviews as hv
-
-# The charts' options need a plotting backend; hv.extension would also print notebook output.
-import holoviews.plotting.bokeh
+# Sections added may be HoloViews elements, which need a plotting backend to be saved;
+# hv.extension would also print notebook output.
+import holoviews.plotting.bokeh  # noqa: F401
 import pandas as pd
 import panel as pn
 import param
 from bokeh.model import Model
-from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
+from bokeh.models.widgets.tables import DateFormatter
 from bokeh.resources import INLINE
 from panel.viewable import Viewable
 
-from app.cards import KPIS, KpiCards, period_name, unpriced_text
-from app.charts.analytic import histogram, histogram_layer
-from app.charts.time import lines, series_layers, stacked_bars, stacked_layers
+from app.cards import KPIS, KpiCards, coverage_note, period_name, unpriced_text
+from app.charts.analytic import bins_text, histogram, histogram_layer
+from app.charts.time import (
+    LATENCY_BINS,
+    FigureKit,
+    bin_name,
+    lines,
+    series_layers,
+    stacked_bars,
+    stacked_layers,
+)
 from app.report import chromium, page
 from app.report.errors import NoDataError, ReportError
 from app.tables import agent_names, agent_table, local_times, named
-from app.tabulator import table
+from app.tabulator import number, table
+from app.views.notice import plain
 from pipelines import metrics
 from pipelines.errors import ConfigError, SourceUnavailableError
 from pipelines.live import LiveFrames
@@ -137,8 +145,14 @@ class Report(pn.viewable.Viewer):
         frames = LiveFrames.from_settings(settings)
         known = AgentsPipeline(frames=frames, teams=teams)
         _read(known)
-        ids = {name: agent for agent, name in agent_names(known.frame).items()}
-        chosen = [ids.get(agent, agent) for agent in agents]
+        listed = known.frame
+        unknown = [a for a in agents if a not in set(listed["id"]) | set(listed["name"].dropna())]
+        if unknown:
+            raise ConfigError(
+                f"unknown agent: {', '.join(unknown)} (give ids or names of the "
+                f"{len(listed)} agents in {known.data.source.identity})"
+            )
+        chosen = known.agent_ids(agents)
         known.agents = chosen
         span = {"window": window} if start is None and end is None else {"start": start, "end": end}
         messages = MessagesPipeline(frames=frames, agents=chosen, tz=tz, teams=teams, **span)
@@ -180,27 +194,39 @@ class Report(pn.viewable.Viewer):
             },
         )
 
-    def layout(self) -> pn.Column:
-        """The report as Panel components; raises :class:`NoDataError` for an empty window."""
-        return self._layout(self.provenance())
+    def layout(self, printed: bool = False) -> pn.Column:
+        """The report as Panel components; raises :class:`NoDataError` for an empty window.
+
+        ``printed``: for paper (PDF, PNG), without the toolbars, sort arrows and hints
+        that only a browser can use.
+        """
+        return self._layout(self.provenance(), printed)
 
     def __panel__(self) -> pn.Column:
         return self.layout()
 
-    def html(self) -> str:
-        """The report as one HTML page that needs no network, its provenance as JSON inside."""
+    def html(self, printed: bool = False) -> str:
+        """The report as one HTML page that needs no network, its provenance as JSON inside
+        (``printed``: as :meth:`layout` says)."""
         provenance = self.provenance()
         buffer = io.StringIO()
-        self._layout(provenance).save(buffer, resources=INLINE, embed=False, title=provenance.title)
+        self._layout(provenance, printed).save(
+            buffer, resources=INLINE, embed=False, title=provenance.title
+        )
         return page.add_to_head(
             page.self_contained(buffer.getvalue()),
             page.json_script(METADATA_ID, provenance.to_json()),
         )
 
     def save(
-        self, path: str | Path, fmt: str | None = None, chromium_path: str | None = None
+        self,
+        path: str | Path,
+        fmt: str | None = None,
+        chromium_path: str | None = None,
+        paper: str = "a4",
     ) -> Path:
-        """Write the report as HTML, PDF or PNG (``fmt``, else the suffix of ``path``).
+        """Write the report as HTML, PDF (on ``paper``: ``a4`` or ``letter``) or PNG
+        (``fmt``, else the suffix of ``path``).
 
         The file appears complete or not at all: a reader never sees half of it.
         """
@@ -211,11 +237,11 @@ class Report(pn.viewable.Viewer):
         partial = path.with_name(f".{path.stem}.partial{path.suffix}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            html = self.html()
             if fmt == "html":
-                partial.write_text(html, encoding="utf-8")
+                partial.write_text(self.html(), encoding="utf-8")
             else:
-                chromium.render(html, partial, "pdf" if fmt == "pdf" else "png", chromium_path)
+                kind: chromium.Format = "pdf" if fmt == "pdf" else "png"
+                chromium.render(self.html(printed=True), partial, kind, chromium_path, paper)
             os.replace(partial, path)
         except OSError as exc:
             raise ReportError(f"cannot write {path}: {exc.strerror or exc}") from exc
@@ -224,7 +250,7 @@ class Report(pn.viewable.Viewer):
         return path
 
     # -- building ---------------------------------------------------------------------
-    def _layout(self, provenance: Provenance) -> pn.Column:
+    def _layout(self, provenance: Provenance, printed: bool = False) -> pn.Column:
         messages, tz = self.messages, self.messages.tz
         frame, agents = messages.frame, self.agents.frame
         names = agent_names(agents)
@@ -237,15 +263,22 @@ class Report(pn.viewable.Viewer):
         now = metrics.kpis(frame)
         cards = KpiCards(KPIS)
         changes = metrics.kpi_changes(now, metrics.kpis(messages.previous_frame))
-        cards.update({name: getattr(now, name) for name in KPIS}, changes, period_name(messages))
-        interval = metrics.choose_interval(
-            pd.Timestamp(provenance.start), pd.Timestamp(provenance.end)
+        start, end = pd.Timestamp(provenance.start), pd.Timestamp(provenance.end)
+        before = pd.Timestamp(provenance.previous_start), pd.Timestamp(provenance.previous_end)
+        period = period_name(messages)
+        note = coverage_note(
+            metrics.coverage(messages.previous_frame, *before),
+            metrics.coverage(frame, start, end),
+            period,
         )
+        cards.update({name: getattr(now, name) for name in KPIS}, changes, period, note)
+        kit = FigureKit()
+        kit.span(provenance.start, provenance.end, tz)
         sections = [
             ("Headline numbers", cards),
-            *_charts(frame, interval, names, tz).items(),
+            *_charts(frame, (start, end), tz, kit, printed).items(),
             *(
-                (title, _table(rows, tz))
+                (title, _table(rows, tz, printed))
                 for title, rows in _tables(frame, agents, names, tz).items()
             ),
             *self._added,
@@ -253,56 +286,74 @@ class Report(pn.viewable.Viewer):
         return pn.Column(
             pn.pane.Markdown(_heading(provenance, names), sizing_mode="stretch_width"),
             *(_section(title, content) for title, content in sections),
-            _section("About this report", pn.pane.Markdown(_about(provenance))),
+            _section("About this report", pn.pane.Markdown(_about(provenance, printed))),
             sizing_mode="stretch_width",
             styles={"max-width": "1400px", "margin": "0 auto"},
         )
 
 
 def _charts(
-    frame: pd.DataFrame, interval: str, names: dict[str, str], tz: str
+    frame: pd.DataFrame,
+    bounds: tuple[pd.Timestamp, pd.Timestamp],
+    tz: str,
+    kit: FigureKit,
+    printed: bool,
 ) -> dict[str, Viewable]:
-    """Message volume and latency, binned by ``interval`` (at most ``metrics.MAX_BINS`` bins)."""
+    """Message volume and latency, binned as the dashboard bins them, over the window."""
+    interval = metrics.choose_interval(*bounds)
+    coarse = metrics.choose_interval(*bounds, max_bins=LATENCY_BINS)
     volume = metrics.volume_series(frame, interval, by="status", tz=tz)
-    latency = metrics.latency_series(frame, interval, tz=tz)
+    latency = metrics.latency_series(frame, coarse, tz=tz)
+    distribution = metrics.latency_distribution(frame)
     percentiles = [f"p{p}" for p in metrics.LATENCY_PERCENTILES]
     cost = metrics.cost_series(frame, interval, by="model", tz=tz)
     unpriced = {str(m): int(n) for m, n in metrics.unpriced_models(frame).items()}
     return {
         "Message volume": _chart(
             stacked_bars(
-                stacked_layers(volume, interval, names),
-                title=f"Messages per {interval} by status",
+                stacked_layers(volume, interval, {}),
+                title=f"Messages per {bin_name(interval)} by status",
                 ylabel="messages",
-            )
+                kit=kit,
+            ),
+            printed,
         ),
         "Latency": pn.Row(
             _chart(
                 lines(
                     series_layers(latency, "latency_ms", percentiles),
                     value="latency_ms",
-                    title=f"Agent reply latency per {interval}",
+                    title=f"Agent reply latency per {bin_name(coarse)}, percentiles",
                     ylabel="ms",
-                )
+                    markers=True,
+                    kit=kit,
+                ),
+                printed,
             ),
             _chart(
                 histogram(
-                    [histogram_layer(metrics.latency_distribution(frame), "replies")],
-                    title="Reply latency distribution",
-                    xlabel="ms",
-                )
+                    [histogram_layer(distribution, "replies")],
+                    title=f"Reply latency distribution ({bins_text(distribution)})",
+                    xlabel="latency (ms)",
+                    kit=kit,
+                ),
+                printed,
             ),
         ),
         "Cost": pn.Column(
             _chart(
                 stacked_bars(
                     stacked_layers(cost, interval, {}),
-                    title=f"Cost per {interval} by model (USD)",
+                    title=f"Cost per {bin_name(interval)} by model (USD)",
                     ylabel="USD",
                     number="$0,0.00",
-                )
+                    kit=kit,
+                ),
+                printed,
             ),
-            pn.pane.Markdown(unpriced_text(unpriced) or "Every model of the window has a price."),
+            pn.pane.Markdown(
+                plain(unpriced_text(unpriced) or "Every model of the window has a price.")
+            ),
             sizing_mode="stretch_width",
         ),
     }
@@ -339,17 +390,12 @@ def _read(pipeline: AgentsPipeline | MessagesPipeline) -> None:
         )
 
 
-def _chart(chart: hv.Element | hv.Overlay | Model) -> pn.pane.HoloViews | pn.pane.Bokeh:
+def _chart(chart: Model, printed: bool) -> pn.pane.Bokeh:
     """A chart in a pane of the report's height; a drag zooms into a box (readers of a
-    file look closer, where HoloViews would pan)."""
-    if isinstance(chart, Model):  # a time chart, drawn with Bokeh (box zoom is its drag)
-        return pn.pane.Bokeh(chart, height=CHART_HEIGHT, sizing_mode="stretch_width")
-    return pn.pane.HoloViews(
-        chart.opts(active_tools=["box_zoom"]),
-        height=CHART_HEIGHT,
-        sizing_mode="stretch_width",
-        linked_axes=False,
-    )
+    file look closer).  Printed, without its toolbar."""
+    if printed:
+        chart.update(toolbar_location=None)
+    return pn.pane.Bokeh(chart, height=CHART_HEIGHT, sizing_mode="stretch_width")
 
 
 def _section(title: str, content: Any) -> pn.Column:
@@ -362,21 +408,21 @@ def _section(title: str, content: Any) -> pn.Column:
     )
 
 
-def _table(frame: pd.DataFrame, tz: str) -> pn.widgets.Tabulator:
-    """A read-only table as the dashboard draws one; rates as percentages, times in ``tz``."""
+def _table(frame: pd.DataFrame, tz: str, printed: bool) -> pn.widgets.Tabulator:
+    """A read-only table as the dashboard draws one; rates as percentages, times in ``tz``.
+    Printed, its headings have no sort arrows."""
     numbers = frame.select_dtypes("number").columns
     times = frame.select_dtypes("datetime").columns
     formats = {"rate": "0.0%", "usd": "$0,0.00"}
     formatters: dict[str, Any] = {
-        column: NumberFormatter(format=formats.get(column.rsplit("_", 1)[-1], "0,0"))
-        for column in numbers
+        column: number(formats.get(column.rsplit("_", 1)[-1], "0,0")) for column in numbers
     }
     formatters.update({column: DateFormatter(format="%Y-%m-%d %H:%M") for column in times})
     titles = {
         column: column.replace("_", " ") + (f" ({tz})" if column in times else "")
         for column in frame.columns
     }
-    return table(frame, formatters=formatters, titles=titles)
+    return table(frame, formatters=formatters, titles=titles, sortable=not printed)
 
 
 def _window_name(messages: MessagesPipeline) -> str:
@@ -400,25 +446,29 @@ def _filters_text(filters: dict[str, Any], names: dict[str, str]) -> str:
     return "".join(parts)
 
 
+# Titles, filters and the source's name come from settings and documents: shown as text.
+
+
 def _heading(p: Provenance, names: dict[str, str]) -> str:
     return (
-        f"# {p.title}\n\n{_when(p.start, p.tz)} to {_when(p.end, p.tz)} ({p.tz})"
-        f"{_filters_text(p.filters, names)}. Changes are against "
+        f"# {plain(p.title)}\n\n{_when(p.start, p.tz)} to {_when(p.end, p.tz)} ({p.tz})"
+        f"{plain(_filters_text(p.filters, names))}. Changes are against "
         f"{_when(p.previous_start, p.tz)} to {_when(p.previous_end, p.tz)}."
     )
 
 
-def _about(p: Provenance) -> str:
+def _about(p: Provenance, printed: bool) -> str:
     latest = "none" if p.latest_message is None else _when(p.latest_message, p.tz)
     rows = p.rows
     return "\n".join(
         [
             f"- **Built** {_when(p.built_at, p.tz)} ({p.tz}) by agentdash {p.agentdash_version}",
-            f"- **Source** `{p.source}`, read {_when(p.read_at, p.tz)}; latest message {latest}",
+            f"- **Source** {plain(p.source)}, read {_when(p.read_at, p.tz)}; "
+            f"latest message {latest}",
             f"- **Window** {p.window}: {p.start:{SECONDS}} to {p.end:{SECONDS}} UTC",
             f"- **Rows** {rows['messages']:,} messages in the window, "
             f"{rows['previous_messages']:,} in the period before, {rows['agents']:,} agents, "
             f"{rows['quarantined']:,} unreadable documents left out",
-            f"- {HELP}",
+            *([] if printed else [f"- {HELP}"]),
         ]
     )

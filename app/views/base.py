@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+import pandas as pd
 import panel as pn
 import param
 
-from app.views.notice import Notice
+from app.views.notice import Notice, plain
 from pipelines.errors import AgentdashError
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
 
 
 def narrow_time(pipeline: MessagesPipeline, start: datetime, end: datetime) -> None:
-    """Show only ``[start, end]`` (UTC): the drill-down of a box selection on a time axis."""
+    """Show only ``[start, end]`` (UTC), widened to whole minutes: the drill-down of a box
+    selection on a time axis (whose ends are milliseconds nobody chose)."""
+    minute = timedelta(minutes=1)
+    start, end = pd.Timestamp(start).floor(minute), pd.Timestamp(end).ceil(minute)
     if start < end:
-        pipeline.param.update(window="custom", start=start, end=end)
+        pipeline.param.update(window="custom", start=start.to_pydatetime(), end=end.to_pydatetime())
 
 
 class View(pn.viewable.Viewer):
@@ -42,6 +46,10 @@ class View(pn.viewable.Viewer):
     shown = param.Boolean(
         default=True, doc="Refresh on new data while True; when hidden, catch up on being shown."
     )
+
+    links: ClassVar[dict[str, str]] = {}
+    """Parameter -> its name in the page's URL, for the state of the view a link keeps
+    (an open conversation, the sort of a table...)."""
 
     data_refresh_seconds: ClassVar[float] = 0.0
     """Least time between refreshes for new data; filter changes refresh at once.
@@ -88,9 +96,9 @@ class View(pn.viewable.Viewer):
             except AgentdashError as exc:
                 # Keep the last figures on screen: a failing source must not blank the view.
                 self.problem.notify(
-                    f"**Could not update this view; it shows the last data read.** {exc}"
+                    f"**Could not update this view; it shows the last data read.** {plain(exc)}"
                     if self._shown_data
-                    else f"### The data could not be read\n\n{exc}\n\n"
+                    else f"### The data could not be read\n\n{plain(exc)}\n\n"
                     "Reload the page once the source answers again."
                 )
             else:

@@ -10,6 +10,7 @@ a sentence saying why (see :attr:`Filters.problems`) and the previous value stay
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -17,7 +18,8 @@ import pandas as pd
 import panel as pn
 import param
 
-from app.views.notice import Notice
+from app.views.notice import Notice, plain
+from app.views.picker import NamesPicker
 from pipelines.errors import AgentdashError, QueryError
 from pipelines.parameters import Choice, Text
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline, Pipeline
@@ -53,8 +55,37 @@ def apply_each(
             setattr(target, name, value)
         except (ValueError, TypeError, AgentdashError) as exc:
             kept = parameter.serialize(getattr(target, name)) or "(none)"
-            refused.append(f"Ignored `{names[name]}={values[name]}`: {exc}. Kept {kept}.")
+            refused.append(f"Ignored {names[name]}={values[name]}: {exc}. Kept {kept}.")
     return refused
+
+
+WALL = "%Y-%m-%d %H:%M"
+"""How the custom window's ends are written: a date, or a date and a time."""
+
+
+def wall_text(moment: datetime, tz: str, end: bool = False) -> str:
+    """An end of a custom window as typed: a date for midnight in ``tz`` (an ``end`` at
+    midnight is the day before, the last day the window takes in whole), else a date
+    and a time."""
+    wall = to_local(pd.Timestamp(as_utc(moment)), tz)
+    if wall != wall.normalize():
+        return f"{wall:{WALL}}"
+    return f"{(wall - timedelta(days=1) if end else wall):%Y-%m-%d}"
+
+
+def read_wall(text: str, tz: str, end: bool = False) -> datetime:
+    """The instant typed as an end of a custom window in ``tz``: ``2026-11-20`` is that
+    day's 00:00, or as an ``end`` its 24:00; ``2026-11-20 14:30`` is that time."""
+    typed = text.strip()
+    try:
+        wall = pd.Timestamp(typed)
+    except ValueError:
+        wall = None
+    if wall is None or pd.isna(wall) or wall.tzinfo is not None:
+        raise QueryError(f"{typed!r} is not a date: type YYYY-MM-DD or YYYY-MM-DD HH:MM")
+    if end and len(typed) <= len("YYYY-MM-DD"):
+        wall += timedelta(days=1)  # through the whole day
+    return to_utc(wall, tz)
 
 
 def _buttons(kind: type[pn.widgets.Widget], parameter: param.Parameter) -> pn.widgets.Widget:
@@ -67,9 +98,11 @@ class Filters(pn.viewable.Viewer):
 
     Widgets set the messages pipeline's parameters, and changes made to them
     elsewhere (a drill-down, the URL) show in the widgets.  The agents pipeline
-    lists the agents to pick from.  A custom window ending before it starts is
-    refused here, and the window shown before stays.  Values refused
-    (``problems``) are shown above the filters until dismissed.
+    lists the agents to pick from, by name.  A custom window is typed (a date, or
+    a date and a time, in the page's zone) or picked as whole days, from 00:00 of
+    the first to 24:00 of the last; one ending before it starts is refused here,
+    and the window shown before stays.  Values refused (``problems``) are shown
+    above the filters, as text, until dismissed.
     """
 
     problems = param.List(
@@ -91,7 +124,8 @@ class Filters(pn.viewable.Viewer):
         messages.param.watch(self._value_options, "version")
         self._values_listed: pd.DataFrame | None = None
         self._widgets = self._make_widgets()
-        self._range: pn.widgets.DatetimeRangePicker | None = None
+        self._range: pn.Column | None = None
+        self._showing = False
         messages.param.watch(self._show_range, ["window", "start", "end", "tz"])
         self._show_range()
         self._problems = Notice(
@@ -112,8 +146,9 @@ class Filters(pn.viewable.Viewer):
         self._kept = (messages.window, messages.start, messages.end)
 
     def _show_problems(self, *events: param.parameterized.Event) -> None:
+        # They quote what a link said: text, never markup.
         if self.problems:
-            self._problems.notify("\n\n".join(self.problems))
+            self._problems.notify("\n\n".join(map(plain, self.problems)))
         else:
             self._problems.clear()
 
@@ -145,11 +180,9 @@ class Filters(pn.viewable.Viewer):
             return  # new messages, same agents: nothing to recompute or send
         self._agents_listed = agents
         names = agents["name"].fillna(agents["id"])
-        options = dict(zip(names, agents["id"], strict=True))
-        # Ids picked in a link but unknown to the agents list stay selectable.
-        picked = self.messages.agents
-        options.update({agent: agent for agent in picked if agent not in options.values()})
-        self._agent_choice.options = options
+        self.agent_picker.options = [
+            [agent, str(name)] for agent, name in zip(agents["id"], names, strict=True)
+        ]
 
     def _value_options(self, *events: param.parameterized.Event) -> None:
         """The values to pick for the model and each dimension: those of the data read."""
@@ -164,28 +197,30 @@ class Filters(pn.viewable.Viewer):
             column = self.messages.columns[name]
             found = frame[column].dropna().unique().tolist() if column in frame else []
             picked = [value for value in getattr(self.messages, name) if value not in found]
-            choice.options = sorted(found) + picked
+            choice.options = [[value, str(value)] for value in [*sorted(found), *picked]]
+
+    def _picker(self, name: str, label: str, placeholder: str) -> NamesPicker:
+        """A picker of the values of the pipeline's list parameter ``name``, both ways."""
+        picker = NamesPicker(
+            label=label, placeholder=placeholder, value=list(getattr(self.messages, name))
+        )
+        picker.param.watch(lambda event: setattr(self.messages, name, list(event.new)), "value")
+        self.messages.param.watch(lambda event: setattr(picker, "value", list(event.new)), name)
+        return picker
 
     def _make_widgets(self) -> pn.Column:
         messages = self.messages.param
         # Labels and placeholders say what these take; a tooltip each would cost every
         # session two more models.
-        self._agent_choice = pn.widgets.MultiChoice.from_param(
-            messages.agents,
-            label="Agents",
-            options={},
-            placeholder="all agents",
-            description=None,
-        )
+        self.agent_picker = self._picker("agents", "Agents", "all agents: type or pick a name")
         self._agent_options()
-        # The model and the configured dimensions: filters declared by the pipeline.
+        # The model and the configured dimensions: filters declared by the pipeline; their
+        # values come from documents too, so they are pickers of names as well.
         self._value_choices = {
-            name: pn.widgets.MultiChoice.from_param(
-                messages[name],
-                label=name.replace("_", " ").capitalize(),
-                options=[],
-                placeholder=f"all {name}" if name.endswith("s") else "all",
-                description=None,
+            name: self._picker(
+                name,
+                name.replace("_", " ").capitalize(),
+                f"all {name}: type or pick" if name.endswith("s") else "all: type or pick",
             )
             for name in self.messages.breakdowns()
         }
@@ -195,7 +230,7 @@ class Filters(pn.viewable.Viewer):
         self._window_buttons = _buttons(pn.widgets.RadioButtonGroup, messages.window)
         return pn.Column(
             self._window_buttons,
-            self._agent_choice,
+            self.agent_picker,
             *self._value_choices.values(),
             pn.widgets.StaticText(
                 value="Status and role (none picked: all)", margin=(5, 10, 0, 10)
@@ -218,31 +253,74 @@ class Filters(pn.viewable.Viewer):
         )
 
     def _show_range(self, *events: param.parameterized.Event) -> None:
-        """Show the dates of a custom window; the picker is built when first needed."""
+        """Show the ends of a custom window; the widgets are built when first needed."""
         messages = self.messages
         custom = messages.window == "custom"
         if self._range is None:
             if not custom:
                 return
-            self._range = pn.widgets.DatetimeRangePicker(label="From, to")
-            self._range.param.watch(self._range_picked, "value")
+            self._range = self._range_widgets()
             # Under the window buttons (an alert may be above them).
             self._widgets.insert(self._widgets.objects.index(self._window_buttons) + 1, self._range)
         self._range.visible = custom
         try:
             messages.window_spec  # noqa: B018
-        except QueryError:  # refused (see _check_window): the picker keeps the dates shown
+        except QueryError:  # refused (see _check_window): the widgets keep the ends shown
             return
         if custom and messages.start is not None and messages.end is not None:
-            self._range.value = tuple(
-                to_local(pd.Timestamp(as_utc(t)), messages.tz).to_pydatetime()
-                for t in (messages.start, messages.end)
-            )
+            tz = messages.tz
+            first = to_local(pd.Timestamp(as_utc(messages.start)), tz)
+            last = to_local(pd.Timestamp(as_utc(messages.end)) - pd.Timedelta(1, "us"), tz)
+            today = to_local(pd.Timestamp.now(tz="UTC"), tz).date()
+            days = (first.date(), max(first, last).date())
+            self._showing = True  # what is shown is no new choice
+            try:
+                self._from.value = wall_text(messages.start, tz)
+                self._to.value = wall_text(messages.end, tz, end=True)
+                # Days to come hold no message: they cannot be picked (they can be typed).
+                # (None between: the days shown before may lie past the new bound.)
+                self._days.value = None
+                self._days.end = max(today, *days)
+                self._days.value = days
+            finally:
+                self._showing = False
 
-    def _range_picked(self, event: param.parameterized.Event) -> None:
-        if event.new is None:
+    def _range_widgets(self) -> pn.Column:
+        self._from = pn.widgets.TextInput(
+            label="From", placeholder="YYYY-MM-DD HH:MM", sizing_mode="stretch_width"
+        )
+        self._to = pn.widgets.TextInput(
+            label="To", placeholder="YYYY-MM-DD HH:MM", sizing_mode="stretch_width"
+        )
+        self._days = pn.widgets.DateRangePicker(
+            label="Or pick whole days", sizing_mode="stretch_width"
+        )
+        self._from.param.watch(self._typed, "value")
+        self._to.param.watch(self._typed, "value")
+        self._days.param.watch(self._days_picked, "value")
+        return pn.Column(pn.Row(self._from, self._to), self._days, sizing_mode="stretch_width")
+
+    def _typed(self, event: param.parameterized.Event) -> None:
+        if self._showing:
             return
-        start, end = (to_utc(t, self.messages.tz) for t in event.new)
+        end = event.obj is self._to
+        if not event.new.strip():
+            self._show_range()  # an emptied box: the end stays
+            return
+        try:
+            moment = read_wall(event.new, self.messages.tz, end=end)
+        except QueryError as exc:
+            self.report([f"Ignored {'to' if end else 'from'} {exc}."])
+            return
+        self.messages.param.update({"end" if end else "start": moment})
+
+    def _days_picked(self, event: param.parameterized.Event) -> None:
+        if self._showing or event.new is None:
+            return
+        first, last = event.new
+        tz = self.messages.tz
+        start = to_utc(datetime.combine(first, datetime.min.time()), tz)
+        end = to_utc(datetime.combine(last + timedelta(days=1), datetime.min.time()), tz)
         self.messages.param.update(start=start, end=end)
 
     def __panel__(self) -> pn.Column:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import panel as pn
+import param
+from bokeh.models import Range1d
 
 from app.charts.analytic import (
     agent_bars,
+    bins_text,
     ecdf,
     handoffs,
     histogram,
@@ -18,8 +22,8 @@ from app.charts.analytic import (
     thin_ecdf,
 )
 from app.charts.layers import Layer, wall_time
-from app.charts.live import LiveChart, LiveFigure
-from app.charts.time import bands, lines
+from app.charts.live import LiveFigure
+from app.charts.time import LATENCY_BINS, FigureKit, bands, bin_name, lines
 from app.memo import as_of, current, memo, span
 from app.tables import agent_names, named
 from app.views.base import View
@@ -28,6 +32,10 @@ from pipelines.pipeline import MessagesPipeline
 from pipelines.windows import to_local
 
 WEEK_BIN = "1h"
+HISTOGRAM_BINS = 50
+NO_REPLY = "No agent reply with a latency matches these filters"
+AGENT_SLOTS = 8
+"""Bars per agent keep the thickness of eight, however few agents are left."""
 
 
 class MetricsView(View):
@@ -35,44 +43,89 @@ class MetricsView(View):
 
     Week over week reads a 7-day window of the same filters (and the 7 days before).
     Most of these charts are drawn again on new data, so they follow it every 30 s.
+    ``scale`` draws latencies on a linear or a log scale.
     """
 
     data_refresh_seconds = 30.0
 
+    scale: str = param.Selector(  # type: ignore[assignment]
+        default="linear", objects=["linear", "log"], doc="Scale of the latency charts."
+    )
+
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.week = MessagesPipeline().follow(self.messages, window="7d", start=None, end=None)
-        self.histogram = LiveChart(
-            lambda layers: histogram(layers, title="Reply latency", xlabel="ms"), height=280
+        self._kit = FigureKit()  # the window's time axis, shared by the page's figures
+        self._week_range = Range1d()  # this week's
+        self.histogram = LiveFigure(
+            self._draw_histogram, title="Reply latency", empty=NO_REPLY, height=280
         )
-        self.ecdf = LiveChart(ecdf, height=280)
+        self.ecdf = LiveFigure(
+            partial(ecdf, kit=self._kit), title="Latency ECDF by agent", empty=NO_REPLY, height=280
+        )
         self.bands = LiveFigure(
-            lambda layers: bands(layers, title="Latency percentile bands", ylabel="ms"),
-            height=280,
+            self._draw_bands, title="Latency percentile bands", empty=NO_REPLY, height=280
         )
-        self.tokens = LiveChart(
-            lambda layers: agent_bars(layers, "Tokens by agent", "tokens", "0.[0]a"),
+        self.tokens = LiveFigure(
+            partial(
+                agent_bars,
+                xlabel="tokens",
+                parts=[
+                    (None, "end_in", "tokens_in", "in"),
+                    ("end_in", "end_out", "tokens_out", "out"),
+                ],
+                number_format="0.[0]a",
+                kit=self._kit,
+            ),
+            title="Tokens by agent",
             value_axis="x",
-            height=300,
+            slots=AGENT_SLOTS,
         )
-        self.errors = LiveChart(
-            lambda layers: agent_bars(layers, "Error rate by agent", "error_rate", "0.0%"),
+        self.errors = LiveFigure(
+            partial(
+                agent_bars,
+                xlabel="error rate",
+                parts=[(None, "error_rate", "error_rate", "error rate")],
+                number_format="0.0%",
+                kit=self._kit,
+            ),
+            title="Error rate of replies by agent",
+            empty="No agent reply matches these filters",
             value_axis="x",
-            height=300,
+            slots=AGENT_SLOTS,
         )
         self.week_chart = LiveFigure(
-            lambda layers: lines(
-                layers,
+            partial(
+                lines,
                 value="messages",
-                title=f"This week against last week (messages per {WEEK_BIN})",
                 ylabel="messages",
                 dashed=("last week",),
+                counts=True,
+                time_range=self._week_range,
+                kit=self._kit,
             ),
+            title=f"This week against last week (messages per {bin_name(WEEK_BIN)})",
+            empty="No message in these two weeks matches these filters",
             height=280,
         )
-        self.handoffs = LiveChart(handoffs, height=420)
+        self.handoffs = LiveFigure(
+            partial(handoffs, kit=self._kit),
+            in_place=False,  # its colour scale follows the counts
+            title="Agent hand-offs: replies by one agent, then another, in a conversation",
+            empty="No hand-off between agents matches these filters",
+        )
+        scale = pn.widgets.RadioButtonGroup.from_param(
+            self.param.scale,
+            label="Latency scale",
+            options={"linear latency": "linear", "log latency": "log"},
+            button_type="default",
+            button_style="outline",
+            width=240,
+            description=None,
+        )
         self.layout.extend(
             [
+                scale,
                 pn.Row(self.histogram, self.ecdf),
                 self.bands,
                 pn.Row(self.tokens, self.errors),
@@ -80,7 +133,16 @@ class MetricsView(View):
                 self.handoffs,
             ]
         )
+        self.param.watch(self._filters_changed, "scale")
         self._refresh_now()
+
+    def _draw_histogram(self, layers: list[Layer], title: str) -> Any:
+        return histogram(
+            layers, title=title, xlabel="latency (ms)", log=self.scale == "log", kit=self._kit
+        )
+
+    def _draw_bands(self, layers: list[Layer], title: str) -> Any:
+        return bands(layers, title=title, ylabel="ms", log=self.scale == "log", kit=self._kit)
 
     def refresh(self) -> None:
         names = memo(agent_names, current(self.agents))
@@ -91,46 +153,65 @@ class MetricsView(View):
         self.handoffs.update([Layer("handoffs", _columns(edges))])
 
     def _latency(self, names: Mapping[str, str]) -> None:
-        messages, frame = self.messages, current(self.messages)
-        histogram = memo(metrics.latency_distribution, frame)
-        self.histogram.update([histogram_layer(histogram, "all")])
+        messages, frame, log = self.messages, current(self.messages), self.scale == "log"
+        table = memo(metrics.latency_distribution, frame, HISTOGRAM_BINS, log=log)
+        self.histogram.update(
+            [histogram_layer(table, "all")], title=f"Reply latency ({bins_text(table, log)})"
+        )
         curves = thin_ecdf(memo(metrics.latency_ecdf, frame, by="agent_id"), "agent_id")
         self.ecdf.update(
             [Layer(names.get(agent, agent), _columns(rows)) for agent, rows in curves.items()]
         )
         start, end = messages.bounds
-        interval = metrics.choose_interval(pd.Timestamp(start), pd.Timestamp(end))
+        interval = metrics.choose_interval(pd.Timestamp(start), pd.Timestamp(end), LATENCY_BINS)
         latency = memo(metrics.latency_series, frame, interval, tz=messages.tz)
-        timestamp = wall_time(latency.index)
+        self._kit.span(start, end, messages.tz)
+        left = wall_time(latency.index)
+        width = pd.Timedelta(interval).to_timedelta64()
+        bins = {"left": left, "right": left + width, "timestamp": left + width / 2}
 
         def band(low: str, high: str) -> Layer:
-            columns = {"timestamp": timestamp, "high": latency[high], "low": latency[low]}
-            return Layer(f"{low} to {high}", _columns(columns))
+            return Layer(
+                f"{low} to {high}", _columns({**bins, "high": latency[high], "low": latency[low]})
+            )
 
-        median = Layer("p50", _columns({"timestamp": timestamp, "value": latency["p50"]}))
-        self.bands.update([band("p50", "p95"), band("p95", "p99"), median])
+        median = Layer("p50", _columns({**bins, "value": latency["p50"]}))
+        drawn = [band("p50", "p95"), band("p95", "p99"), median]
+        self.bands.update(
+            drawn if latency["count"].any() else [],
+            title=f"Latency percentile bands per {bin_name(interval)}",
+        )
 
     def _per_agent(self, names: Mapping[str, str]) -> None:
         table = memo(metrics.per_agent, current(self.messages), current(self.agents))
         # Least first: inverted bars draw the first row at the bottom.
         active = named(table[table["messages"] > 0].iloc[::-1], names, "agent_id")
-        tokens = active.melt("agent_id", ["tokens_in", "tokens_out"], "part", "tokens")
-        tokens["part"] = tokens["part"].str.removeprefix("tokens_")
-        tokens = tokens.rename(columns={"agent_id": "agent"})
+        tokens = {
+            "agent": active["agent_id"],
+            "tokens_in": active["tokens_in"],
+            "tokens_out": active["tokens_out"],
+            "end_in": active["tokens_in"],
+            "end_out": active["tokens_in"] + active["tokens_out"],
+        }
         self.tokens.update([Layer("tokens", _columns(tokens))])
-        errors = active[["agent_id", "error_rate"]].rename(columns={"agent_id": "agent"})
+        # An agent without replies has no error rate (not a rate of zero).
+        errors = active[["agent_id", "error_rate"]].dropna().rename(columns={"agent_id": "agent"})
         self.errors.update([Layer("errors", _columns(errors))])
 
     def _week_over_week(self) -> None:
         week, tz = self.week, self.messages.tz
         counts = memo(metrics.week_over_week, span(week), WEEK_BIN, now=as_of(week))
-        start = pd.Timestamp(week.bounds[0])
-        times = wall_time(to_local(pd.DatetimeIndex(start + counts["offset"]), tz))
+        start, end = week.bounds
+        times = wall_time(to_local(pd.DatetimeIndex(pd.Timestamp(start) + counts["offset"]), tz))
+        self._kit.span(start, end, tz, self._week_range)
+        any_message = bool(counts[["this_week", "last_week"]].to_numpy().any())
         self.week_chart.update(
             [
                 Layer(label, {"timestamp": times, "messages": counts[column].to_numpy()})
                 for label, column in (("this week", "this_week"), ("last week", "last_week"))
             ]
+            if any_message
+            else []
         )
 
 

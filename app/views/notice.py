@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Callable
 from typing import Any
 
 import panel as pn
+
+# CommonMark takes any ASCII punctuation escaped by a backslash as that character, as text.
+_PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
+
+
+def plain(text: object) -> str:
+    """``text`` for a Markdown pane, shown as it is: never read as markup, HTML or math.
+
+    For every text from documents, settings or links: a name such as
+    ``<img src=x onerror=...>`` or ``**x**`` is shown as written.
+    """
+    return _PUNCTUATION.sub(r"\\\1", " ".join(str(text).split()))
 
 
 class Notice:

@@ -5,22 +5,27 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import DataRange1d
 
 from app import memo
 from app.cards import Card, KpiCards
 from app.charts.layers import Layer, wall_time
 from app.charts.live import LiveFigure
-from app.charts.time import lines
+from app.charts.time import FigureKit, lines
 from app.tables import frames_table, refreshes_table
-from app.tabulator import sync_table, table
+from app.tabulator import number, sync_table, table
 from app.views.base import View
 from pipelines.quarantine import Entry
 from pipelines.windows import to_local
+
+COUNTER_NAMES = {"request_charge": "request units"}
+"""Counters whose field name is not what a person calls them."""
 
 
 class OpsView(View):
@@ -42,20 +47,42 @@ class OpsView(View):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.freshness = table()
+        self.freshness = table(
+            titles={"as_of": f"data as of ({self.messages.tz})", "error": "last error"}
+        )
         self.counters = KpiCards(
             {
                 f"{group}.{name}": Card(
-                    f"{group} {name.replace('_', ' ')}",
+                    f"{group} {COUNTER_NAMES.get(name, name)}".capitalize(),
                     "{value:,.1f}" if name == "request_charge" else "{value:,.0f}",
                 )
                 for group, names in self.COUNTERS.items()
                 for name in names
             }
         )
-        self.costs = _per_refresh("request_charge", "Request units per refresh", "RU")
-        self.documents = _per_refresh("documents", "Documents read per refresh", "documents")
-        self.history = table(pagination="local", page_size=10)
+        # The refreshes recorded, not the window: their own time axis, fitted to them.
+        kit, times = FigureKit(), DataRange1d(range_padding=0.05)
+        self.costs = _per_refresh(
+            "request_charge", "Request units per refresh", "request units", kit, times
+        )
+        self.documents = _per_refresh(
+            "documents", "Documents read per refresh", "documents", kit, times
+        )
+        self.history = table(
+            pagination="local",
+            page_size=10,
+            titles={
+                "at": f"time ({self.messages.tz})",
+                "spec": "frame",
+                "rows_changed": "rows changed",
+                "request_charge": "request units",
+                "took_ms": "took (ms)",
+            },
+            formatters={
+                "request_charge": number("0,0.0"),
+                "took_ms": number("0,0"),
+            },
+        )
         self.reasons = table()
         # Reasons and documents are long: they wrap in columns of their own width (the
         # textarea formatter shows text as text, never as HTML).
@@ -88,6 +115,8 @@ class OpsView(View):
 
     def refresh(self) -> None:
         status, tz = self.messages.data.status(), self.messages.tz
+        self.freshness.titles = {**self.freshness.titles, "as_of": f"data as of ({tz})"}
+        self.history.titles = {**self.history.titles, "at": f"time ({tz})"}
         sync_table(self.freshness, frames_table(status, tz))
         stats: dict[str, Mapping[str, float]] = {
             "source": status.source_stats,
@@ -142,11 +171,22 @@ def quarantine_table(entries: list[Entry], tz: str) -> pd.DataFrame:
     return table[["seen_at", "container", "id", "reason", "document"]]
 
 
-def _per_refresh(value: str, title: str, ylabel: str) -> LiveFigure:
+def _per_refresh(
+    value: str, title: str, ylabel: str, kit: FigureKit, times: DataRange1d
+) -> LiveFigure:
     """A chart of one figure of each refresh, a line per frame, a dot per refresh."""
     return LiveFigure(
-        lambda layers: lines(
-            layers, value=value, title=title, ylabel=ylabel, markers=True, shared=False
+        partial(
+            lines,
+            value=value,
+            ylabel=ylabel,
+            markers=True,
+            shared=False,
+            counts=value == "documents",
+            time_range=times,
+            kit=kit,
         ),
+        title=title,
+        empty="No refresh recorded yet",
         height=240,
     )

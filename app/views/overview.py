@@ -14,30 +14,33 @@ import param
 from bokeh.models import HBar, HoverTool, TapTool
 from bokeh.models.widgets import Div, RadioButtonGroup
 
-from app.cards import KPIS, KpiCards, period_name, unpriced_text
+from app.cards import KPIS, KpiCards, coverage_note, period_name, unpriced_text
 from app.charts.layers import Layer
 from app.charts.live import Figures, LiveFigure
 from app.charts.time import (
+    LATENCY_BINS,
     FigureKit,
     add_glyph,
     bar_frame,
+    bin_name,
     lines,
     on_time_range,
     series_layers,
     stacked_bars,
     stacked_layers,
 )
-from app.memo import current, memo, previous
+from app.memo import as_of, current, memo, previous
 from app.tables import agent_names
 from app.tabulator import METRIC_TITLES, metric_formatters, sync_table, table
 from app.theme import MUTED
 from app.views.base import View, narrow_time
 from pipelines import metrics
 from pipelines.pipeline import MessagesPipeline
-from pipelines.windows import to_utc
+from pipelines.windows import Window, to_utc
 
-STACK_BY = {"status": "by status", "agent_id": "by agent"}
-"""Stacks of the volume chart, then one per breakdown of the pipeline (model, dimensions)."""
+STACK_BY = {"status": ("status", "by status"), "agent": ("agent_id", "by agent")}
+"""Choice of ``by`` -> the column the volume is stacked by, and the button's label; then one
+per breakdown of the pipeline (model, dimensions), by its column's name."""
 BUTTONS_CSS = """
 .bk-btn { border-color: var(--panel-border-color, #ced4da); }
 .bk-btn-default {
@@ -53,9 +56,9 @@ TOP_AGENTS = 10
 BAR = "#4e79a7"
 
 
-def _top_bars(layers: Sequence[Layer], kit: FigureKit | None = None) -> Any:
+def _top_bars(layers: Sequence[Layer], *, title: str, kit: FigureKit | None = None) -> Any:
     (layer,) = layers
-    plot = bar_frame("Busiest agents (click to filter)", layer.columns["agent"], "messages", kit)
+    plot = bar_frame(title, layer.columns["agent"], "messages", kit)
     bar = HBar(y="agent", right="messages", height=0.8, fill_color=BAR, line_color=BAR)
     bars = add_glyph(plot, bar, layer, kit)
     plot.add_tools(
@@ -75,36 +78,60 @@ class OverviewView(View):
     """
 
     by: str = param.Selector(  # type: ignore[assignment]
-        default="status", objects=["status", "agent_id"], doc="Stack message volume by this."
+        default="status", objects=list(STACK_BY), doc="Stack message volume by this."
     )
     breakdown: str = param.Selector(  # type: ignore[assignment]
         default="model", objects=["model", "user_id"], doc="One row per value of this."
     )
 
+    links = {"by": "by", "breakdown": "breakdown"}
+
     def __init__(self, **params: Any) -> None:
+        # The choices include the model and the dimensions the settings declared.
+        chosen: dict[str, Any] = {n: params.pop(n) for n in ("by", "breakdown") if n in params}
         super().__init__(**params)
-        self._stacks = {**STACK_BY, **{c: _by_name(c) for c in _breakdowns()}}
-        self.param.by.objects = list(self._stacks)
-        self.param.breakdown.objects = [*_breakdowns(), "user_id"]
+        self._stacks = stacks()
+        offer_choices(self)
+        self.param.update(chosen)
         self.cards = KpiCards(KPIS)
-        self.unpriced = Div(text="", margin=(0, 10), styles={"color": MUTED}, visible=False)
+        # Model names come from documents: shown as text, never as HTML.
+        self.unpriced = Div(
+            text="", render_as_text=True, margin=(0, 10), styles={"color": MUTED}, visible=False
+        )
         self._kit = FigureKit()  # shared by the page's figures
         select_time = on_time_range(self._select_time)
-        self.volume = LiveFigure(self._draw_volume, link=select_time, height=300)
-        self.latency = LiveFigure(self._draw_latency, link=select_time, height=260)
+        self.volume = LiveFigure(
+            self._draw_volume, title="Messages over time", link=select_time, height=300
+        )
+        self.latency = LiveFigure(
+            self._draw_latency,
+            title="Agent reply latency",
+            empty="No agent reply with a latency matches these filters",
+            link=select_time,
+            height=260,
+        )
         self.top_agents = LiveFigure(
             partial(_top_bars, kit=self._kit),
+            title="Busiest agents (click one to filter, again to clear)",
             value_axis="x",
             link=self._link_top,
+            slots=TOP_AGENTS,
             height=260,
         )
         self._top_ids: list[str] = []
-        self.cost = LiveFigure(self._draw_cost, link=select_time, height=260)
+        self.cost = LiveFigure(
+            self._draw_cost,
+            title="Cost by model (USD)",
+            empty="No priced message matches these filters",
+            link=select_time,
+            height=260,
+        )
         self.breakdowns = table(
             formatters=metric_formatters(),
             titles=dict(METRIC_TITLES),
             page_size=10,
             pagination="local",
+            configuration={"placeholder": "No message matches these filters"},
         )
         self.layout.extend(
             [
@@ -135,7 +162,7 @@ class OverviewView(View):
         """The choice of ``by``, a Bokeh widget beside the figures it changes."""
         choices = list(self._stacks)
         buttons = RadioButtonGroup(
-            labels=list(self._stacks.values()),
+            labels=[label for _, label in self._stacks.values()],
             active=choices.index(self.by),
             width=100 * len(choices),
             margin=(5, 10),
@@ -145,33 +172,23 @@ class OverviewView(View):
         self.param.watch(lambda event: setattr(buttons, "active", choices.index(event.new)), "by")
         return buttons
 
-    def _draw_volume(self, layers: Sequence[Layer]) -> Any:
-        return stacked_bars(
-            layers,
-            title="Messages over time",
-            ylabel="messages",
-            select=True,
-            kit=self._kit,
-        )
+    def _draw_volume(self, layers: Sequence[Layer], title: str) -> Any:
+        return stacked_bars(layers, title=title, ylabel="messages", select=True, kit=self._kit)
 
-    def _draw_latency(self, layers: Sequence[Layer]) -> Any:
+    def _draw_latency(self, layers: Sequence[Layer], title: str) -> Any:
         return lines(
             layers,
             value="latency_ms",
-            title="Agent reply latency",
+            title=title,
             ylabel="ms",
             select=True,
+            markers=True,
             kit=self._kit,
         )
 
-    def _draw_cost(self, layers: Sequence[Layer]) -> Any:
+    def _draw_cost(self, layers: Sequence[Layer], title: str) -> Any:
         return stacked_bars(
-            layers,
-            title="Cost over time by model (USD)",
-            ylabel="USD",
-            select=True,
-            kit=self._kit,
-            number="$0,0.00",
+            layers, title=title, ylabel="USD", select=True, kit=self._kit, number="$0,0.00"
         )
 
     def _select_time(self, x0: Any, x1: Any) -> None:
@@ -179,17 +196,26 @@ class OverviewView(View):
         narrow_time(self.messages, to_utc(x0, tz), to_utc(x1, tz))
 
     def _link_top(self, plot: Any) -> None:
-        def tapped(attr: str, old: list[int], index: list[int]) -> None:
-            if index:
-                self.messages.agents = [self._top_ids[index[0]]]
+        """A click on a bar filters to its agent, a click on the agent filtered to clears
+        the filter.  The selection is cleared at once: a bar stays highlighted after no
+        click, and the same bar can be clicked again."""
+        (bars,) = plot.renderers
+        selected = bars.data_source.selected
 
-        for bars in plot.renderers:
-            bars.data_source.selected.on_change("indices", tapped)
+        def tapped(attr: str, old: list[int], index: list[int]) -> None:
+            if not index:
+                return
+            agent = self._top_ids[index[0]]
+            selected.indices = []
+            self.messages.agents = [] if self.messages.agents == [agent] else [agent]
+
+        selected.on_change("indices", tapped)
 
     def refresh(self) -> None:
-        messages = self.messages
+        messages, tz = self.messages, self.messages.tz
         start, end = messages.bounds
         interval = metrics.choose_interval(pd.Timestamp(start), pd.Timestamp(end))
+        coarse = metrics.choose_interval(pd.Timestamp(start), pd.Timestamp(end), LATENCY_BINS)
         # Sessions with the same filters show the same thing: drawn once per process.
         drawn = memo(
             _overview,
@@ -197,16 +223,24 @@ class OverviewView(View):
             previous(messages),
             current(self.agents),
             interval=interval,
-            by=self.by,
-            tz=messages.tz,
+            latency_interval=coarse,
+            by=self._stacks[self.by][0],
+            tz=tz,
+            spec=messages.window_spec,
+            now=as_of(messages),
             breakdown=self.breakdown,
         )
-        self.cards.update(drawn.values, drawn.changes, period_name(messages))
+        period = period_name(messages)
+        note = coverage_note(*drawn.coverage, period)
+        self.cards.update(drawn.values, drawn.changes, period, note)
         self.unpriced.text, self.unpriced.visible = drawn.unpriced, bool(drawn.unpriced)
-        self.cost.update(drawn.cost)
+        self._kit.span(start, end, tz)
+        self.volume.update(drawn.volume, title=f"Messages per {bin_name(interval)}")
+        self.latency.update(
+            drawn.latency, title=f"Agent reply latency per {bin_name(coarse)}, percentiles"
+        )
+        self.cost.update(drawn.cost, title=f"Cost per {bin_name(interval)} by model (USD)")
         sync_table(self.breakdowns, drawn.breakdown)
-        self.volume.update(drawn.volume)
-        self.latency.update(drawn.latency)
         self._top_ids = drawn.top_ids
         self.top_agents.update(drawn.top_agents)
 
@@ -217,6 +251,8 @@ class _Drawn:
 
     values: dict[str, float | None]
     changes: dict[str, float | None]
+    coverage: tuple[float, float]
+    """Of the previous period and of the window (``metrics.coverage``)."""
     volume: list[Layer]
     latency: list[Layer]
     top_ids: list[str]
@@ -224,6 +260,18 @@ class _Drawn:
     unpriced: str
     cost: list[Layer]
     breakdown: pd.DataFrame
+
+
+def stacks() -> dict[str, tuple[str, str]]:
+    """Choice of ``by`` -> (column, label): status, agent, then the pipeline's breakdowns."""
+    return {**STACK_BY, **{column: (column, _by_name(column)) for column in _breakdowns()}}
+
+
+def offer_choices(target: param.Parameterized) -> None:
+    """Offer the pipeline's breakdowns (the model, the dimensions declared from the
+    settings) as choices of ``target``'s ``by`` and ``breakdown``."""
+    target.param.by.objects = list(stacks())
+    target.param.breakdown.objects = [*_breakdowns(), "user_id"]
 
 
 def _by_name(column: str) -> str:
@@ -241,15 +289,18 @@ def _overview(
     agents: pd.DataFrame,
     *,
     interval: str,
+    latency_interval: str,
     by: str,
     tz: str,
+    spec: Window,
+    now: pd.Timestamp,
     breakdown: str,
 ) -> _Drawn:
-    now = metrics.kpis(window)
+    kpis = metrics.kpis(window)
     cost = metrics.cost_series(window, interval, by="model", tz=tz)
     names = agent_names(agents)
     volume = metrics.volume_series(window, interval, by=by, tz=tz)
-    latency = metrics.latency_series(window, interval, tz=tz)
+    latency = metrics.latency_series(window, latency_interval, tz=tz)
     percentiles = [f"p{p}" for p in metrics.LATENCY_PERCENTILES]
     table = metrics.per_agent(window, agents)
     # Least first: inverted bars draw the first row at the bottom.
@@ -260,16 +311,23 @@ def _overview(
         "messages": top["messages"].to_numpy(),
         "agent_id": top["agent_id"].to_numpy(dtype=object),
     }
+    coverage = tuple(
+        metrics.coverage(frame, *map(pd.Timestamp, bounds))
+        for frame, bounds in ((before, spec.previous_bounds(now)), (window, spec.bounds(now)))
+    )
     return _Drawn(
-        values={name: getattr(now, name) for name in KPIS},
-        changes=metrics.kpi_changes(now, metrics.kpis(before)),
+        values={name: getattr(kpis, name) for name in KPIS},
+        changes=metrics.kpi_changes(kpis, metrics.kpis(before)),
+        coverage=(coverage[0], coverage[1]),
         volume=stacked_layers(volume, interval, names),
-        latency=series_layers(latency, "latency_ms", percentiles),
+        # A line of no reply at all would be an empty chart without a word.
+        latency=series_layers(latency, "latency_ms", percentiles) if latency["count"].any() else [],
         top_ids=top_ids,
         top_agents=[Layer("agents", columns)],
         unpriced=unpriced_text(
             {str(model): int(n) for model, n in metrics.unpriced_models(window).items()}
         ),
-        cost=stacked_layers(cost, interval, {}),
+        # No priced message: the chart says so rather than drawing zeros.
+        cost=stacked_layers(cost, interval, {}) if cost.shape[1] else [],
         breakdown=metrics.breakdown(window, breakdown),
     )

@@ -14,6 +14,7 @@ import panel as pn
 import param
 
 from app.theme import BAD, MUTED, ROLE_COLORS
+from app.views.notice import plain
 from pipelines.errors import AgentdashError
 from pipelines.metrics import FAILED_STATUSES
 from pipelines.pipeline import MessagesPipeline
@@ -104,14 +105,20 @@ class ConversationThread(pn.viewable.Viewer):
             self.title.object = "Select a row to read its conversation."
             self.turns.objects = []
             return
+        # The id may come from a link: shown as text, never as markup.
+        shown = plain(self.conversation)
         try:
             turns = self.messages.conversation(self.conversation)
         except AgentdashError as exc:
-            self.title.object = f"Could not read conversation `{self.conversation}`: {exc}"
+            self.title.object = f"Could not read conversation {shown}: {plain(exc)}"
+            self.turns.objects = []
+            return
+        if turns.empty:
+            self.title.object = f"#### Conversation {shown}\nNo message has this conversation id."
             self.turns.objects = []
             return
         failed = int(turns["status"].isin(FAILED_STATUSES).sum())
-        self.title.object = f"#### Conversation `{self.conversation}`\n{len(turns)} messages" + (
+        self.title.object = f"#### Conversation {shown}\n{len(turns)} messages" + (
             f", **{failed} failed**" if failed else ""
         )
         tz = self.messages.tz

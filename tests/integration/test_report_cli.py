@@ -13,6 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
+import panel as pn
 import pytest
 
 from app.cli import main
@@ -213,13 +214,16 @@ def test_a_report_of_a_cosmos_account(cosmos: CosmosStandin, tmp_path: Path) -> 
 
 
 @pytest.mark.ui
-@pytest.mark.parametrize(("fmt", "magic"), [("pdf", b"%PDF-"), ("png", b"\x89PNG\r\n\x1a\n")])
+@pytest.mark.parametrize(
+    ("fmt", "paper", "magic"),
+    [("pdf", "a4", b"%PDF-"), ("pdf", "letter", b"%PDF-"), ("png", "a4", b"\x89PNG\r\n\x1a\n")],
+)
 def test_pdf_and_png_through_headless_chromium(
-    env: pytest.MonkeyPatch, tmp_path: Path, fmt: str, magic: bytes
+    env: pytest.MonkeyPatch, tmp_path: Path, fmt: str, paper: str, magic: bytes
 ) -> None:
     out = tmp_path / f"report.{fmt}"
 
-    assert main(["report", "--format", fmt, "--out", str(out)]) == ExitCode.OK
+    assert main(["report", "--format", fmt, "--paper", paper, "--out", str(out)]) == ExitCode.OK
 
     content = out.read_bytes()
     assert content.startswith(magic)
@@ -229,6 +233,32 @@ def test_pdf_and_png_through_headless_chromium(
 
         with Image.open(out) as image:
             assert image.width == 1280 and image.height > 1500
+    else:
+        # Every page of the paper asked for, in points: A4 is 210 x 297 mm, Letter 8.5 x 11 in.
+        size = {"a4": (595, 842), "letter": (612, 792)}[paper]
+        boxes = re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", content)
+        assert boxes and {(round(float(w)), round(float(h))) for w, h in boxes} == {size}
+
+
+def test_a_printed_report_leaves_out_what_only_a_browser_can_use(env: pytest.MonkeyPatch) -> None:
+    from bokeh.models import Plot
+
+    from app.report import Report
+    from app.report.document import HELP
+    from pipelines.settings import load_settings
+
+    report = Report.from_settings(load_settings(), window="7d")
+    for printed in (False, True):
+        layout = report.layout(printed=printed)
+        # The KPI cards are a Bokeh Div; the charts, figures.
+        figures = [p.object for p in layout.select(pn.pane.Bokeh) if isinstance(p.object, Plot)]
+        assert len(figures) == 4  # volume, latency, its distribution, cost
+        tables = layout.select(pn.widgets.Tabulator)
+        text = " ".join(str(pane.object) for pane in layout.select(pn.pane.Markdown))
+        toolbars = {f.toolbar_location for f in figures}
+        assert toolbars == ({None} if printed else {"above"})
+        assert {t.sortable for t in tables} == {not printed}
+        assert (HELP in text) is not printed
 
 
 def test_without_chromium_pdf_exits_4_and_says_what_to_install(

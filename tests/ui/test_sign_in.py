@@ -89,7 +89,7 @@ def test_a_team_sees_only_its_agents_rows_downloads_and_threads(
     sign_in(ui, team_app, PASSWORD, "?tab=agents&window=7d")
     expect(ui.locator(".tabulator-row")).to_have_count(len(agents))
     assert {c.strip() for c in ui.locator("[tabulator-field='name']").all_text_contents()} <= (
-        names | {"name"}
+        names | {"agent"}  # the heading of the name column
     )
 
     ui.goto(f"{team_app.url}/?tab=messages&window=7d")

@@ -96,7 +96,7 @@ def test_kpis_of_empty_frame() -> None:
         "messages": 0,
         "conversations": 0,
         "active_agents": 0,
-        "error_rate": 0.0,
+        "error_rate": None,  # no reply: no rate
         "latency_ms": {"p50": None, "p95": None, "p99": None},
         "tokens": {"in": 0, "out": 0},
         "cost": {"usd": 0.0, "unpriced_messages": 0},
@@ -108,7 +108,7 @@ def test_kpis_without_agent_replies() -> None:
     users_only = SAMPLE[SAMPLE["role"] == "user"]
     kpis = metrics.kpis(users_only)
     assert (kpis.messages, kpis.conversations, kpis.active_agents) == (3, 2, 0)
-    assert kpis.error_rate == 0.0
+    assert math.isnan(kpis.error_rate) and kpis.to_dict()["error_rate"] is None
     assert kpis.to_dict()["latency_ms"] == {"p50": None, "p95": None, "p99": None}
     assert kpis.to_dict()["tokens"] == {"in": 25, "out": 0}
 
@@ -197,6 +197,11 @@ def test_trim_window_includes_both_ends() -> None:
 def test_choose_interval(span: str, interval: str) -> None:
     start = utc("2024-01-01")
     assert metrics.choose_interval(start, start + pd.Timedelta(span)) == interval
+
+
+def test_choose_interval_takes_fewer_bins_when_asked() -> None:
+    start = utc("2024-01-01")
+    assert metrics.choose_interval(start, start + pd.Timedelta("24h"), max_bins=60) == "30min"
 
 
 @given(seconds=st.integers(min_value=600, max_value=2100 * 86400))
@@ -368,8 +373,8 @@ def test_per_agent_lists_every_known_agent() -> None:
         utc("2023-06-01"),
     ]
     idle = table.iloc[2]
-    assert (idle["conversations"], idle["error_rate"], idle["tokens_in"]) == (0, 0.0, 0)
-    assert math.isnan(idle["latency_p50"])
+    assert (idle["conversations"], idle["tokens_in"]) == (0, 0)
+    assert math.isnan(idle["error_rate"]) and math.isnan(idle["latency_p50"])
 
 
 def test_conversation_stats() -> None:
@@ -451,6 +456,30 @@ def test_latency_distribution() -> None:
     assert histogram["left"].tolist() == [100.0, 400.0, 700.0]
     assert histogram["right"].tolist() == [400.0, 700.0, 1000.0]
     assert histogram["count"].tolist() == [3, 1, 1]
+
+
+def test_latency_distribution_on_a_log_scale() -> None:
+    # 100 .. 1000 in two bins of a factor sqrt(10) each: 100 200 300 below 316.2, 400 1000 above.
+    histogram = metrics.latency_distribution(SAMPLE, bins=2, log=True)
+    assert histogram["left"].tolist() == pytest.approx([100.0, 100 * 10**0.5])
+    assert histogram["right"].tolist() == pytest.approx([100 * 10**0.5, 1000.0])
+    assert histogram["count"].tolist() == [3, 2]
+    zero = messages_frame(
+        [
+            (f"x{latency}", "c", "a", "agent", "2024-01-01 10:00", latency, None, None, "ok", None)
+            for latency in (0.0, 10.0, 1000.0)
+        ]
+    )
+    # No log of zero: a reply answered at once falls in the first bin.
+    assert metrics.latency_distribution(zero, bins=2, log=True)["count"].tolist() == [2, 1]
+
+
+def test_coverage_is_the_share_of_a_period_its_data_reach() -> None:
+    start, end = utc("2024-01-01 00:00"), utc("2024-01-01 20:00")
+    # SAMPLE starts at 10:00: the second half of the 20 hours.
+    assert metrics.coverage(SAMPLE, start, end) == pytest.approx(0.5)
+    assert metrics.coverage(SAMPLE, utc("2024-01-01 10:00"), end) == 1.0
+    assert metrics.coverage(EMPTY, start, end) == 0.0
 
 
 def test_latency_ecdf() -> None:
@@ -552,7 +581,7 @@ def test_per_agent_agrees_with_kpis(rows: list[tuple[Any, ...]]) -> None:
         kpis = metrics.kpis(frame[frame["agent_id"] == row.agent_id])
         assert (row.messages, row.conversations) == (kpis.messages, kpis.conversations)
         assert (row.tokens_in, row.tokens_out) == (kpis.tokens_in, kpis.tokens_out)
-        assert row.error_rate == pytest.approx(kpis.error_rate)
+        assert row.error_rate == pytest.approx(kpis.error_rate, nan_ok=True)
         assert row.latency_p50 == pytest.approx(kpis.latency_p50, nan_ok=True)
         assert row.latency_p95 == pytest.approx(kpis.latency_p95, nan_ok=True)
 
@@ -564,7 +593,8 @@ def test_kpis_dict_is_plain_json(rows: list[tuple[Any, ...]]) -> None:
     assert json.loads(json.dumps(payload, allow_nan=False)) == payload
     counts = [payload["messages"], payload["conversations"], payload["active_agents"]]
     assert all(type(value) is int for value in counts)
-    assert 0.0 <= payload["error_rate"] <= 1.0 and type(payload["error_rate"]) is float
+    rate = payload["error_rate"]
+    assert rate is None or (0.0 <= rate <= 1.0 and type(rate) is float)
     latency = payload["latency_ms"]
     if latency["p50"] is None:
         assert latency["p95"] is None and latency["p99"] is None

@@ -8,9 +8,10 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import holoviews as hv
 import numpy as np
@@ -19,10 +20,11 @@ import panel as pn
 import pytest
 from bokeh.document import Document
 from bokeh.models import ColumnDataSource, HoverTool, Plot
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app import memo as compute
-from app.cards import KPIS
-from app.charts.analytic import has_cycle
+from app.cards import KPIS, KpiCards, coverage_note
 from app.charts.layers import Layer, sync_source
 from app.charts.live import LiveFigure
 from app.dashboard import TABS, Dashboard
@@ -32,6 +34,7 @@ from app.views.agents import AgentsView
 from app.views.base import narrow_time
 from app.views.filters import Filters
 from app.views.messages import MessagesView
+from app.views.notice import plain
 from app.views.overview import OverviewView, _top_bars
 from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline, demo, metrics
 from pipelines.cache import MemoryFrameCache
@@ -193,7 +196,7 @@ def test_new_data_stream_into_the_overview_without_drawing_it_again(backend: Liv
 
 
 def test_busiest_agents_reorder_in_place_and_the_axis_follows() -> None:
-    chart = LiveFigure(_top_bars, value_axis="x")
+    chart = LiveFigure(_top_bars, title="Busiest agents", value_axis="x", slots=10)
 
     def bars(agents: list[str], counts: list[int]) -> list[Layer]:
         ids = np.array([f"id-{agent}" for agent in agents], dtype=object)
@@ -261,14 +264,17 @@ def test_filters_drive_the_pipelines_and_follow_drill_down(backend: LiveFrames) 
     filters = Filters(messages, agents)
     agent = agents.frame["id"].iloc[0]
     widget(filters, pn.widgets.RadioButtonGroup, name="Window").value = "7d"
-    widget(filters, pn.widgets.MultiChoice, name="Agents").value = [agent]
+    filters.agent_picker.value = [agent]
     widget(filters, pn.widgets.AutocompleteInput, name="Time zone").value = "Europe/Paris"
     assert (messages.window, messages.agents, messages.tz) == ("7d", [agent], "Europe/Paris")
     assert agents.agents == [agent]
     start, end = messages.bounds
     narrow_time(messages, start + (end - start) / 2, end)
     buttons = widget(filters, pn.widgets.RadioButtonGroup, name="Window")
-    assert buttons.value == "custom" and messages.start == start + (end - start) / 2
+    middle = pd.Timestamp(start + (end - start) / 2)
+    # A drag's ends are milliseconds nobody chose: the window takes in the whole minutes.
+    assert buttons.value == "custom" and messages.start == middle.floor("1min")
+    assert messages.end == pd.Timestamp(end).ceil("1min")
 
 
 def test_message_volume_bars_stack_the_counts_inside_the_window(backend: LiveFrames) -> None:
@@ -295,7 +301,8 @@ def test_hovering_a_time_chart_shows_every_series_from_the_source(backend: LiveF
         plot = chart.figure
         (hover,) = [tool for tool in plot.tools if isinstance(tool, HoverTool)]
         labels = [label for label, _ in hover.tooltips]
-        assert labels[:-1] == [renderer.name for renderer in plot.renderers]
+        # Every series, by name (the latency's dots are the lines' own, unnamed).
+        assert labels[:-1] == [r.name for r in plot.renderers if r.name is not None]
         (source,) = {id(r.data_source): r.data_source for r in plot.renderers}.values()
         fields = re.findall(r"@\{?(\w+)", " ".join(field for _, field in hover.tooltips))
         assert fields and set(fields) <= set(source.data)
@@ -311,6 +318,41 @@ def test_clicking_an_agent_bar_narrows_to_that_agent(backend: LiveFrames) -> Non
     bars.data_source.selected.indices = [len(shown) - 1]
     assert messages.agents == [shown[-1]]
     assert set(messages.frame["agent_id"]) == {shown[-1]}
+    # No bar stays highlighted; the one bar left keeps the thickness of ten.
+    (bars,) = view.top_agents.figure.renderers
+    assert bars.data_source.selected.indices == []
+    assert view.top_agents.figure.y_range.range_padding == (10 - 1) / 2
+    # A second click on it clears the filter.
+    bars.data_source.selected.indices = [0]
+    assert messages.agents == [] and bars.data_source.selected.indices == []
+
+
+def test_new_messages_offer_a_button_a_window_sliding_on_does_not(backend: LiveFrames) -> None:
+    messages = MessagesPipeline(frames=backend, window="7d")
+    view = MessagesView(messages=messages)
+    shown = view.table.value
+    view._data_changed()  # the window slid on: no message the table lacks
+    assert not view.latest.visible and view.table.value is shown
+    add_messages(backend, messages)
+    messages.sync()
+    assert view.latest.visible and view.table.value is shown
+    assert view.count.value == f"<b>{len(shown):,}</b> messages"
+    # An empty table has no reader to disturb: it takes new messages at once.
+    empty = MessagesView(messages=MessagesPipeline(frames=backend, window="7d", search="zzzz"))
+    assert not len(empty.table.value)
+    empty.messages.search = ""
+    assert len(empty.table.value) and not empty.latest.visible
+
+
+def test_a_previous_period_short_of_data_is_said_so() -> None:
+    assert coverage_note(0.9, 1.0, "30d") is None
+    note = coverage_note(0.17, 1.0, "30d")
+    assert note is not None and "previous 30d holds data for 17% of its time" in note
+    cards = KpiCards(KPIS)
+    values = dict.fromkeys(KPIS, 1.0)
+    cards.update(values, dict.fromkeys(KPIS, 5.45), "30d", note)
+    assert "+545.0%" in cards.div.text and "vs previous 30d*" in cards.div.text
+    assert note in cards.div.text
 
 
 def shown_alert(filters: Filters) -> str:
@@ -333,7 +375,8 @@ def test_bad_values_from_a_link_are_refused_with_a_reason(backend: LiveFrames) -
     assert "window '2d' is not one of 15m, 1h, 24h, 7d, 30d, custom" in filters.problems[0]
     assert "Mars/Base" in filters.problems[1] and "yesterday" in filters.problems[2]
     shown = shown_alert(filters)
-    assert all(problem in shown for problem in filters.problems)
+    # They quote the link: shown as text, never read as markup.
+    assert all(plain(problem) in shown for problem in filters.problems)
     # A link is read again once the page has loaded: each reason is still shown once.
     filters.refuse({"window": "2d"})
     assert len(filters.problems) == 3 and shown_alert(filters) == shown
@@ -357,10 +400,40 @@ def test_the_custom_range_picker_sits_under_the_window_buttons(backend: LiveFram
     start, end = datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC)
     messages.param.update(window="custom", start=start, end=end)
     shown = widgets(filters)
-    picker = widget(filters, pn.widgets.DatetimeRangePicker)
-    assert picker.visible
-    above = shown[shown.index(picker) - 1]
+    typed = widget(filters, pn.widgets.TextInput, label="From")
+    assert typed.visible and typed.value == "2024-05-01"
+    above = shown[shown.index(typed) - 1]
     assert isinstance(above, pn.widgets.RadioButtonGroup) and "custom" in above.options
+
+
+def test_a_custom_window_is_whole_days_in_the_page_zone(backend: LiveFrames) -> None:
+    messages = MessagesPipeline(frames=backend, tz="Europe/Paris")
+    filters = Filters(messages)
+    messages.window = "custom"
+    since, until = (widget(filters, pn.widgets.TextInput, label=end) for end in ("From", "To"))
+    days = widget(filters, pn.widgets.DateRangePicker)
+    # Picked: from 00:00 of the first day to 24:00 of the last, in Paris (UTC+1 in November).
+    days.value = (date(2026, 11, 20), date(2026, 11, 21))
+    assert (messages.start, messages.end) == (
+        datetime(2026, 11, 19, 23, tzinfo=UTC),
+        datetime(2026, 11, 21, 23, tzinfo=UTC),
+    )
+    assert (since.value, until.value) == ("2026-11-20", "2026-11-21")
+    # Typed: a day, or a day and a time.
+    since.value = "2026-11-18 08:30"
+    until.value = "2026-11-18"
+    assert (messages.start, messages.end) == (
+        datetime(2026, 11, 18, 7, 30, tzinfo=UTC),
+        datetime(2026, 11, 18, 23, tzinfo=UTC),
+    )
+    assert days.value == (date(2026, 11, 18), date(2026, 11, 18))
+    # Days to come cannot be picked; typed, they give an empty window, not an error.
+    assert days.end == datetime.now(ZoneInfo("Europe/Paris")).date()
+    until.value = "2099-01-01"
+    assert messages.end == datetime(2099, 1, 1, 23, tzinfo=UTC) and not filters.problems
+    since.value = "not a day"
+    assert "'not a day' is not a date" in filters.problems[-1]
+    assert messages.start == datetime(2026, 11, 18, 7, 30, tzinfo=UTC)
 
 
 def test_url_forms_of_lists_and_dates() -> None:
@@ -409,7 +482,7 @@ def test_selecting_an_agent_opens_its_page(backend: LiveFrames) -> None:
     view.table.selection = [0]
     agent = view.table.value["agent_id"].iloc[0]
     assert view.agent == agent and view.page is not None
-    assert f"### {view.table.value['name'].iloc[0]}" in view.page.header.object
+    assert f"### {plain(view.table.value['name'].iloc[0])}" in view.page.header.object
     assert not view.page.problem.visible
     conversations = view.page.conversations.value
     assert len(conversations) > 0
@@ -440,10 +513,54 @@ def test_a_source_failing_on_first_load_shows_a_message(tmp_path: Path) -> None:
     assert "could not be read" in view.problem.object and "disk on fire" in view.problem.object
 
 
-@pytest.mark.parametrize(
-    ("edges", "loops"),
-    [([("a", "b"), ("b", "c")], False), ([("a", "b"), ("b", "a")], True), ([], False)],
+# -- any question, any view ------------------------------------------------------------------
+
+QUESTIONS = st.fixed_dictionaries(
+    {
+        "window": st.sampled_from(["15m", "1h", "24h", "7d", "30d", "past", "future"]),
+        "agents": st.lists(
+            st.sampled_from([a["id"] for a in AGENTS] + [a["name"] for a in AGENTS] + ["nobody"]),
+            max_size=3,
+        ),
+        "statuses": st.lists(st.sampled_from(["ok", "error", "timeout", "other"]), max_size=2),
+        "roles": st.lists(st.sampled_from(["user", "agent", "system", "tool"]), max_size=2),
+        "search": st.sampled_from(["", "c-", "u-00", "zzzz", "<b>"]),
+        "tz": st.sampled_from(["UTC", "Europe/Paris", "Asia/Kolkata", "Pacific/Chatham"]),
+    }
 )
-def test_hand_off_cycles_are_found(edges: list[tuple[str, str]], loops: bool) -> None:
-    frame = pd.DataFrame(edges, columns=["source", "target"])
-    assert has_cycle(frame) is loops
+CUSTOM = {
+    "past": (datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 2, tzinfo=UTC)),
+    "future": (datetime(2099, 1, 1, tzinfo=UTC), datetime(2099, 1, 3, tzinfo=UTC)),
+}
+
+
+@pytest.fixture(scope="module")
+def every_view(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """A dashboard with every tab built, and an agent page open, on a small store."""
+    source = LocalSource(tmp_path_factory.mktemp("views") / "store.db")
+    source.upsert("agents", AGENTS)
+    source.upsert("messages", MESSAGES)
+    dashboard = Dashboard(LiveFrames(source, MemoryFrameCache()))
+    render(dashboard)
+    for name in TABS:
+        dashboard.tab = name
+    dashboard.views["agents"].agent = AGENTS[0]["id"]
+    yield dashboard
+    compute.MEMO.clear()
+
+
+@settings(max_examples=20)
+@given(question=QUESTIONS)
+def test_any_question_updates_every_view(every_view: Dashboard, question: dict[str, Any]) -> None:
+    window = question.pop("window")
+    span = CUSTOM.get(window)
+    messages = every_view.messages
+    if span is None:
+        messages.param.update(window=window, **question)
+    else:
+        messages.param.update(window="custom", start=span[0], end=span[1], **question)
+    page = every_view.views["agents"].page
+    assert page is not None
+    for view in [*every_view.views.values(), page]:
+        view.refresh()  # raises if a view cannot show this question
+        assert not view.problem.visible, view.problem.object
