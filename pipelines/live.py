@@ -70,6 +70,13 @@ class LiveFrame:
     last_success: float = field(default_factory=time.time)
     #: When a reader last asked for this frame (monotonic seconds), for eviction.
     last_read: float = field(default_factory=time.monotonic)
+    #: The time its rows were cut to its periods: its ``as_of`` when this frame was made
+    #: (a refresh that reads nothing moves ``as_of`` on, not this).
+    cut_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.cut_at is None:
+            self.cut_at = self.as_of
 
 
 @dataclass(frozen=True)
@@ -466,7 +473,7 @@ class LiveFrames:
             as_of,
             container=spec.container,
             time_column=TIME_FIELD[spec.container],
-            previous_as_of=live.as_of,
+            previous_as_of=live.cut_at,
             gone=gone,
         )
         self._record(spec, before, started, len(changes.documents), len(merged.changed))

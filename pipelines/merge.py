@@ -53,6 +53,13 @@ def _crossed(window: Window, times: pd.Series, before: datetime, after: datetime
     return bool(((times > edge_before) & (times <= edge_after)).any())
 
 
+SETTLE = 0.01
+"""Share of a relative window's length it may slide, with nothing read, before its rows are
+cut again: a refresh that reads nothing changes nothing (same frame, same version, no
+copy, no cache write) until the window has slid this far (14 minutes of 24 hours, 7 hours
+of 30 days); the periods' numbers are then at most this share of a window behind."""
+
+
 def merge(
     frame: pd.DataFrame,
     changes: pd.DataFrame,
@@ -70,8 +77,10 @@ def merge(
     their rows leave the frame, as an update would replace them.  With a
     ``window``, rows before its previous period (or after a fixed end) are
     dropped, and a relative window that moved on since ``previous_as_of``
-    reports rows that crossed into the previous period as moved.  Text columns
-    are combined into one chunk once merges have split them into many.
+    reports rows that crossed into the previous period as moved.  With nothing
+    replaced, a relative window that slid less than :data:`SETTLE` of its length
+    since ``previous_as_of`` (when its rows were last cut) is left as it is.  Text
+    columns are combined into one chunk once merges have split them into many.
     """
     result = frame
     replaced = pd.concat(
@@ -80,6 +89,14 @@ def merge(
     if len(replaced):
         result = pd.concat([frame[~isin(frame["id"], replaced)], changes], ignore_index=True)
     moved = False
+    if (
+        not len(replaced)
+        and window is not None
+        and window.label is not None
+        and previous_as_of is not None
+        and as_of - previous_as_of < window.length * SETTLE
+    ):
+        return Merged(frame, changes, False, False)
     if window is not None:
         inside = _inside(window, result[time_column], as_of)
         if not bool(inside.all()):

@@ -478,3 +478,26 @@ def test_collector_pauses_nest_and_keep_a_disabled_collector_disabled() -> None:
         assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()
+
+
+def test_refreshes_that_read_nothing_change_nothing(
+    store: LocalSource, new_cache: CacheFactory
+) -> None:
+    from pipelines.pipeline import SLICES
+
+    frames = LiveFrames(store, new_cache())
+    pipeline = MessagesPipeline(frames=frames, window="30d")
+    shown = pipeline.frame, pipeline.previous_frame
+    version, writes = pipeline.version, frames.cache.stats.writes
+    held = len(SLICES._entries)
+    for _ in range(5):  # the window slides a little at each, its rows cross no cut
+        assert pipeline.refresh() == 0
+        assert pipeline.frame is not None and pipeline.previous_frame is not None  # read
+    assert pipeline.version == version and pipeline.live.version == 0
+    assert frames.cache.stats.writes == writes  # the frame is not written again
+    assert len(SLICES._entries) <= held + 2  # one cut per period, not one per refresh
+    assert len(pipeline.frame) == len(shown[0]) and len(pipeline.previous_frame) == len(shown[1])
+    # A message written is merged at the next refresh, as ever.
+    store.upsert("messages", [message(99, datetime.now(UTC) - timedelta(minutes=1))])
+    assert pipeline.refresh() == 1
+    assert pipeline.version == version + 1 and "m099" in set(pipeline.frame["id"])

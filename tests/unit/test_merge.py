@@ -57,9 +57,19 @@ def test_rows_before_the_previous_period_leave_the_frame() -> None:
 
 
 def test_a_row_crossing_into_the_previous_period_is_a_move() -> None:
-    frame = rows(("m1", 1), ("edge", 24.001))  # 3.6 s past the edge, inside it 10 s ago
-    result = merged(frame, rows(), previous_as_of=NOW - timedelta(seconds=10))
+    frame = rows(("m1", 1), ("edge", 24.2))  # 12 min past the edge, inside it 15 min ago
+    result = merged(frame, rows(), previous_as_of=NOW - timedelta(minutes=15))
     assert result.frame is frame and result.moved  # still held: the previous period shows it
+
+
+def test_a_window_that_slid_a_little_with_nothing_read_is_left_as_it_is() -> None:
+    # 10 minutes of 24 hours: under SETTLE, so no cut, no move, though rows crossed.
+    frame = rows(("m1", 1), ("edge", 24.001), ("old", 48.1))
+    result = merged(frame, rows(), previous_as_of=NOW - timedelta(minutes=10))
+    assert result.frame is frame and result.unchanged
+    # A change is merged (and the rows cut) whenever it comes.
+    result = merged(frame, rows(("m2", 0.1)), previous_as_of=NOW - timedelta(minutes=10))
+    assert sorted(result.frame["id"]) == ["edge", "m1", "m2"]
 
 
 def test_changes_outside_the_periods_are_not_changed_rows() -> None:
