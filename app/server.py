@@ -28,6 +28,7 @@ from typing import Any
 from panel.command.serve import Serve
 from tornado.process import task_id
 
+from app import websocket
 from app.auth import access
 from app.auth.access import SESSION_COOKIES, SESSION_DAYS, derive
 from pipelines.errors import ConfigError
@@ -182,6 +183,7 @@ class PanelServe:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         if sys.platform == "linux":
             os.register_at_fork(after_in_child=_end_with_parent(os.getpid()))
+        websocket.install()
         try:
             self._command.invoke(self._options)
         except KeyboardInterrupt:
