@@ -25,6 +25,7 @@ METRIC_TITLES = {
     "tokens_out": "tokens out",
     "cost_usd": "cost (USD)",
     "unpriced_messages": "unpriced",
+    "user_id": "user",
 }
 
 

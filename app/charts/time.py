@@ -306,15 +306,17 @@ def stacked_bars(
     select: bool = False,
     kit: FigureKit | None = None,
     number: str = "0,0",
+    counts: bool = True,
 ) -> Any:
-    """Stacked bars of counts over time from :func:`stacked_layers`.
+    """Stacked bars of counts over time from :func:`stacked_layers`; of amounts (dollars)
+    without ``counts``, whose axis then ticks fractions too.
 
     Hovering a bar shows every series of its time bin, each as ``number`` formats it
     (a Bokeh number format: ``$0,0.00`` for dollars).
     """
     kit = kit or FigureKit()
     return _time_chart(
-        _time_frame(title, ylabel, select, kit, counts=True),
+        _time_frame(title, ylabel, select, kit, counts=counts),
         layers,
         lambda i, layer: Quad(
             left="left",

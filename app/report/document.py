@@ -347,6 +347,7 @@ def _charts(
                     title=f"Cost per {bin_name(interval)} by model (USD)",
                     ylabel="USD",
                     number="$0,0.00",
+                    counts=False,
                     kit=kit,
                 ),
                 printed,

@@ -188,7 +188,13 @@ class OverviewView(View):
 
     def _draw_cost(self, layers: Sequence[Layer], title: str) -> Any:
         return stacked_bars(
-            layers, title=title, ylabel="USD", select=True, kit=self._kit, number="$0,0.00"
+            layers,
+            title=title,
+            ylabel="USD",
+            select=True,
+            kit=self._kit,
+            number="$0,0.00",
+            counts=False,
         )
 
     def _select_time(self, x0: Any, x1: Any) -> None:
