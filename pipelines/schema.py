@@ -732,9 +732,9 @@ def normalise(
     rules = RULES[container]
     quarantined: list[QuarantinedDocument] = []
     objs: Sequence[Any]
-    if isinstance(docs, ColumnBatch):  # values already by field: nothing to take apart
-        objs = docs
-    elif set(map(type, docs)) == {dict}:  # the common case, checked at C speed
+    # Values already by field, or documents that are all objects (the common case, checked
+    # at C speed): nothing to take apart.
+    if isinstance(docs, ColumnBatch) or set(map(type, docs)) == {dict}:
         objs = docs
     else:
         is_dict = np.fromiter((isinstance(d, dict) for d in docs), dtype=bool, count=len(docs))
