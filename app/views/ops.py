@@ -68,9 +68,12 @@ class OpsView(View):
         self.documents = _per_refresh(
             "documents", "Documents read per refresh", "documents", kit, times
         )
+        # Oldest first, as the refreshes come: new ones are streamed in and the oldest rolled
+        # out; the browser sorts them newest first.
         self.history = table(
             pagination="local",
             page_size=10,
+            sorters=[{"field": "at", "dir": "desc"}],
             titles={
                 "at": f"time ({self.messages.tz})",
                 "spec": "frame",
@@ -83,6 +86,7 @@ class OpsView(View):
                 "took_ms": number("0,0"),
             },
         )
+        self._history_shown: tuple[str, pd.Timestamp] | None = None  # (zone, latest at)
         self.reasons = table()
         # Reasons and documents are long: they wrap in columns of their own width (the
         # textarea formatter shows text as text, never as HTML).
@@ -113,6 +117,22 @@ class OpsView(View):
         )
         self._refresh_now()
 
+    def _show_history(self, history: pd.DataFrame, tz: str) -> None:
+        """Stream the refreshes recorded since the last shown into the table, rolling the
+        oldest out: one refresh costs a row, not the whole table (sent again only when the
+        zone changes)."""
+        shown = self._history_shown
+        if shown is None or shown[0] != tz:
+            self.history.value = history.tail(HISTORY_SHOWN).reset_index(drop=True)
+        else:
+            new = history[history["at"] > shown[1]]
+            if len(new):
+                self.history.stream(
+                    new.reset_index(drop=True), rollover=HISTORY_SHOWN, follow=False
+                )
+        if len(history):
+            self._history_shown = (tz, history["at"].iloc[-1])
+
     def refresh(self) -> None:
         status, tz = self.messages.data.status(), self.messages.tz
         self.freshness.titles = {**self.freshness.titles, "as_of": f"data as of ({tz})"}
@@ -141,7 +161,7 @@ class OpsView(View):
                     for spec, rows in by_spec
                 ]
             )
-        sync_table(self.history, history.iloc[::-1])
+        self._show_history(history, tz)
         reasons = pd.DataFrame(
             sorted(status.quarantine_reasons.items()), columns=["reason", "documents"]
         )
@@ -153,6 +173,8 @@ class OpsView(View):
             self._listed = (status.quarantined, tz)
 
 
+HISTORY_SHOWN = 100
+"""Refreshes listed, the latest (the charts draw all those recorded)."""
 QUARANTINE_LISTED = 100
 """Quarantined documents listed, the latest first (the API lists up to its ``limit``)."""
 DOCUMENT_SHOWN = 300

@@ -564,3 +564,21 @@ def test_any_question_updates_every_view(every_view: Dashboard, question: dict[s
     for view in [*every_view.views.values(), page]:
         view.refresh()  # raises if a view cannot show this question
         assert not view.problem.visible, view.problem.object
+
+
+def test_the_ops_refreshes_table_takes_new_refreshes_as_rows(backend: LiveFrames) -> None:
+    from app.tables import refreshes_table
+    from app.views.ops import HISTORY_SHOWN, OpsView
+
+    messages = MessagesPipeline(frames=backend)
+    view = OpsView(messages=messages)
+    render(view)
+    before = view.history.value
+    messages.refresh()
+    view.refresh()
+    after = view.history.value
+    # The refreshes since are rows added at the end (the browser sorts newest first); the
+    # rows shown before stay, until the oldest roll out past HISTORY_SHOWN.
+    assert len(before) < len(after) <= HISTORY_SHOWN
+    assert after.iloc[: len(before)]["at"].tolist() == before["at"].tolist()
+    assert after["at"].iloc[-1] == refreshes_table(backend.status(), messages.tz)["at"].iloc[-1]
