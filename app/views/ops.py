@@ -87,7 +87,7 @@ class OpsView(View):
             },
         )
         self._history_shown: tuple[str, pd.Timestamp] | None = None  # (zone, latest at)
-        self.reasons = table()
+        self.reasons = table(configuration={"placeholder": "No document quarantined"})
         # Reasons and documents are long: they wrap in columns of their own width (the
         # textarea formatter shows text as text, never as HTML).
         wrapped = {"type": "textarea"}
@@ -97,6 +97,7 @@ class OpsView(View):
             layout="fit_columns",
             widths={"seen_at": 190, "container": 100, "reason": "28%", "document": "36%"},
             formatters={"id": wrapped, "reason": wrapped, "document": wrapped},
+            configuration={"placeholder": "No document quarantined"},
         )
         # (count, time zone) of the documents listed: the store is read again when it moves.
         self._listed: tuple[int, str] | None = None
