@@ -11,11 +11,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
 from playwright.sync_api import expect
+
+if TYPE_CHECKING:
+    from pipelines.live import LiveFrames
 
 # Machines here are shared and noisy: a per-example deadline would make property tests flaky.
 settings.register_profile("agentdash", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -43,6 +46,25 @@ def wait_until(condition, timeout: float = 20.0, interval: float = 0.05, message
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {message or condition}")
+
+
+@contextmanager
+def stored_frames(
+    folder: Path, agents: list[dict[str, Any]], messages: list[dict[str, Any]]
+) -> Iterator[LiveFrames]:
+    """Live frames over an embedded store in ``folder`` holding ``agents`` and ``messages``,
+    with a memory cache; the store is closed after the block."""
+    from pipelines.cache import MemoryFrameCache
+    from pipelines.live import LiveFrames
+    from pipelines.sources.local import LocalSource
+
+    store = LocalSource(folder / "store.db")
+    store.upsert("agents", agents)
+    store.upsert("messages", messages)
+    try:
+        yield LiveFrames(store, MemoryFrameCache())
+    finally:
+        store.close()
 
 
 @contextmanager

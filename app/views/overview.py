@@ -90,8 +90,7 @@ class OverviewView(View):
         # The choices include the model and the dimensions the settings declared.
         chosen: dict[str, Any] = {n: params.pop(n) for n in ("by", "breakdown") if n in params}
         super().__init__(**params)
-        self._stacks = stacks()
-        offer_choices(self)
+        self._stacks = offer_choices(self)
         self.param.update(chosen)
         self.cards = KpiCards(KPIS)
         # Model names come from documents: shown as text, never as HTML.
@@ -273,11 +272,13 @@ def stacks() -> dict[str, tuple[str, str]]:
     return {**STACK_BY, **{column: (column, _by_name(column)) for column in _breakdowns()}}
 
 
-def offer_choices(target: param.Parameterized) -> None:
+def offer_choices(target: param.Parameterized) -> dict[str, tuple[str, str]]:
     """Offer the pipeline's breakdowns (the model, the dimensions declared from the
-    settings) as choices of ``target``'s ``by`` and ``breakdown``."""
-    target.param.by.objects = list(stacks())
+    settings) as choices of ``target``'s ``by`` and ``breakdown``; the stacks offered."""
+    offered = stacks()
+    target.param.by.objects = list(offered)
     target.param.breakdown.objects = [*_breakdowns(), "user_id"]
+    return offered
 
 
 def _by_name(column: str) -> str:

@@ -11,19 +11,15 @@ import pytest
 from app.api import answers
 from app.api.parameters import FILTERS, PAGE, ApiError, messages_pipeline, read_arguments
 from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline, demo, metrics
-from pipelines.cache import MemoryFrameCache
-from pipelines.sources.local import LocalSource
+from tests.conftest import stored_frames
 
 AGENTS, MESSAGES = demo.generate(4, 600, 1, seed=5)
 
 
 @pytest.fixture
 def frames(tmp_path: Path) -> Iterator[LiveFrames]:
-    store = LocalSource(tmp_path / "store.db")
-    store.upsert("agents", AGENTS)
-    store.upsert("messages", MESSAGES)
-    yield LiveFrames(store, MemoryFrameCache())
-    store.close()
+    with stored_frames(tmp_path, AGENTS, MESSAGES) as frames:
+        yield frames
 
 
 def read(**query: Any) -> dict[str, Any]:

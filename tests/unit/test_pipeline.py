@@ -14,19 +14,15 @@ import pytest
 
 from app.views.filters import url_names
 from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline, demo
-from pipelines.cache import MemoryFrameCache
-from pipelines.sources.local import LocalSource
+from tests.conftest import stored_frames
 
 AGENTS, MESSAGES = demo.generate(4, 800, 2, seed=3)
 
 
 @pytest.fixture
 def frames(tmp_path: Path) -> Iterator[LiveFrames]:
-    store = LocalSource(tmp_path / "store.db")
-    store.upsert("agents", AGENTS)
-    store.upsert("messages", MESSAGES)
-    yield LiveFrames(store, MemoryFrameCache())
-    store.close()
+    with stored_frames(tmp_path, AGENTS, MESSAGES) as frames:
+        yield frames
 
 
 class Counted(pn.viewable.Viewer):

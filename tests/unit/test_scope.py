@@ -12,8 +12,7 @@ from app import memo
 from app.api.parameters import FILTERS
 from app.views.filters import url_names
 from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline, demo, metrics
-from pipelines.cache import MemoryFrameCache
-from pipelines.sources.local import LocalSource
+from tests.conftest import stored_frames
 
 AGENTS, MESSAGES = demo.generate(8, 2000, 2, seed=5)
 TEAMS = sorted({agent["team"] for agent in AGENTS})
@@ -21,11 +20,8 @@ TEAMS = sorted({agent["team"] for agent in AGENTS})
 
 @pytest.fixture
 def frames(tmp_path: Path) -> Iterator[LiveFrames]:
-    store = LocalSource(tmp_path / "store.db")
-    store.upsert("agents", AGENTS)
-    store.upsert("messages", MESSAGES)
-    yield LiveFrames(store, MemoryFrameCache())
-    store.close()
+    with stored_frames(tmp_path, AGENTS, MESSAGES) as frames:
+        yield frames
 
 
 def agents_of(*teams: str) -> set[str]:
