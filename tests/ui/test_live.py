@@ -156,11 +156,15 @@ def test_pause_holds_the_figures_and_resume_catches_up(
 ) -> None:
     paused, _guard = guarded_page
     live = paused.context.new_page()
+    # Both pages first show every message held: one written by an earlier test may still be
+    # on its way to a page opened meanwhile.
+    _, summary = live_app.get_json("/api/v1/metrics/summary?window=24h")
+    before = summary["messages"]
     for page in (paused, live):
         open_dashboard(page, live_app)
+        expect(messages_card(page)).to_have_text(f"{before:,}", timeout=periods(2))
     paused.get_by_role("button", name="Pause").click()
     expect(paused.get_by_role("button", name="Resume")).to_be_visible()
-    before = count(messages_card(paused))
 
     write_message(live_app)
     # Once the live page shows it, the paused one has been told too, and ignored it.
