@@ -674,7 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or source error, 3 no messages in the window, 4 no Chromium for PDF/PNG, "
         "5 Chromium failed.",
     )
-    report.add_argument("--window", choices=list(WINDOWS), help="the last 15m ... 30d (default 7d)")
+    report.add_argument("--window", choices=list(WINDOWS), help="the last 15m ... 90d (default 7d)")
     report.add_argument("--start", help="ISO 8601 start of a fixed window (UTC if no offset)")
     report.add_argument("--end", help="ISO 8601 end of a fixed window (default now)")
     report.add_argument(

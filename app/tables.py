@@ -106,12 +106,13 @@ def message_table(messages: pd.DataFrame, agents: pd.DataFrame, tz: str) -> pd.D
 
 
 def frames_table(status: Status, tz: str) -> pd.DataFrame:
-    """One row per live frame: rows, time of the data, staleness and the last error."""
+    """One row per live frame: rows, memory, time of the data, staleness and the last error."""
     table = pd.DataFrame(
         [asdict(frame) for frame in status.frames],
-        columns=["frame", "rows", "as_of", "stale", "error", "version"],
+        columns=["frame", "rows", "bytes", "as_of", "stale", "error", "version"],
     )
     table["as_of"] = to_local(pd.to_datetime(table["as_of"], utc=True), tz)
+    table.insert(2, "memory_mb", table.pop("bytes").astype("float64") / 1e6)
     return table
 
 

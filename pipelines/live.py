@@ -77,6 +77,14 @@ class LiveFrame:
     def __post_init__(self) -> None:
         if self.cut_at is None:
             self.cut_at = self.as_of
+        self._nbytes: int | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes its frame holds (measured once: a live frame's rows never change)."""
+        if self._nbytes is None:
+            self._nbytes = int(self.frame.memory_usage(index=True, deep=True).sum())
+        return self._nbytes
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,7 @@ class LiveFrames:
         prices: PriceTable | None = None,
         dimensions: dict[str, str] | None = None,
         max_frames: int = 10,
+        memory_budget: int = 1_000_000_000,
         quarantine: Quarantine | None = None,
     ) -> None:
         self.source = source
@@ -125,6 +134,9 @@ class LiveFrames:
         self.idle_seconds = idle_seconds
         #: Live frames kept at most; past that, the one read least recently is dropped.
         self.max_frames = max_frames
+        #: Bytes of frames kept at most; past that, those read least recently are dropped
+        #: (and read again when asked for). One frame larger than this is still served.
+        self.memory_budget = memory_budget
         #: Skip a refresh when another process refreshed the same frame this recently.
         self.min_refresh_seconds = 0.0
         self.cache = cache
@@ -160,6 +172,7 @@ class LiveFrames:
             ),
             prices=PriceTable.from_settings(settings),
             dimensions=dict(settings.dimensions),
+            memory_budget=settings.memory_budget,
             quarantine=open_quarantine(settings, source.identity),
         )
 
@@ -278,9 +291,15 @@ class LiveFrames:
         entry = self.cache.get(key) or self._load(spec)
         return LiveFrame(coerce(entry.frame, spec.container), entry.token, entry.as_of)
 
+    def held_bytes(self) -> int:
+        """Bytes of the frames this process holds: live frames and the windows cut from them."""
+        return sum(v.nbytes for v in list(self._live.values())) + sum(
+            d[2].nbytes for d in list(self._derived.values())
+        )
+
     def _keep(self, key: str, spec: FrameSpec, live: LiveFrame) -> None:
-        """Hold ``live`` as the frame of ``spec``; past ``max_frames``, drop the one read
-        least recently."""
+        """Hold ``live`` as the frame of ``spec``; past ``max_frames`` or ``memory_budget``,
+        drop the windows cut from frames, then the frames read least recently."""
         with self._guard:
             self._live[key], self._specs[key] = live, spec
             while len(self._live) > self.max_frames:
@@ -289,6 +308,17 @@ class LiveFrames:
                     "dropping %s: more than %d live frames",
                     self._specs[oldest].describe(),
                     self.max_frames,
+                )
+                self._drop(oldest)
+            while self._derived and self.held_bytes() > self.memory_budget:
+                self._derived.popitem(last=False)
+            while len(self._live) > 1 and self.held_bytes() > self.memory_budget:
+                others = [k for k in self._live if k != key]
+                oldest = min(others, key=lambda k: self._live[k].last_read)
+                log.info(
+                    "dropping %s: the frames held exceed the memory budget of %.0f MB",
+                    self._specs[oldest].describe(),
+                    self.memory_budget / 1e6,
                 )
                 self._drop(oldest)
 
@@ -353,7 +383,9 @@ class LiveFrames:
         )
         self._derived[key] = (id(parent), parent.version, live)
         self._derived.move_to_end(key)
-        while len(self._derived) > self.max_frames:
+        while len(self._derived) > self.max_frames or (
+            len(self._derived) > 1 and self.held_bytes() > self.memory_budget
+        ):
             self._derived.popitem(last=False)
         return live
 
@@ -623,6 +655,7 @@ class LiveFrames:
                     v.stale,
                     v.error,
                     v.version,
+                    v.nbytes,
                 )
                 for k, v in list(self._live.items())
             ),

@@ -38,6 +38,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,10 @@ class Settings:
     rate_limit: str = "120/minute"
     allowed_origins: tuple[str, ...] = ()
     log_format: str = "text"
+    #: Windows at least this long are answered from hourly rollups (see pipelines.rollups).
+    rollup_from: timedelta = timedelta(days=7)
+    #: Bytes of live frames one process holds at most (least recently read dropped first).
+    memory_budget: int = 1_000_000_000
 
     @property
     def messages_container(self) -> str:
@@ -118,6 +123,36 @@ def _positive_number(name: str, raw: Any, kind: type[int] | type[float]) -> Any:
         ) from None
     if value <= 0:
         raise ConfigError(f"{PREFIX}{name.upper()}={raw!r} must be greater than 0")
+    return value
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS.update({"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40})
+
+
+def _size(name: str, raw: Any) -> int:
+    """Bytes from ``1GB``, ``512MiB`` or a number of bytes."""
+    match = _SIZE.fullmatch(str(raw)) if not isinstance(raw, bool) else None
+    if match is None or float(match[1]) <= 0:
+        raise ConfigError(
+            f"{PREFIX}{name.upper()}={raw!r} is not a size: give e.g. 1GB, 512MB or 2GiB"
+        )
+    return int(float(match[1]) * _UNITS[(match[2] or "").lower()])
+
+
+def _duration(name: str, raw: Any) -> timedelta:
+    """A duration such as ``7d``, ``36h`` or ``90m`` (pandas' notation)."""
+    import pandas as pd
+
+    try:
+        value = pd.Timedelta(str(raw)).to_pytimedelta()
+    except ValueError:
+        value = None
+    if value is None or value <= timedelta(0) or isinstance(raw, bool | int | float):
+        raise ConfigError(
+            f"{PREFIX}{name.upper()}={raw!r} is not a duration: give e.g. 7d, 36h or 90m"
+        )
     return value
 
 
@@ -418,4 +453,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         values["rate_limit"] = _check_rate_limit(raw)
     if (raw := get("allowed_origins")) is not None:
         values["allowed_origins"] = _check_origins(raw)
+    if (raw := get("rollup_from")) is not None:
+        values["rollup_from"] = _duration("rollup_from", raw)
+    if (raw := get("memory_budget")) is not None:
+        values["memory_budget"] = _size("memory_budget", raw)
     return Settings(**values)

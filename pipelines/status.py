@@ -37,6 +37,8 @@ class FrameState:
     stale: bool
     error: str | None
     version: int
+    #: Bytes its rows hold in this process.
+    bytes: int = 0
 
 
 @dataclass(frozen=True)

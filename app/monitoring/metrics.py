@@ -61,6 +61,11 @@ DATA_AGE = Gauge(
     "Age of the oldest data a process serves, at its last refresh.",
     multiprocess_mode="livemax",
 )
+FRAME_BYTES = Gauge(
+    "agentdash_frame_bytes",
+    "Bytes of the live frames a process holds (see AGENTDASH_MEMORY_BUDGET).",
+    multiprocess_mode="livesum",
+)
 
 _TOTALS: dict[Counter, Callable[[dict[str, Any]], float]] = {
     DOCUMENTS_READ: lambda s: s["source"]["documents"],
@@ -104,6 +109,7 @@ class Monitor:
                 REFRESH_SECONDS.observe(record.seconds)
             if status.refreshes:
                 self._last = status.refreshes[-1]
+            FRAME_BYTES.set(sum(frame.bytes for frame in status.frames))
             if status.oldest is not None:
                 DATA_AGE.set((datetime.now(UTC) - status.oldest).total_seconds())
 

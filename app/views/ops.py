@@ -48,7 +48,12 @@ class OpsView(View):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.freshness = table(
-            titles={"as_of": f"data as of ({self.messages.tz})", "error": "last error"}
+            titles={
+                "as_of": f"data as of ({self.messages.tz})",
+                "memory_mb": "memory (MB)",
+                "error": "last error",
+            },
+            formatters={"memory_mb": number("0,0.0")},
         )
         self.counters = KpiCards(
             {

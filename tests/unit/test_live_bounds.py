@@ -61,3 +61,25 @@ def test_explicit_windows_read_once_are_right_and_not_kept(store: LocalSource) -
         )
     )
     assert len(held(frames)) == 1
+
+
+def test_the_memory_budget_holds_under_windows_larger_than_it(tmp_path: Path) -> None:
+    store = LocalSource(tmp_path / "hourly.db")
+    store.upsert("messages", [message(i, NOW - timedelta(hours=i)) for i in range(60 * 24)])
+    sizes = {
+        label: LiveFrames(store, MemoryFrameCache()).get(FrameSpec("messages", Window.parse(label)))
+        for label in ("24h", "7d", "30d")
+    }
+    budget = sizes["7d"].nbytes + sizes["24h"].nbytes  # less than the 30d frame alone
+    assert sizes["30d"].nbytes > budget
+    frames = LiveFrames(store, MemoryFrameCache(), memory_budget=budget)
+    reference = LiveFrames(store, MemoryFrameCache())
+    for label in ("24h", "7d", "30d", "24h", "7d", "24h", "30d", "7d"):
+        asked = MessagesPipeline(frames=frames, window=label)
+        expected = MessagesPipeline(frames=reference, window=label)
+        # Each window is right, whether it was held or dropped and read again ...
+        assert sorted(asked.frame["id"]) == sorted(expected.frame["id"])
+        # ... and the frames held stay within the budget, or are the one window asked for.
+        assert frames.held_bytes() <= budget or held(frames) == [f"messages[{label}]"]
+    assert held(frames) == ["messages[7d]"]
+    assert frames.status().frames[0].bytes == sizes["7d"].nbytes

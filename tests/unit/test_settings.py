@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,21 @@ def test_environment_variables(tmp_path: Path) -> None:
     assert settings.redis_url == "redis://cache:6379/2"
     assert settings.cache_ttl_seconds == 600
     assert settings.refresh_seconds == 0.5
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1GB", 10**9), ("512MiB", 512 * 2**20), ("1.5 gb", 1_500_000_000), ("2000000", 2_000_000)],
+)
+def test_memory_budgets_in_the_units_people_write(raw: str, expected: int) -> None:
+    assert load_settings({"AGENTDASH_MEMORY_BUDGET": raw}).memory_budget == expected
+
+
+def test_rollups_serve_windows_from_seven_days_unless_told(tmp_path: Path) -> None:
+    assert load_settings({}).rollup_from == timedelta(days=7)
+    assert load_settings(config(tmp_path, 'rollup_from = "36h"\n')).rollup_from == timedelta(
+        hours=36
+    )
 
 
 @pytest.mark.parametrize("url", ["redis://h:1/0", "rediss://user:pw@h:6380", "unix:///run/r.sock"])
@@ -155,6 +171,10 @@ def test_cosmos_settings(tmp_path: Path) -> None:
             "AGENTDASH_COSMOS_ENDPOINT",
         ),
         ({"AGENTDASH_CONFIG": "/nonexistent/agentdash.toml"}, "AGENTDASH_CONFIG"),
+        ({"AGENTDASH_ROLLUP_FROM": "a week"}, "AGENTDASH_ROLLUP_FROM"),
+        ({"AGENTDASH_ROLLUP_FROM": "-7d"}, "AGENTDASH_ROLLUP_FROM"),
+        ({"AGENTDASH_MEMORY_BUDGET": "plenty"}, "AGENTDASH_MEMORY_BUDGET"),
+        ({"AGENTDASH_MEMORY_BUDGET": "0GB"}, "AGENTDASH_MEMORY_BUDGET"),
     ],
 )
 def test_wrong_environment_values_are_refused_naming_the_variable(
@@ -188,6 +208,8 @@ def test_wrong_environment_values_are_refused_naming_the_variable(
         ('[fields.messages]\ncreated = "createdAt"', "AGENTDASH_CONFIG"),
         ('[fields.messages]\ntimestamp = ""', "AGENTDASH_CONFIG"),
         ("[fields.messages]\ntimestamp = 5", "AGENTDASH_CONFIG"),
+        ("rollup_from = 7", "AGENTDASH_ROLLUP_FROM"),
+        ("memory_budget = true", "AGENTDASH_MEMORY_BUDGET"),
     ],
 )
 def test_wrong_file_values_are_refused_naming_the_setting(

@@ -372,7 +372,7 @@ def test_bad_values_from_a_link_are_refused_with_a_reason(backend: LiveFrames) -
         "c-1",
     )
     assert len(filters.problems) == 3
-    assert "window '2d' is not one of 15m, 1h, 24h, 7d, 30d, custom" in filters.problems[0]
+    assert "window '2d' is not one of 15m, 1h, 24h, 7d, 30d, 90d, custom" in filters.problems[0]
     assert "Mars/Base" in filters.problems[1] and "yesterday" in filters.problems[2]
     shown = shown_alert(filters)
     # They quote the link: shown as text, never read as markup.
