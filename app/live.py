@@ -358,8 +358,8 @@ class LiveControls(pn.viewable.Viewer):
 
     def _show(self) -> None:
         """Show the time and health of the data the pipelines hold now."""
-        if not self.pipelines:
-            return
+        if not self.pipelines or not all(p.ready() for p in self.pipelines):
+            return  # a page sent before its data: the first refresh after the read tells
         lives = [pipeline.live for pipeline in self.pipelines]
         self._clock.as_of = min(live.as_of for live in lives).timestamp() * 1000
         errors = sorted({live.error or "unknown error" for live in lives if live.stale})

@@ -250,6 +250,11 @@ class LiveFrames:
             return self._guards.setdefault(key, threading.Lock())
 
     # -- reading ----------------------------------------------------------------------
+    def holds(self, spec: FrameSpec) -> bool:
+        """True when :meth:`get` answers from memory: the spec's frame is held, or can be
+        cut from one held (a page built on it waits for no read)."""
+        return self.key(spec) in self._live or self._covering(spec) is not None
+
     def get(self, spec: FrameSpec) -> LiveFrame:
         """The live frame of ``spec``: from memory, else the cache, else the source.
 

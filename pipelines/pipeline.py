@@ -217,6 +217,15 @@ class Pipeline(param.Parameterized):
     def _versions(self) -> tuple[tuple[str, int], ...]:
         return tuple((self.data.key(s), self.data.get(s).version) for s in self._specs())
 
+    def ready(self) -> bool:
+        """True when the live frames it reads are in this process's memory: its frame costs
+        no read from the cache or the source.  A question that cannot be asked (a window
+        ending before it starts) has nothing to read: True, and reading it says why."""
+        try:
+            return all(self.data.holds(spec) for spec in self._specs())
+        except QueryError:
+            return True
+
     @property
     def live(self) -> LiveFrame:
         """The live frame the question reads (its rows before the filters)."""
@@ -248,7 +257,9 @@ class Pipeline(param.Parameterized):
     def sync(self) -> int:
         """Take up data that a refresher already read: ``version`` changes when the live
         frame is another than the one last announced.  Returns the version."""
-        if self._announced is not None:  # nothing read yet: nothing to announce
+        # Nothing read yet, or a question whose frames are still being read (a page reads
+        # them off the event loop; this runs on it): nothing to announce.
+        if self._announced is not None and self.ready():
             current = self._versions()
             if current != self._announced:
                 self._announced = current

@@ -111,6 +111,13 @@ class Slow:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """Wait until ``gate`` is set (by the test), then answer normally."""
+
+    gate: threading.Event
+
+
+@dataclass(frozen=True)
 class Drop:
     """Close the connection without answering."""
 
@@ -123,7 +130,7 @@ class Refuse:
     message: str = "The request is not supported."
 
 
-Fault = Throttle | Unavailable | Slow | Drop | Refuse
+Fault = Throttle | Unavailable | Slow | Hold | Drop | Refuse
 
 
 @dataclass
@@ -1077,6 +1084,9 @@ class CosmosStandin:
                 reply = _Error(status, "BadRequest" if status == 400 else "Error", message).reply()
             case Slow(seconds=seconds):
                 time.sleep(seconds)
+                reply = self._answer(request)
+            case Hold(gate=gate):
+                gate.wait()
                 reply = self._answer(request)
             case None:
                 reply = self._answer(request)

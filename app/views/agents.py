@@ -74,7 +74,7 @@ class AgentPage(View):
                 self.thread,
             ]
         )
-        self._refresh_now()
+        self._first_refresh()
 
     @param.depends("agent", watch=True)
     def _agent_changed(self) -> None:
@@ -164,7 +164,7 @@ class AgentsView(View):
         self.layout.extend(
             [pn.pane.Markdown("Select an agent to open its page."), self.table, self._page_slot]
         )
-        self._refresh_now()
+        self._first_refresh()
         self._open()
 
     def _selected(self, event: param.parameterized.Event) -> None:

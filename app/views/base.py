@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -22,6 +24,19 @@ def narrow_time(pipeline: MessagesPipeline, start: datetime, end: datetime) -> N
     start, end = pd.Timestamp(start).floor(minute), pd.Timestamp(end).ceil(minute)
     if start < end:
         pipeline.param.update(window="custom", start=start.to_pydatetime(), end=end.to_pydatetime())
+
+
+def _served() -> bool:
+    """True inside a server session (a page), False in a notebook or a script."""
+    doc = pn.state.curdoc
+    return doc is not None and doc.session_context is not None
+
+
+def _period(messages: MessagesPipeline) -> str:
+    """The window in words: "the last 30d", or its dates."""
+    if messages.window != "custom":
+        return f"the last {messages.window}"
+    return f"{messages.start:%Y-%m-%d %H:%M} to {messages.end:%Y-%m-%d %H:%M} UTC"
 
 
 class View(pn.viewable.Viewer):
@@ -68,6 +83,7 @@ class View(pn.viewable.Viewer):
         self._scheduled = False
         self._shown_data = False
         self._refreshed_at = -float("inf")
+        self._reading: pn.indicators.LoadingSpinner | None = None  # while first read
         self.layout = pn.Column(sizing_mode="stretch_width")
         self.problem = Notice(self.layout, "danger")
         self._asked = self._question()
@@ -88,6 +104,9 @@ class View(pn.viewable.Viewer):
 
     def _refresh_now(self) -> None:
         self._scheduled = False
+        if self._reading is not None and self._reading in self.layout:
+            self.layout.remove(self._reading)
+        self._reading = None
         self._refreshed_at = time.monotonic()
         self._asked = self._question()
         with pn.io.hold():  # whatever the refresh changes leaves in one message
@@ -107,6 +126,41 @@ class View(pn.viewable.Viewer):
             finally:
                 self.layout.loading = False
 
+    def _first_refresh(self) -> None:
+        """Fill the panes the first time: at once when the data is in memory (or outside a
+        server); otherwise the page goes out with the layout under a loading indicator and
+        fills in once the page has loaded and the data is read."""
+        if self._ready() or not _served():
+            self._refresh_now()
+            return
+        self.layout.loading = True
+        self._scheduled = True
+        self._reading = pn.indicators.LoadingSpinner(
+            value=True,
+            size=24,
+            name=f"Reading the messages of {_period(self.messages)} from the source…",
+            margin=(10, 10),
+        )
+        self.layout.insert(0, self._reading)
+        pn.state.onload(self._read_then_refresh)
+
+    def _ready(self) -> bool:
+        return self.messages.ready() and self.agents.ready()
+
+    async def _read_then_refresh(self) -> None:
+        """Read what the views read off the server's event loop (other pages stay live
+        meanwhile), then refresh on the page's own turn."""
+        if not self._ready():
+
+            def read() -> None:
+                with contextlib.suppress(AgentdashError):  # the refresh reports it
+                    for frame in (self.messages.frame, self.messages.previous_frame):
+                        len(frame)
+                    len(self.agents.frame)
+
+            await asyncio.to_thread(read)
+        pn.state.execute(self._refresh_now, schedule=True)
+
     def _request(self, slow: bool) -> None:
         if not self.shown:
             self._behind = True
@@ -122,7 +176,10 @@ class View(pn.viewable.Viewer):
         # On the server this runs on the next tick: the spinner reaches the browser
         # before the work starts, and filter changes arriving together refresh once.
         self._scheduled = True
-        pn.state.execute(self._refresh_now, schedule=True)
+        if self._ready() or not _served():
+            pn.state.execute(self._refresh_now, schedule=True)
+        else:  # a window not in memory: read off the event loop first
+            pn.state.execute(self._read_then_refresh)
 
     def _version_changed(self, *events: param.parameterized.Event) -> None:
         if self._question() != self._asked:

@@ -9,7 +9,9 @@ a sentence saying why (see :attr:`Filters.problems`) and the previous value stay
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import available_timezones
@@ -119,9 +121,13 @@ class Filters(pn.viewable.Viewer):
         # After every other watcher (the widgets' among them), so that they see the window
         # put back last, not the one refused.
         messages.param.watch(self._check_window, ["window", "start", "end"], precedence=10)
-        self.agents.param.watch(self._agent_options, "version")
+        self.agents.param.watch(
+            lambda *_: self._when_read(self.agents, self._agent_options), "version"
+        )
         self._agents_listed: pd.DataFrame | None = None
-        messages.param.watch(self._value_options, "version")
+        messages.param.watch(
+            lambda *_: self._when_read(self.messages, self._value_options), "version"
+        )
         self._values_listed: pd.DataFrame | None = None
         self._widgets = self._make_widgets()
         self._range: pn.Column | None = None
@@ -184,6 +190,23 @@ class Filters(pn.viewable.Viewer):
             [agent, str(name)] for agent, name in zip(agents["id"], names, strict=True)
         ]
 
+    @staticmethod
+    def _when_read(pipeline: Pipeline, fill: Callable[[], None]) -> None:
+        """``fill()`` now when the pipeline's frames are in memory (or outside a server);
+        otherwise once the page has loaded, after reading them off the event loop: the
+        page is sent without waiting for its data."""
+        doc = pn.state.curdoc
+        if pipeline.ready() or doc is None or doc.session_context is None:
+            fill()
+            return
+
+        async def read_then_fill() -> None:
+            with contextlib.suppress(AgentdashError):  # the views say so
+                await asyncio.to_thread(lambda: pipeline.live)
+            pn.state.execute(fill, schedule=True)
+
+        pn.state.onload(read_then_fill)
+
     def _value_options(self, *events: param.parameterized.Event) -> None:
         """The values to pick for the model and each dimension: those of the data read."""
         try:
@@ -213,7 +236,7 @@ class Filters(pn.viewable.Viewer):
         # Labels and placeholders say what these take; a tooltip each would cost every
         # session two more models.
         self.agent_picker = self._picker("agents", "Agents", "all agents: type or pick a name")
-        self._agent_options()
+        self._when_read(self.agents, self._agent_options)
         # The model and the configured dimensions: filters declared by the pipeline; their
         # values come from documents too, so they are pickers of names as well.
         self._value_choices = {
@@ -224,7 +247,7 @@ class Filters(pn.viewable.Viewer):
             )
             for name in self.messages.breakdowns()
         }
-        self._value_options()
+        self._when_read(self.messages, self._value_options)
         reset = pn.widgets.Button(label="Reset filters", color="default")
         reset.on_click(lambda event: self.reset())
         self._window_buttons = _buttons(pn.widgets.RadioButtonGroup, messages.window)

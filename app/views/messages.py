@@ -111,7 +111,7 @@ class MessagesView(View):
                 self.thread,
             ]
         )
-        self._refresh_now()
+        self._first_refresh()
 
     def _data_changed(self) -> None:
         # Rows jumping between pages while someone reads them is worse than a button; a

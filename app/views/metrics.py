@@ -134,7 +134,7 @@ class MetricsView(View):
             ]
         )
         self.param.watch(self._filters_changed, "scale")
-        self._refresh_now()
+        self._first_refresh()
 
     def _draw_histogram(self, layers: list[Layer], title: str) -> Any:
         return histogram(

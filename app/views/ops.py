@@ -121,7 +121,7 @@ class OpsView(View):
                 else pn.pane.Markdown("Only admins see the quarantined documents themselves."),
             ]
         )
-        self._refresh_now()
+        self._first_refresh()
 
     def _show_history(self, history: pd.DataFrame, tz: str) -> None:
         """Stream the refreshes recorded since the last shown into the table, rolling the

@@ -155,7 +155,7 @@ class OverviewView(View):
             ]
         )
         self.param.watch(self._filters_changed, ["by", "breakdown"])
-        self._refresh_now()
+        self._first_refresh()
 
     def _stack_by(self) -> RadioButtonGroup:
         """The choice of ``by``, a Bokeh widget beside the figures it changes."""

@@ -25,7 +25,15 @@ from pipelines.pipeline import MessagesPipeline
 from pipelines.sources.cosmos import CosmosSource
 from pipelines.sources.local import PARTITION_KEYS
 from tests.conftest import repeating, wait_until
-from tests.cosmos_standin import CosmosStandin, Drop, Fault, Slow, Throttle, Unavailable
+from tests.cosmos_standin import (
+    CosmosStandin,
+    Drop,
+    Fault,
+    Hold,
+    Slow,
+    Throttle,
+    Unavailable,
+)
 from tests.integration.test_api import query
 from tests.ui import conftest as ui
 from tests.ui.conftest import UNLIMITED, ServedApp, get_json, new_message
@@ -190,7 +198,8 @@ def test_a_slow_source_delays_new_data_and_blocks_nothing(
     # Two cold reads of windows no live frame holds, each slow: both API workers busy.
     standin.inject(Slow(4), 50, kind="query")
     now = datetime.now(UTC).replace(microsecond=0)
-    windows = [(now - timedelta(days=d + 2), now - timedelta(days=d + 1)) for d in range(2)]
+    # Older than any relative window and the period before it reach (90d: 180 days).
+    windows = [(now - timedelta(days=d + 401), now - timedelta(days=d + 400)) for d in range(2)]
     answers: list[int] = []
 
     def ask(start: datetime, end: datetime) -> None:
@@ -213,3 +222,27 @@ def test_a_slow_source_delays_new_data_and_blocks_nothing(
         thread.join(60)
     assert answers == [200, 200]
     recovered(app, standin, written)
+
+
+def test_a_cold_page_shows_its_layout_at_once_and_fills_in_when_the_data_arrives(
+    app: ServedApp, standin: CosmosStandin, guarded_page: Any
+) -> None:
+    page, _guard = guarded_page
+    gate = threading.Event()
+    # Every query waits: the page's window (read by no test before) cannot be read yet.
+    standin.inject(Hold(gate), 10**6, kind="query")
+    try:
+        page.goto(app.url + "/?window=90d")
+        reading = page.get_by_text("Reading the messages of the last 90d from the source")
+        expect(reading).to_be_visible()
+        expect(page.get_by_role("button", name="Reset filters")).to_be_visible()
+        expect(page.locator(".bk-tab.bk-active")).to_have_text("Overview")
+        # The server answers meanwhile: the read waits off its event loop.
+        assert get_json(app.url + "/health/live")[0] == 200
+    finally:
+        gate.set()
+        standin.clear_faults()
+    expect(reading).to_be_hidden()
+    held = app.get_json("/api/v1/metrics/summary?window=90d")[1]["messages"]
+    expect(page.locator("div:text-is('Messages') + div[style*='20pt']")).to_have_text(f"{held:,}")
+    assert "Traceback" not in app.log()
