@@ -84,7 +84,9 @@ class StoredDemo:
     def describe(self) -> str:
         extra = f" + {self.appended:,} appended" if self.appended else ""
         hours = self.age.total_seconds() / 3600
-        return f"{self.messages:,} messages{extra} over {self.days:g} days, written {hours:.1f} h ago"
+        return (
+            f"{self.messages:,} messages{extra} over {self.days:g} days, written {hours:.1f} h ago"
+        )
 
     def appending(self, count: int) -> None:
         """Record ``count`` messages written into the store after it was built."""
