@@ -182,7 +182,7 @@ def every_window(bench: Bench, windows: list[str]) -> list[tuple[str, str]]:
         ExitStack() as pages,
     ):
         for window in windows:
-            seconds = pages.enter_context(
+            _, seconds = pages.enter_context(
                 page_open(browser, f"{server.url}?window={window}", OVERVIEW_CHARTS)
             )
             rows.append((f"page of {window} drawn, new user", f"{seconds:.2f} s"))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from pipelines import demo
 from pipelines.query import Query
@@ -209,23 +209,23 @@ def chromium() -> Iterator[Browser]:
 
 
 @contextmanager
-def page_open(browser: Browser, url: str, charts: int) -> Iterator[float]:
+def page_open(browser: Browser, url: str, charts: int) -> Iterator[tuple[Page, float]]:
     """A new user's page at ``url`` (a fresh browser context), kept open during the block;
-    yields the seconds from navigation until its ``charts`` charts had drawn."""
+    yields it and the seconds from navigation until its ``charts`` charts had drawn."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page = context.new_page()
         started = time.perf_counter()
         page.goto(url, timeout=3_600_000)
         page.wait_for_function(DRAWN, arg=charts, timeout=3_600_000, polling=20)
-        yield time.perf_counter() - started
+        yield page, time.perf_counter() - started
     finally:
         context.close()
 
 
 def load_seconds(browser: Browser, url: str, charts: int) -> float:
     """Seconds from navigation until the page's ``charts`` charts have drawn."""
-    with page_open(browser, url, charts) as seconds:
+    with page_open(browser, url, charts) as (_, seconds):
         return seconds
 
 
