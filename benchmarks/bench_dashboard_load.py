@@ -45,9 +45,9 @@ def main() -> None:
         for _ in range(REPEAT):
             for name, (app, app_env, query, charts) in pages.items():
                 with Server(app, app_env) as server:
-                    cold, warm = times[name]
-                    cold.append(load_seconds(browser, server.url + query, charts))
-                    warm.append(load_seconds(browser, server.url + query, charts))
+                    first, then = times[name]
+                    first.append(load_seconds(browser, server.url + query, charts))
+                    then.append(load_seconds(browser, server.url + query, charts))
     (cold, warm), (bare_cold, bare_warm) = (
         [statistics.median(values) for values in times[name]] for name in pages
     )
