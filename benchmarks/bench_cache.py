@@ -4,9 +4,9 @@ A process that finds a frame in the shared cache reads it as ``LiveFrames.get`` 
 real ``RedisFrameCache.get`` (frame and metadata fetched together, the Arrow IPC + zstd
 bytes decoded) and the frame's columns made canonical, timed as a new ``LiveFrames`` over
 the same cache asking for the window.  The baseline is what ``pn.cache``-style caches do
-with the same frame in the same Redis: ``GET`` + ``pickle.loads``.  Medians of 5.  Goal:
-the whole read path at least 3x faster than pickle.  ``CACHE_MESSAGES`` (1M) messages
-over 29.5 days, all in the 30d window.
+with the same frame in the same Redis: ``GET`` + ``pickle.loads``.  Medians of 5 rounds
+timing each in turn.  Goal: the whole read path at least 3x faster than pickle.
+``CACHE_MESSAGES`` (1M) messages over 29.5 days, all in the 30d window.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from benchmarks.common import RedisServer, cached_store, env_number, median_seconds, report
+from benchmarks.common import RedisServer, cached_store, env_number, interleaved_medians, report
 from pipelines import FrameSpec, LiveFrames
 from pipelines.cache import KEY_PREFIX, RedisFrameCache
 from pipelines.sources.local import LocalSource
@@ -56,13 +56,12 @@ def main() -> None:
             hits = cache.stats.hits
             assert LiveFrames(store, cache).get(SPEC).frame.equals(frame)
             assert cache.stats.hits == hits + 1, "the read path did not hit the cache"
-            t_read = median_seconds(read_path)
-            t_get = median_seconds(cache_get)
-            t_pickle = median_seconds(pickle_hit)
+            timed = interleaved_medians({"read": read_path, "get": cache_get, "pickle": pickle_hit})
+            t_read, t_get, t_pickle = timed["read"], timed["get"], timed["pickle"]
         finally:
             server.stop()
     report(
-        f"cache hit of the 30d frame, {len(frame):,} messages through Redis (median of 5)",
+        f"cache hit of the 30d frame, {len(frame):,} messages through Redis (medians of 5 rounds)",
         [
             ("LiveFrames.get, cache hit", f"{t_read * 1000:.0f} ms, {len(arrow) / 1e6:.1f} MB"),
             ("  of which RedisFrameCache.get", f"{t_get * 1000:.0f} ms"),

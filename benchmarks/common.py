@@ -28,6 +28,7 @@ __all__ = [
     "cached_store",
     "demo_store",
     "env_number",
+    "interleaved_medians",
     "median_seconds",
     "report",
 ]
@@ -54,6 +55,20 @@ def median_seconds(fn: Callable[[], object], repeat: int = 5) -> float:
         fn()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeat: int = 5) -> dict[str, float]:
+    """Median wall time of each of ``fns`` over ``repeat`` rounds that call each in turn
+    (one unmeasured warm-up round first): on a shared machine, a busy spell then slows
+    every contender alike rather than one of them."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(repeat + 1):
+        for name, fn in fns.items():
+            started = time.perf_counter()
+            fn()
+            if round_:
+                times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def demo_store(path: Path, messages: int, days: float, agents: int = 20) -> LocalSource:
