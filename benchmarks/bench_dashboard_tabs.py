@@ -6,7 +6,7 @@
 - The first 30d view of a server whose store holds 1M messages over 30 days.
 
 Each is timed in a fresh browser context, from navigation until every chart of the
-tab has drawn (see ``bench_dashboard_load.DRAWN``), median of ``LOADS``, next to a bare
+tab has drawn (see ``served.DRAWN``), median of ``LOADS``, next to a bare
 Panel page with one HoloViews chart served the same way in the same run.  Goals:
 Metrics <= 1 s at 50k and <= 2 s at 1M; the first 30d view at 1M <= 3 s.
 """
@@ -21,9 +21,16 @@ from typing import Any
 
 from playwright.sync_api import sync_playwright
 
-from benchmarks.bench_dashboard_load import DRAWN, load_seconds
 from benchmarks.common import demo_store, report
-from benchmarks.served import BASELINES, DASHBOARD, Server, dashboard_env, ratio
+from benchmarks.served import (
+    BASELINES,
+    DASHBOARD,
+    DRAWN,
+    Server,
+    dashboard_env,
+    load_seconds,
+    ratio,
+)
 from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
 
 LOADS = 5

@@ -1,16 +1,18 @@
 """The weekly report of 1M messages: build time and file size, against one bare chart.
 
-Goals: ``agentdash report`` over 1M messages in a 7-day window takes at most 15 s
-from a cold process, and writes at most 5 MB.  The baseline, in the same run, is
-the bare ``save`` of one HoloViews chart of the same frame (its volume series),
-so the ratio shows what the whole report adds.  The in-process split tells the
-first read of the store (source + normalisation) from the report itself.
+Goals: ``agentdash report --window 7d`` over 1M messages takes at most 5 s in a fresh
+process, as a scheduler runs it (the command itself, median of ``REPORT_REPEAT``, 3),
+and writes at most 5 MB.  The baseline, in the same run, is the bare ``save`` of one
+HoloViews chart of the same frame (its volume series), so the ratio shows what the
+whole report adds.  The in-process split tells the first read of the store (source +
+normalisation) from the report itself.  ``REPORT_MESSAGES`` (1M) messages over 7 days.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,12 +25,17 @@ import panel as pn
 from bokeh.resources import INLINE
 
 from app.report import Report
-from benchmarks.common import demo_store, median_seconds, report
+from benchmarks.common import cached_store, env_number, median_seconds, report
 from pipelines import AgentsPipeline, LiveFrames, MessagesPipeline, metrics
 from pipelines.cache import MemoryFrameCache
+from pipelines.sources.local import LocalSource
 
-MESSAGES = 1_000_000
+MESSAGES = int(env_number("REPORT_MESSAGES", 1_000_000))
+REPEAT = int(env_number("REPORT_REPEAT", 3))
 DAYS = 7
+# The installed command when there is one (as a scheduler runs it), else the same module.
+AGENTDASH = Path(sys.executable).with_name("agentdash")
+COMMAND = [str(AGENTDASH)] if AGENTDASH.exists() else [sys.executable, "-m", "app.cli"]
 
 
 def bare_chart(frame: pd.DataFrame) -> int:
@@ -41,26 +48,30 @@ def bare_chart(frame: pd.DataFrame) -> int:
     return len(buffer.getvalue().encode())
 
 
-def command_seconds(store: Path, out: Path) -> float:
-    """Wall time of ``agentdash report`` in a fresh process, as a scheduler runs it."""
+def command_seconds(store: Path, out: Path) -> tuple[float, str]:
+    """Wall time of ``agentdash report`` in a fresh process, as a scheduler runs it, and
+    what it printed."""
     env = {**os.environ, "AGENTDASH_SOURCE": "local", "AGENTDASH_LOCAL_PATH": str(store)}
     env.pop("AGENTDASH_REDIS_URL", None)
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "app.cli", "report", "--window", "7d", "--out", str(out)],
+    done = subprocess.run(
+        [*COMMAND, "report", "--window", "7d", "--out", str(out)],
         env=env,
         check=True,
         capture_output=True,
+        text=True,
     )
-    return time.perf_counter() - started
+    return time.perf_counter() - started, done.stdout.strip().splitlines()[-1]
 
 
 def main() -> None:
+    stored = cached_store(MESSAGES, days=DAYS)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.db"
-        store = demo_store(path, MESSAGES, days=DAYS)
+        store = LocalSource(stored.path)
         out = Path(tmp) / "report.html"
-        t_command = command_seconds(path, out)
+        runs = [command_seconds(stored.path, out) for _ in range(REPEAT)]
+        t_command, said = statistics.median(t for t, _ in runs), runs[-1][1]
+        command_size = out.stat().st_size
 
         backend = LiveFrames(store, MemoryFrameCache())
         messages = MessagesPipeline(frames=backend, window="7d")
@@ -75,14 +86,19 @@ def main() -> None:
         bare_size = bare_chart(messages.frame)
 
     report(
-        f"report of {MESSAGES:,} messages over {DAYS} days",
+        f"report --window 7d of {stored.describe()}",
         [
-            ("agentdash report, fresh process", f"{t_command:.2f} s (goal <= 15 s)"),
+            (
+                "agentdash report, fresh process",
+                f"{t_command:.2f} s, median of {REPEAT} (goal <= 5 s)",
+            ),
+            ("  its file", f"{command_size / 1e6:.2f} MB (goal <= 5 MB)"),
+            ("  it said", said),
             ("  first read: source + normalisation", f"{t_load:.2f} s, {rows:,} rows"),
             ("  report: metrics, layout, save", f"{t_report:.2f} s (median of 3)"),
             ("baseline: save of one bare chart", f"{t_bare:.2f} s (median of 3)"),
             ("ratio report / baseline", f"{t_report / t_bare:.1f}x"),
-            ("report file", f"{size / 1e6:.2f} MB (goal <= 5 MB)"),
+            ("report file, in process", f"{size / 1e6:.2f} MB"),
             ("baseline file", f"{bare_size / 1e6:.2f} MB"),
             ("ratio report / baseline file", f"{size / bare_size:.2f}x"),
         ],

@@ -56,7 +56,7 @@ def main() -> None:
         store, log = Path(tmp) / "bench.db", Path(tmp) / "serve.log"
         demo_store(store, 50_000, days=7)
         with Server(DASHBOARD, dashboard_env(store), log=log) as server, live_writer(store):
-            # The readiness probe's page made a session that no browser joined: dropped soon.
+            # No session is open yet: the readiness probe builds none (served.PROBE).
             wait_until(lambda: leftovers(server)["sessions"] == 0, timeout=60)
             idle_rss = server.rss()
             before = leftovers(server)

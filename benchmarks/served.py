@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,15 +22,31 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from pipelines import demo
 from pipelines.query import Query
 from pipelines.sources.local import LocalSource
 from tests.conftest import free_port, repeating, wait_until
+from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).parents[1]
 DASHBOARD = ROOT / "app" / "main.py"
 BASELINES = Path(__file__).with_name("baselines")
+# A file of the Bokeh server itself: answering it runs no app code, so a server probed
+# with it has built no session and read no data (a new user's page is then the first).
+PROBE = "/static/js/bokeh.min.js"
+# Every chart of the page drawn: no loading spinner left, `charts` figures, each painted.
+DRAWN = """charts => {
+  if (!window.Bokeh || !Bokeh.index) return false
+  const views = []
+  const walk = (view) => { views.push(view); (view.child_views ?? []).forEach(walk) }
+  Object.values(Bokeh.index).forEach(walk)
+  const figures = views.filter((view) => view.model.type === "Figure")
+  const loading = views.some((view) => view.model.css_classes?.includes("pn-loading"))
+  return !loading && figures.length >= charts && figures.every((view) => view.has_finished())
+}"""
+OVERVIEW_CHARTS = 3  # message volume, latency, busiest agents
 
 
 @dataclass(eq=False)
@@ -75,7 +93,7 @@ class Server:
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-        probe = self.url if not self.edge else f"http://127.0.0.1:{self.port}/health/live"
+        probe = f"http://127.0.0.1:{self.port}{'/health/live' if self.edge else PROBE}"
         wait_until(lambda: self._answers(probe), timeout=600, message=f"{probe} to answer")
         return self
 
@@ -103,6 +121,27 @@ class Server:
     def rss(self) -> int:
         return int(self.ps.memory_info().rss)
 
+    def peak_rss(self) -> int:
+        """The most resident memory the process has held since it started (VmHWM)."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
+
+    def get(self, path: str) -> tuple[int, Any, float]:
+        """``GET path``: the status, the JSON answer and the seconds it took."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", headers=self.headers
+        )
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=3600) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read()
+        elapsed = time.perf_counter() - started
+        return status, json.loads(body) if body else None, elapsed
+
     def health(self) -> dict[str, Any]:
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/health", headers=self.headers
@@ -111,12 +150,12 @@ class Server:
             return json.load(response)  # type: ignore[no-any-return]
 
 
-def dashboard_env(store: Path, refresh_seconds: float = 1.0) -> dict[str, str]:
+def dashboard_env(store: Path, refresh_seconds: float = 1.0, redis_url: str = "") -> dict[str, str]:
     return {
         "AGENTDASH_SOURCE": "local",
         "AGENTDASH_LOCAL_PATH": str(store),
         "AGENTDASH_REFRESH_SECONDS": str(refresh_seconds),
-        "AGENTDASH_REDIS_URL": "",
+        "AGENTDASH_REDIS_URL": redis_url,
     }
 
 
@@ -156,6 +195,42 @@ def live_writer(store: Path, per_second: int = 5) -> Iterator[None]:
     agents = [doc for page in source.fetch(Query.build("agents")) for doc in page]
     with repeating(lambda: source.upsert("messages", demo.live_messages(agents, per_second)), 1.0):
         yield
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium (Debian's), as the UI tests launch it."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def page_open(browser: Browser, url: str, charts: int) -> Iterator[tuple[Page, float]]:
+    """A new user's page at ``url`` (a fresh browser context), kept open during the block;
+    yields it and the seconds from navigation until its ``charts`` charts had drawn."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        started = time.perf_counter()
+        page.goto(url, timeout=3_600_000)
+        page.wait_for_function(DRAWN, arg=charts, timeout=3_600_000, polling=20)
+        yield page, time.perf_counter() - started
+    finally:
+        context.close()
+
+
+def load_seconds(browser: Browser, url: str, charts: int) -> float:
+    """Seconds from navigation until the page's ``charts`` charts have drawn."""
+    with page_open(browser, url, charts) as (_, seconds):
+        return seconds
+
+
+def megabytes(rss: float) -> str:
+    return f"{rss / 2**20:,.0f} MB"
 
 
 def ratio(value: float, baseline: float) -> str:

@@ -1,6 +1,8 @@
 """Open N Bokeh sessions on a served app and keep them live until stdin closes.
 
-    python -m benchmarks.sessions http://127.0.0.1:5006/main 50 [COOKIE]
+    python -m benchmarks.sessions http://127.0.0.1:5006/main?window=30d 50 [COOKIE]
+
+The URL's query reaches the sessions as a page's does (``pn.state.location``).
 
 With a ``COOKIE`` header (a signed-in user's), each session opens as a
 browser's does: the page is read with the cookie, and its websocket connects
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from bokeh.client.util import websocket_url_for_server_url
 from bokeh.client.websocket import WebSocketClientConnectionWrapper
@@ -60,14 +62,16 @@ async def session_token(url: str, cookie: str) -> str:
 
 
 async def open_session(url: str, cookie: str | None = None) -> WebSocketClientConnectionWrapper:
+    parts = urlsplit(url)
     if cookie is None:
         token, headers = generate_jwt_token(generate_session_id()), {}
     else:
-        parts = urlsplit(url)
         token = await session_token(url, cookie)
         headers = {"Cookie": cookie, "Origin": f"{parts.scheme}://{parts.netloc}"}
+    # A session the websocket makes reads its arguments from the websocket's own URL.
+    socket_url = websocket_url_for_server_url(urlunsplit(parts._replace(query="")))
     socket = await websocket_connect(
-        HTTPRequest(websocket_url_for_server_url(url), headers=headers),
+        HTTPRequest(socket_url + (f"?{parts.query}" if parts.query else ""), headers=headers),
         subprotocols=["bokeh", token],
         max_message_size=100 * 2**20,
     )
