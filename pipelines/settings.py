@@ -39,9 +39,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pipelines.alerts.rules import NotifierConfig, Rule
+    from pipelines.schedules import Schedule
 
 PREFIX = "AGENTDASH_"
 SOURCES = ("local", "cosmos")
@@ -97,6 +101,10 @@ class Settings:
     rate_limit: str = "120/minute"
     allowed_origins: tuple[str, ...] = ()
     log_format: str = "text"
+
+    alerts: tuple[Rule, ...] = ()
+    notifiers: Mapping[str, NotifierConfig] = field(default_factory=dict)
+    schedules: tuple[Schedule, ...] = ()
 
     @property
     def messages_container(self) -> str:
@@ -326,6 +334,47 @@ def _check_dimensions(raw: Any) -> dict[str, str]:
     return checked
 
 
+_ALERTS_KEYS = ["alerts", "notifiers", "schedules"]
+
+
+def _alerting(
+    file_values: Mapping[str, Any], alerts_path: str | None, dimensions: Mapping[str, str]
+) -> dict[str, Any]:
+    """``[[alerts]]``, ``[notifiers.NAME]`` and ``[[schedules]]`` of the settings file and of
+    the file named by ``AGENTDASH_ALERTS`` (which holds only those), checked."""
+    from pipelines.alerts.rules import check_notifiers, check_rules
+    from pipelines.schedules import check_schedules
+
+    extra: dict[str, Any] = {}
+    if alerts_path:
+        try:
+            with open(alerts_path, "rb") as fh:
+                extra = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{PREFIX}ALERTS={alerts_path!r}: no such file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{PREFIX}ALERTS={alerts_path!r} is not valid TOML: {exc}") from None
+        _refuse_unknown(extra, _ALERTS_KEYS, f"{PREFIX}ALERTS file: ", "an alerting table")
+    raw_notifiers = _table(file_values.get("notifiers", {}), "notifiers")
+    for name in _table(extra.get("notifiers", {}), "notifiers"):
+        if name in raw_notifiers:
+            raise ConfigError(
+                f"[notifiers.{name}] is in both {PREFIX}CONFIG and {PREFIX}ALERTS: keep one"
+            )
+    notifiers = check_notifiers({**raw_notifiers, **extra.get("notifiers", {})})
+    entries = [*file_values.get("alerts", []), *extra.get("alerts", [])]
+    if not isinstance(file_values.get("alerts", []), list) or not isinstance(
+        extra.get("alerts", []), list
+    ):
+        raise ConfigError(f"{PREFIX}CONFIG: alerts must be an array of tables: [[alerts]]")
+    schedules = [*file_values.get("schedules", []), *extra.get("schedules", [])]
+    return {
+        "alerts": check_rules(entries, notifiers, dimensions),
+        "notifiers": notifiers,
+        "schedules": check_schedules(schedules, notifiers),
+    }
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings, refusing a wrong value with a message naming the variable."""
     env = os.environ if env is None else env
@@ -402,6 +451,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     values["model_aliases"] = _check_aliases(file_values.get("model_aliases", {}))
     values["dimensions"] = _check_dimensions(file_values.get("dimensions", {}))
     values["teams"] = _check_teams(file_values.get("teams", {}))
+    values.update(_alerting(file_values, env.get(f"{PREFIX}ALERTS"), values["dimensions"]))
     for name, choices in (("auth", AUTH_MODES), ("log_format", LOG_FORMATS)):
         if (raw := get(name)) is not None:
             if str(raw).lower() not in choices:
