@@ -1,0 +1,203 @@
+"""Live evaluation: the due rules on the live frames, their state, their notifications.
+
+:class:`Alerting` evaluates a rule at the instants of its step (multiples of ``every``
+since the epoch, as the backtest does) on the messages frame a process already keeps
+live, so an evaluation costs no source query.  Each step is evaluated once across
+processes: under the rule's lock in the alert store, the first to come records it and
+alone sends what changed (one notification when an instance starts firing, one when it
+resolves); a silenced rule keeps its state and sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from pipelines.alerts.evaluate import Instance, advance, empty_value, values_at
+from pipelines.alerts.notifiers import DeliveryError, Notice, Notifier
+from pipelines.alerts.rules import NotifierConfig, Rule
+from pipelines.alerts.state import AlertStore
+from pipelines.live import FrameSpec, LiveFrames
+from pipelines.windows import WINDOWS, Window
+
+log = logging.getLogger(__name__)
+
+AGENTS = FrameSpec("agents")
+
+
+def frame_spec(rule: Rule) -> FrameSpec:
+    """The live messages frame a rule is evaluated on: the 24h one every server keeps (it
+    holds the 48 hours of its window and the one before), or a longer one for a longer
+    ``over``."""
+    label = next(
+        (
+            label
+            for label, length in WINDOWS.items()
+            if length >= timedelta(hours=24) and 2 * length >= rule.over
+        ),
+        "30d",
+    )
+    return FrameSpec("messages", Window.parse(label))
+
+
+def step_at(rule: Rule, now: datetime) -> datetime:
+    """The latest instant of the rule's step at or before ``now``."""
+    every = rule.every.total_seconds()
+    return datetime.fromtimestamp(math.floor(now.timestamp() / every) * every, UTC)
+
+
+@dataclass
+class AlertStats:
+    """What the alerting of a process did: evaluations made, instances firing at the last,
+    notifications sent and those that could not be delivered."""
+
+    evaluations: int = 0
+    firing: int = 0
+    sent: int = 0
+    failed: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+class Alerting:
+    """The rules of the settings, evaluated on ``frames`` and kept in ``store``."""
+
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        notifiers: Mapping[str, NotifierConfig],
+        store: AlertStore,
+        frames: LiveFrames,
+        executor: Executor | None = None,
+    ) -> None:
+        self.rules = list(rules)
+        self.notifiers = {name: Notifier(config) for name, config in notifiers.items()}
+        self.store = store
+        self.frames = frames
+        self.stats = AlertStats()
+        #: Where notifications are sent from (None: on the caller's thread, waiting).
+        self.executor = executor
+        self._guard = threading.Lock()
+
+    def run_due(self, now: datetime | None = None) -> int:
+        """Evaluate each rule whose current step no process evaluated yet, without waiting
+        for a rule another process is evaluating; returns the evaluations made."""
+        now = now or datetime.now(UTC)
+        made = 0
+        for rule in self.rules:
+            at = step_at(rule, now)
+            doc = self.store.read(_key(rule))
+            if doc is not None and datetime.fromisoformat(doc["last_at"]) >= at:
+                continue
+            made += self.evaluate(rule, at, blocking=False)
+        self._count_firing()
+        return made
+
+    def run_once(self, now: datetime | None = None) -> int:
+        """Evaluate every rule now (``agentdash alerts run --once``), waiting for a lock
+        another process holds; returns the evaluations made."""
+        now = now or datetime.now(UTC)
+        made = sum(self.evaluate(rule, now, blocking=True) for rule in self.rules)
+        self._count_firing()
+        return made
+
+    def evaluate(self, rule: Rule, at: datetime, blocking: bool) -> bool:
+        """Evaluate ``rule`` at ``at`` unless it was evaluated at or after it; send what changed."""
+        messages = self.frames.get(frame_spec(rule)).frame
+        agents = self.frames.get(AGENTS).frame
+        values = values_at(rule, messages, agents, pd.Timestamp(at))
+        notices: list[Notice] = []
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is not None and datetime.fromisoformat(doc["last_at"]) >= at:
+                return None
+            stored = {} if doc is None else doc["instances"]
+            groups = {_group_key(group): group for group in values}
+            groups.update({key: item.get("group") for key, item in stored.items()})
+            instances: dict[str, Any] = {}
+            for key, group in sorted(groups.items()):
+                value = values.get(group, empty_value(rule, messages))
+                before = Instance.from_json(stored[key]) if key in stored else None
+                after, event = advance(rule, before, value, at)
+                if after.state != "ok" or event is not None:  # ok instances are not kept
+                    instances[key] = {"group": group, **after.to_json()}
+                if event is not None:
+                    notices.append(
+                        Notice.alert(
+                            rule.name, group, event, rule.metric, rule.condition, after.value, at
+                        )
+                    )
+            return {"last_at": at.isoformat(), "instances": instances}
+
+        if not self.store.transition(_key(rule), change, blocking):
+            return False
+        with self._guard:
+            self.stats.evaluations += 1
+        silenced = self.store.silenced_until(rule.name)
+        if notices and silenced is not None and silenced > datetime.now(UTC):
+            log.info(
+                "%s is silenced until %s: %d notifications not sent",
+                rule.name,
+                silenced,
+                len(notices),
+            )
+            return True
+        for notice in notices:
+            for name in rule.notify:
+                self._send(self.notifiers[name], notice)
+        return True
+
+    def notify(self, names: Iterable[str], notice: Notice) -> list[Future[None]]:
+        """Send ``notice`` to the notifiers named (a schedule's report)."""
+        return [f for name in names if (f := self._send(self.notifiers[name], notice))]
+
+    def _send(self, notifier: Notifier, notice: Notice) -> Future[None] | None:
+        if self.executor is not None:
+            return self.executor.submit(self._deliver, notifier, notice)
+        self._deliver(notifier, notice)
+        return None
+
+    def _deliver(self, notifier: Notifier, notice: Notice) -> None:
+        try:
+            notifier.send(notice)
+        except DeliveryError as exc:
+            log.error("%s", exc)
+            with self._guard:
+                self.stats.failed += 1
+            return
+        with self._guard:
+            self.stats.sent += 1
+
+    def firing(self) -> list[tuple[str, str | None]]:
+        """(rule, group) of every instance firing, as the store holds them."""
+        found: list[tuple[str, str | None]] = []
+        for rule in self.rules:
+            doc = self.store.read(_key(rule)) or {"instances": {}}
+            found += [
+                (rule.name, item.get("group"))
+                for item in doc["instances"].values()
+                if item["state"] == "firing"
+            ]
+        return found
+
+    def _count_firing(self) -> None:
+        count = len(self.firing())
+        with self._guard:
+            self.stats.firing = count
+
+
+def _key(rule: Rule) -> str:
+    return f"alert:{rule.name}"
+
+
+def _group_key(group: str | None) -> str:
+    return "" if group is None else f"={group}"

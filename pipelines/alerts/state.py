@@ -1,0 +1,179 @@
+"""Where alert instances, schedules' last runs and silences are kept, shared by processes.
+
+Redis when configured (every process and replica), else a SQLite file beside the
+embedded store (every process of the machine, and each run of ``agentdash alerts run
+--once`` from cron).  Each rule's state is one JSON document changed only under a lock
+(a Redis lock, or SQLite's write lock): whoever holds it evaluates the step, records
+it, and so alone sends its notifications; a process that finds the step recorded sends
+nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipelines.errors import StoreUnavailableError
+
+KEY_PREFIX = "agentdash:v1:alerts"
+Change = Callable[[dict[str, Any] | None], dict[str, Any] | None]
+"""Given the stored document (None: none yet), the new one, or None to leave it."""
+
+
+class AlertStore(Protocol):
+    where: str
+
+    def read(self, key: str) -> dict[str, Any] | None: ...
+
+    def transition(self, key: str, change: Change, blocking: bool) -> bool:
+        """Apply ``change`` to the document of ``key`` under its lock; True when it wrote.
+        Not ``blocking``: False at once when another process holds the lock."""
+        ...
+
+    def silence(self, rule: str, until: datetime) -> None: ...
+
+    def silenced_until(self, rule: str) -> datetime | None: ...
+
+
+class RedisAlertStore:
+    """Documents under ``agentdash:v1:alerts:state:KEY``, a lock per key beside them."""
+
+    def __init__(self, url: str, lock_seconds: float = 30) -> None:
+        import redis
+
+        self.where = url
+        self.lock_seconds = lock_seconds
+        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
+
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[None]:
+        try:
+            yield
+        except self._errors as exc:
+            raise StoreUnavailableError(
+                f"the alert state in Redis at {self.where} cannot be used ({exc}): "
+                "check AGENTDASH_REDIS_URL"
+            ) from None
+
+    def read(self, key: str) -> dict[str, Any] | None:
+        with self._answering():
+            raw = self._redis.get(f"{KEY_PREFIX}:state:{key}")
+        return None if raw is None else dict(json.loads(raw))
+
+    def transition(self, key: str, change: Change, blocking: bool) -> bool:
+        with self._answering():
+            lock = self._redis.lock(
+                f"{KEY_PREFIX}:lock:{key}",
+                timeout=self.lock_seconds,
+                blocking_timeout=self.lock_seconds if blocking else None,
+            )
+            if not lock.acquire(blocking=blocking):
+                return False
+            try:
+                new = change(self.read(key))
+                if new is not None:
+                    self._redis.set(f"{KEY_PREFIX}:state:{key}", json.dumps(new, sort_keys=True))
+                return new is not None
+            finally:
+                with contextlib.suppress(Exception):  # expired meanwhile: the write stands
+                    lock.release()
+
+    def silence(self, rule: str, until: datetime) -> None:
+        seconds = max(1, int((until - datetime.now(UTC)).total_seconds()))
+        with self._answering():
+            self._redis.set(f"{KEY_PREFIX}:silence:{rule}", until.isoformat(), ex=seconds)
+
+    def silenced_until(self, rule: str) -> datetime | None:
+        with self._answering():
+            raw = self._redis.get(f"{KEY_PREFIX}:silence:{rule}")
+        return None if raw is None else datetime.fromisoformat(raw.decode())
+
+
+class SqliteAlertStore:
+    """A SQLite file (WAL, safe for several processes); a connection per call, so that it
+    crosses neither threads nor forks."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = str(path)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS silences (rule TEXT PRIMARY KEY, until TEXT NOT NULL)"
+            )
+
+    @contextlib.contextmanager
+    def _connect(self, timeout: float = 30) -> Iterator[sqlite3.Connection]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailableError(
+                f"the alert state file {self.path} cannot be used: {exc}"
+            ) from None
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def read(self, key: str) -> dict[str, Any] | None:
+        with self._connect() as db:
+            row = db.execute("SELECT doc FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def transition(self, key: str, change: Change, blocking: bool) -> bool:
+        with self._connect(30 if blocking else 0) as db:
+            try:
+                db.execute("BEGIN IMMEDIATE")  # the write lock, until COMMIT
+            except sqlite3.OperationalError:  # locked by another process
+                if blocking:
+                    raise
+                return False
+            try:
+                row = db.execute("SELECT doc FROM state WHERE key = ?", (key,)).fetchone()
+                new = change(None if row is None else json.loads(row[0]))
+                if new is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO state (key, doc) VALUES (?, ?)",
+                        (key, json.dumps(new, sort_keys=True)),
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return new is not None
+
+    def silence(self, rule: str, until: datetime) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO silences (rule, until) VALUES (?, ?)",
+                (rule, until.isoformat()),
+            )
+
+    def silenced_until(self, rule: str) -> datetime | None:
+        with self._connect() as db:
+            row = db.execute("SELECT until FROM silences WHERE rule = ?", (rule,)).fetchone()
+        if row is None:
+            return None
+        until = datetime.fromisoformat(row[0])
+        return until if until > datetime.now(UTC) else None
+
+
+def state_path(local_path: Path) -> Path:
+    """The alert state file beside the embedded store: ``agentdash-alerts.db`` beside
+    ``agentdash.db``."""
+    return local_path.with_name(f"{local_path.stem}-alerts.db")
+
+
+def open_store(redis_url: str | None, local_path: Path) -> AlertStore:
+    """Redis when configured, else the SQLite file beside the embedded store."""
+    if redis_url:
+        return RedisAlertStore(redis_url)
+    return SqliteAlertStore(state_path(local_path))
