@@ -4,6 +4,7 @@ firing and once when it resolves; a scheduled report is written once per due tim
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from pipelines.sources.local import LocalSource
 from tests.alerting import Receiver, receiving
@@ -124,6 +126,23 @@ def test_a_planted_incident_is_notified_once_firing_and_once_resolved(pair: Pair
     assert sum(a["sent"] for a in alerts) == 2
     assert sum(a["failed"] for a in alerts) == 2
     assert all(app.get_json("/health")[1]["refresher"]["running"] for app in pair.apps)
+    # /metrics of each process: together, what the two did.
+    scraped = [scrape(app) for app in pair.apps]
+    assert sum(s["agentdash_notifications_sent_total"] for s in scraped) == 2
+    assert sum(s["agentdash_notifications_failed_total"] for s in scraped) == 2
+    assert sum(s["agentdash_alert_evaluations_total"] for s in scraped) >= resolved
+    assert all(s["agentdash_alerts_firing"] == 0 for s in scraped)
+
+
+def scrape(app: ServedApp) -> dict[str, float]:
+    with urllib.request.urlopen(f"{app.url}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
 
 
 def test_a_schedule_writes_one_report_per_due_time_across_both_processes(pair: Pair) -> None:
