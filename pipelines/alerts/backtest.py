@@ -1,11 +1,9 @@
 """Replay rules over stored history: when each would have fired, and how often.
 
 Every step of a rule is an evaluation at an instant ``t`` (a multiple of ``every`` since
-the epoch, in UTC) of its metric over ``[t - over, t]``, both ends inclusive, exactly as
-:func:`pipelines.alerts.evaluate.values_at` computes it live, but for all steps at once:
-the messages sorted by time, each window's first and last row found by ``searchsorted``,
-counts and sums read off cumulative sums, percentiles and distinct counts computed on each
-window's slice.  The instances then go through the live state machine's rules: a run of
+the epoch, in UTC) of its metric over ``[t - over, t]``, both ends inclusive, computed
+for all steps at once by :func:`pipelines.alerts.rolling.series`, as the live evaluation
+computes it for one.  The instances then go through the live state machine's rules: a run of
 steps where the condition holds fires at its first step at least ``for`` after the run
 began, and resolves at the first step where it no longer holds.
 """
@@ -19,10 +17,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines.alerts.evaluate import group_keys, in_scope
+from pipelines.alerts.rolling import series, series_by
 from pipelines.alerts.rules import Rule
-from pipelines.metrics import FAILED_STATUSES, LATENCY_PERCENTILES, REPLY_ROLE
-
-_PERCENTILES = {f"latency_p{p}": p for p in LATENCY_PERCENTILES}
 
 
 @dataclass(frozen=True)
@@ -88,45 +84,6 @@ def steps(rule: Rule, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeInde
     )
 
 
-def series(rule: Rule, messages: pd.DataFrame, times: pd.DatetimeIndex) -> np.ndarray:
-    """The rule's metric over ``[t - over, t]`` at each of ``times``, for ``messages``
-    already scoped (and of one group), as :func:`pipelines.metrics.kpis` defines it."""
-    frame = messages.sort_values("timestamp", kind="stable")
-    stamps = _nanoseconds(frame["timestamp"])
-    ends = times.asi8
-    starts = ends - pd.Timedelta(rule.over).value
-    lo = stamps.searchsorted(starts, side="left")
-    hi = stamps.searchsorted(ends, side="right")
-    metric = rule.metric
-    if metric == "messages":
-        return (hi - lo).astype("float64")
-    if metric in ("tokens_in", "tokens_out", "cost_usd", "unpriced_messages"):
-        if metric == "unpriced_messages":
-            weights = (frame["model"].notna() & frame["cost_usd"].isna()).to_numpy(dtype="int64")
-        else:
-            weights = frame[metric].fillna(0).to_numpy(dtype="float64")
-        return _window_sums(weights, lo, hi)
-    is_reply = (frame["role"] == REPLY_ROLE).to_numpy(dtype=bool)
-    if metric == "error_rate":
-        failed = is_reply & frame["status"].isin(FAILED_STATUSES).to_numpy(dtype=bool)
-        replies = _window_sums(is_reply.astype("int64"), lo, hi)
-        errors = _window_sums(failed.astype("int64"), lo, hi)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(replies > 0, errors / replies, np.nan)
-    if metric in _PERCENTILES:
-        latency = frame["latency_ms"].to_numpy(dtype="float64", na_value=np.nan)
-        kept = is_reply & ~np.isnan(latency)
-        kept_stamps = stamps[kept]
-        return _window_percentiles(
-            latency[kept],
-            kept_stamps.searchsorted(starts, side="left"),
-            kept_stamps.searchsorted(ends, side="right"),
-            _PERCENTILES[metric],
-        )
-    column = {"conversations": "conversation_id", "active_agents": "agent_id"}[metric]
-    return _window_distinct(frame[column], lo, hi)
-
-
 def firings(rule: Rule, times: pd.DatetimeIndex, values: np.ndarray) -> tuple[Firing, ...]:
     """The intervals an instance with these values at these steps would have fired."""
     holds = np.asarray(rule.holds(values), dtype=bool)
@@ -156,60 +113,21 @@ def backtest(
     """Each rule replayed at its steps in ``(start, end]``: one replay per rule, or per
     group that has messages in the replayed windows for a rule with ``group_by``."""
     replays: list[Replay] = []
+    # Sorted once: each rule's period, then each group, is a slice or a take of it.
+    ordered = messages.sort_values("timestamp", kind="stable", ignore_index=True)
+    stamps = ordered["timestamp"]
     for rule in rules:
         times = steps(rule, start, end)
-        scoped = in_scope(rule, messages, agents)
-        if len(times):
-            scoped = scoped[scoped["timestamp"].between(times[0] - rule.over, times[-1])]
-        if rule.group_by is None:
-            groups: list[tuple[str | None, pd.DataFrame]] = [(None, scoped)]
-        else:
-            groups = [
-                (str(group), rows)
-                for group, rows in scoped.groupby(group_keys(rule, scoped), sort=True)
-            ]
-        for group, rows in groups:
-            values = series(rule, rows, times)
+        if not len(times):
+            continue
+        lo = stamps.searchsorted(times[0] - rule.over, side="left")
+        hi = stamps.searchsorted(times[-1], side="right")
+        scoped = in_scope(rule, ordered.iloc[lo:hi], agents)
+        by_group: list[tuple[str | None, np.ndarray]] = (
+            [(None, series(rule, scoped, times))]
+            if rule.group_by is None
+            else [*series_by(rule, scoped, group_keys(rule, scoped), times).items()]
+        )
+        for group, values in by_group:
             replays.append(Replay(rule, group, times, values, firings(rule, times, values)))
     return replays
-
-
-def _nanoseconds(stamps: pd.Series) -> np.ndarray:
-    return pd.DatetimeIndex(stamps).as_unit("ns").asi8
-
-
-def _window_sums(weights: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    totals = np.concatenate([[0], np.cumsum(weights)])
-    return (totals[hi] - totals[lo]).astype("float64")
-
-
-def _window_percentiles(
-    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, percentile: float
-) -> np.ndarray:
-    result = np.full(len(lo), np.nan)
-    last: tuple[tuple[int, int], float] | None = None
-    for i, bounds in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
-        if bounds[1] <= bounds[0]:
-            continue
-        if last is None or bounds != last[0]:  # else nothing came in or went out
-            last = bounds, float(np.percentile(values[bounds[0] : bounds[1]], percentile))
-        result[i] = last[1]
-    return result
-
-
-def _window_distinct(keys: pd.Series, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Distinct non-missing keys in each window: the rows whose key was not seen earlier in
-    the window, i.e. whose previous row of the same key lies before the window's start."""
-    codes, _ = pd.factorize(keys)  # -1 for a missing key
-    previous = np.full(len(codes), -1, dtype="int64")
-    order = np.argsort(codes, kind="stable")
-    same = codes[order][1:] == codes[order][:-1]
-    previous[order[1:][same]] = order[:-1][same]
-    first_seen = np.where(codes >= 0, previous, np.iinfo("int64").max)
-    return np.array(
-        [
-            np.count_nonzero(first_seen[a:b] < a)
-            for a, b in zip(lo.tolist(), hi.tolist(), strict=True)
-        ],
-        dtype="float64",
-    )

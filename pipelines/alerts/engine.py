@@ -26,6 +26,7 @@ from pipelines.alerts.notifiers import DeliveryError, Notice, Notifier
 from pipelines.alerts.rules import NotifierConfig, Rule
 from pipelines.alerts.state import AlertStore
 from pipelines.live import FrameSpec, LiveFrames
+from pipelines.metrics import trim_window
 from pipelines.windows import WINDOWS, Window
 
 log = logging.getLogger(__name__)
@@ -87,35 +88,63 @@ class Alerting:
         #: Where notifications are sent from (None: on the caller's thread, waiting).
         self.executor = executor
         self._guard = threading.Lock()
+        # What this process last saw of each rule's state: the step evaluated, and the
+        # instances firing.  A rule whose step it saw evaluated costs no store read.
+        self._seen: dict[str, tuple[datetime, int]] = {}
+        # The longest window of the rules read from each live frame: the one cut from it.
+        self._longest: dict[FrameSpec, timedelta] = {}
+        for rule in self.rules:
+            spec = frame_spec(rule)
+            self._longest[spec] = max(self._longest.get(spec, rule.over), rule.over)
 
     def run_due(self, now: datetime | None = None) -> int:
         """Evaluate each rule whose current step no process evaluated yet, without waiting
         for a rule another process is evaluating; returns the evaluations made."""
         now = now or datetime.now(UTC)
         made = 0
+        windows: dict[tuple[Any, ...], pd.DataFrame] = {}
         for rule in self.rules:
             at = step_at(rule, now)
+            seen = self._seen.get(rule.name)
+            if seen is not None and seen[0] >= at:
+                continue
             doc = self.store.read(_key(rule))
             if doc is not None and datetime.fromisoformat(doc["last_at"]) >= at:
+                self._saw(rule, doc)
                 continue
-            made += self.evaluate(rule, at, blocking=False)
-        self._count_firing()
+            made += self.evaluate(rule, at, blocking=False, windows=windows)
         return made
 
     def run_once(self, now: datetime | None = None) -> int:
         """Evaluate every rule now (``agentdash alerts run --once``), waiting for a lock
         another process holds; returns the evaluations made."""
         now = now or datetime.now(UTC)
-        made = sum(self.evaluate(rule, now, blocking=True) for rule in self.rules)
-        self._count_firing()
-        return made
+        windows: dict[tuple[Any, ...], pd.DataFrame] = {}
+        return sum(self.evaluate(rule, now, True, windows) for rule in self.rules)
 
-    def evaluate(self, rule: Rule, at: datetime, blocking: bool) -> bool:
-        """Evaluate ``rule`` at ``at`` unless it was evaluated at or after it; send what changed."""
-        messages = self.frames.get(frame_spec(rule)).frame
-        agents = self.frames.get(AGENTS).frame
-        values = values_at(rule, messages, agents, pd.Timestamp(at))
+    def evaluate(
+        self,
+        rule: Rule,
+        at: datetime,
+        blocking: bool,
+        windows: dict[tuple[Any, ...], pd.DataFrame] | None = None,
+    ) -> bool:
+        """Evaluate ``rule`` at ``at`` unless it was evaluated at or after it; send what changed.
+
+        ``windows`` keeps what was cut from the live frames for the rules evaluated together:
+        the rules' longest window ending at ``at``, from which each rule's is cut in turn
+        (a few thousand rows rather than the frame's two days).
+        """
+        spec, moment = frame_spec(rule), pd.Timestamp(at)
+        live = self.frames.get(spec)
+        cut = (self.frames.key(spec), live.version, moment)
+        windows = {} if windows is None else windows
+        if cut not in windows:
+            windows[cut] = trim_window(live.frame, moment - self._longest[spec], moment)
+        messages = windows[cut]
+        values = values_at(rule, messages, self.frames.get(AGENTS).frame, moment)
         notices: list[Notice] = []
+        written: list[dict[str, Any]] = []
 
         def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             if doc is not None and datetime.fromisoformat(doc["last_at"]) >= at:
@@ -125,7 +154,7 @@ class Alerting:
             groups.update({key: item.get("group") for key, item in stored.items()})
             instances: dict[str, Any] = {}
             for key, group in sorted(groups.items()):
-                value = values.get(group, empty_value(rule, messages))
+                value = values[group] if group in values else empty_value(rule, messages)
                 before = Instance.from_json(stored[key]) if key in stored else None
                 after, event = advance(rule, before, value, at)
                 if after.state != "ok" or event is not None:  # ok instances are not kept
@@ -136,14 +165,18 @@ class Alerting:
                             rule.name, group, event, rule.metric, rule.condition, after.value, at
                         )
                     )
-            return {"last_at": at.isoformat(), "instances": instances}
+            written.append({"last_at": at.isoformat(), "instances": instances})
+            return written[-1]
 
         if not self.store.transition(_key(rule), change, blocking):
             return False
+        self._saw(rule, written[-1])
         with self._guard:
             self.stats.evaluations += 1
+        if not notices:
+            return True
         silenced = self.store.silenced_until(rule.name)
-        if notices and silenced is not None and silenced > datetime.now(UTC):
+        if silenced is not None and silenced > datetime.now(UTC):
             log.info(
                 "%s is silenced until %s: %d notifications not sent",
                 rule.name,
@@ -189,10 +222,11 @@ class Alerting:
             ]
         return found
 
-    def _count_firing(self) -> None:
-        count = len(self.firing())
+    def _saw(self, rule: Rule, doc: dict[str, Any]) -> None:
+        firing = sum(item["state"] == "firing" for item in doc["instances"].values())
         with self._guard:
-            self.stats.firing = count
+            self._seen[rule.name] = (datetime.fromisoformat(doc["last_at"]), firing)
+            self.stats.firing = sum(count for _, count in self._seen.values())
 
 
 def _key(rule: Rule) -> str:

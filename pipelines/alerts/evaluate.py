@@ -2,8 +2,8 @@
 
 Pure functions of frames.  The window a rule's metric is computed on at an instant
 ``at`` is ``[at - over, at]``, both ends inclusive, as :func:`pipelines.metrics.trim_window`
-cuts it: the live evaluation calls :func:`pipelines.metrics.kpis` on exactly that, and the
-backtest (:mod:`pipelines.alerts.backtest`) computes the same numbers for every step at once.
+cuts it, and its number the one :func:`pipelines.metrics.kpis` gives for it, computed by
+:func:`pipelines.alerts.rolling.series` as the backtest computes it for every step.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Literal
 
 import pandas as pd
 
+from pipelines.alerts.rolling import series, series_by
 from pipelines.alerts.rules import Rule
-from pipelines.metrics import MISSING_LABEL, kpis, trim_window
+from pipelines.metrics import MISSING_LABEL
 
 State = Literal["ok", "pending", "firing", "resolved"]
 Event = Literal["firing", "resolved"]
@@ -33,23 +34,27 @@ def group_keys(rule: Rule, messages: pd.DataFrame) -> pd.Series:
     return messages[rule.group_by].astype("str").fillna(MISSING_LABEL)
 
 
-def empty_value(rule: Rule, messages: pd.DataFrame) -> float:
-    """The metric of no message: 0 for counts and sums, NaN for rates and latencies."""
-    return float(getattr(kpis(messages.iloc[:0]), rule.metric))
-
-
 def values_at(
     rule: Rule, messages: pd.DataFrame, agents: pd.DataFrame, at: pd.Timestamp
 ) -> dict[str | None, float]:
     """The rule's metric over ``[at - over, at]``: one value, under the group None, or one
-    per group that has messages in the window."""
-    window = in_scope(rule, trim_window(messages, at - rule.over, at), agents)
+    per group that has messages in that window.  ``messages`` may hold more than the
+    window (a live frame, or a longer window cut from it)."""
+    scoped = in_scope(rule, messages, agents)
+    instant = pd.DatetimeIndex([at])
     if rule.group_by is None:
-        return {None: float(getattr(kpis(window), rule.metric))}
-    return {
-        str(group): float(getattr(kpis(rows), rule.metric))
-        for group, rows in window.groupby(group_keys(rule, window), sort=True)
-    }
+        return {None: float(series(rule, scoped, instant)[0])}
+    keys = group_keys(rule, scoped)
+    inside = scoped["timestamp"].between(at - rule.over, at, inclusive="both").to_numpy(bool)
+    present = set(keys[inside])
+    by_group = series_by(rule, scoped, keys, instant)
+    return {group: float(values[0]) for group, values in by_group.items() if group in present}
+
+
+def empty_value(rule: Rule, messages: pd.DataFrame) -> float:
+    """The metric of no message: 0 for counts and sums, NaN for rates and latencies."""
+    at = pd.DatetimeIndex([pd.Timestamp(0, tz="UTC")])
+    return float(series(rule, messages.iloc[:0], at)[0])
 
 
 @dataclass(frozen=True)

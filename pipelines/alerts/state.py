@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,8 +104,9 @@ class SqliteAlertStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.where = str(path)
+        self._local = threading.local()
         with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA journal_mode=WAL")  # a property of the file: once is enough
             db.execute("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, doc TEXT NOT NULL)")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS silences (rule TEXT PRIMARY KEY, until TEXT NOT NULL)"
@@ -111,17 +114,24 @@ class SqliteAlertStore:
 
     @contextlib.contextmanager
     def _connect(self, timeout: float = 30) -> Iterator[sqlite3.Connection]:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailableError(
-                f"the alert state file {self.path} cannot be used: {exc}"
-            ) from None
-        try:
-            yield db
-        finally:
-            db.close()
+        """This thread's connection (a new one in a forked process), waiting ``timeout``
+        seconds at most for another process's write lock."""
+        held: tuple[int, sqlite3.Connection] | None = getattr(self._local, "db", None)
+        if held is None or held[0] != os.getpid():
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                # With WAL, a commit is atomic without waiting for the disk; a power cut may
+                # lose the last steps recorded, which are then evaluated again.
+                db.execute("PRAGMA synchronous=NORMAL")
+            except (OSError, sqlite3.Error) as exc:
+                raise StoreUnavailableError(
+                    f"the alert state file {self.path} cannot be used: {exc}"
+                ) from None
+            held = self._local.db = (os.getpid(), db)
+        db = held[1]
+        db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        yield db
 
     def read(self, key: str) -> dict[str, Any] | None:
         with self._connect() as db:

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from pipelines import demo, metrics
-from pipelines.alerts import Alerting, Firing, backtest
-from pipelines.alerts.backtest import series
-from pipelines.alerts.evaluate import Instance, advance
+from pipelines.alerts import Alerting, Firing, backtest, rolling
+from pipelines.alerts.evaluate import Instance, advance, values_at
+from pipelines.alerts.rolling import series
 from pipelines.alerts.rules import METRICS, check_notifiers, check_rules
 from pipelines.alerts.state import SqliteAlertStore
 from pipelines.errors import ConfigError
@@ -235,26 +235,33 @@ def test_an_incident_still_going_on_has_no_end(tmp_path: Path) -> None:
     assert found == {("down", None): (Firing(at(start + FIVE), None, 1.0),)}
 
 
+@pytest.mark.parametrize(("cells", "wide"), [(rolling.CELLS, rolling.WIDE), (64, 4)])
 @pytest.mark.parametrize("metric", METRICS)
-def test_the_backtest_s_metric_is_the_kpi_of_each_window(tmp_path: Path, metric: str) -> None:
+def test_the_metric_of_each_window_is_its_kpi(
+    tmp_path: Path, metric: str, cells: int, wide: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows laid out as the rows of one chunk, or of many, or (wide) one at a time.
+    monkeypatch.setattr(rolling, "CELLS", cells)
+    monkeypatch.setattr(rolling, "WIDE", wide)
     agents, messages = demo.generate(8, 4000, 2, seed=3)
     with stored_frames(tmp_path, agents, messages) as frames:
         frame = frames.get(DAY).frame
+        known = frames.get(FrameSpec("agents")).frame
     watched = rule(metric=metric, over="1h", every="5m", condition="> 0")
     rng = np.random.default_rng(0)
     low, high = frame["timestamp"].min().value, frame["timestamp"].max().value
     # Any instants, some on a message's own time (where the window's inclusive ends count).
-    stamps = [
-        *rng.integers(low, high, 40),
-        *frame["timestamp"].sample(10, random_state=1).astype("int64"),
-    ]
-    times = pd.DatetimeIndex(sorted(stamps), tz="UTC")
-    computed = series(watched, frame, times)
+    own = frame["timestamp"].sample(10, random_state=1).map(lambda t: t.value)
+    times = pd.to_datetime(sorted([*rng.integers(low, high, 40), *own]), utc=True)
     expected = [
         getattr(metrics.kpis(metrics.trim_window(frame, t - watched.over, t)), metric)
         for t in times
     ]
-    np.testing.assert_allclose(computed, expected, rtol=1e-9, atol=1e-9, equal_nan=True)
+    # The backtest's, all instants at once, and the live evaluation's, one at a time.
+    backtested = series(watched, frame, times)
+    live = [values_at(watched, frame, known, t)[None] for t in times]
+    np.testing.assert_allclose(backtested, expected, rtol=1e-9, atol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(live, expected, rtol=1e-9, atol=1e-9, equal_nan=True)
 
 
 # -- live evaluation ----------------------------------------------------------------------
