@@ -25,6 +25,22 @@ and, for sign-in with Entra ID, the groups whose members are a team::
     [teams]
     "6f2c...-group-object-id" = "alpha"
 
+and alert rules, their notifiers and scheduled reports (:mod:`pipelines.alerts`,
+:mod:`pipelines.schedules`), here or in a file named by ``AGENTDASH_ALERTS``::
+
+    [[alerts]]
+    name = "support p95 high"
+    metric = "latency_p95"
+    over = "15m"
+    every = "5m"
+    condition = "> 4000"
+    [notifiers.ops-webhook]
+    kind = "webhook"
+    url = "https://..."
+    [[schedules]]
+    cron = "0 7 * * MON"
+    report = {window = "7d", out = "reports/agents-%Y-%m-%d.html"}
+
 Every key is checked: one that means nothing is refused, naming the closest that does.
 """
 
