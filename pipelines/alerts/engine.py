@@ -103,6 +103,10 @@ class Alerting:
         now = now or datetime.now(UTC)
         made = 0
         windows: dict[tuple[Any, ...], pd.DataFrame] = {}
+        for spec in self._longest:
+            # Read at every cycle, so that the refresher keeps them live between two steps
+            # (a frame nobody reads for a while is dropped, and would be read anew).
+            self.frames.get(spec)
         for rule in self.rules:
             at = step_at(rule, now)
             seen = self._seen.get(rule.name)
