@@ -550,13 +550,16 @@ def cmd_quarantine_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+_NO_RULES = (
+    "no alert rule is configured: add [[alerts]] tables to the AGENTDASH_CONFIG file "
+    "or to a file named by AGENTDASH_ALERTS"
+)
+
+
 def _rules(settings: Settings, names: Sequence[str] = ()) -> list[Rule]:
-    """The configured rules, or those named; refused when there is none, or a name is none."""
-    if not settings.alerts:
-        raise AgentdashError(
-            "no alert rule is configured: add [[alerts]] tables to the AGENTDASH_CONFIG file "
-            "or to a file named by AGENTDASH_ALERTS"
-        )
+    """The configured rules, or those named; a name that is no rule's is refused."""
+    if names and not settings.alerts:
+        raise AgentdashError(_NO_RULES)
     known = {rule.name: rule for rule in settings.alerts}
     for name in names:
         if name not in known:
@@ -578,6 +581,9 @@ def cmd_alerts_backtest(args: argparse.Namespace, settings: Settings) -> int:
 
     rules = _rules(settings, args.rule)
     length = parse_duration(args.window, "--window")
+    if not rules:
+        print(json.dumps({"rules": []}) if args.format == "json" else _NO_RULES)
+        return 0
     frames = LiveFrames.from_settings(settings)
     end = datetime.now(UTC)
     start = end - length
@@ -627,6 +633,9 @@ def _alerting(settings: Settings, rules: Sequence[Rule]) -> Alerting:
 def cmd_alerts_run(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate the rules now (``--once``), or at each of their steps until stopped; exit 0
     whether or not anything fired."""
+    if not settings.alerts:
+        print(_NO_RULES)
+        return 0
     alerting = _alerting(settings, _rules(settings))
     print(f"alert state: {alerting.store.where}")
     if args.once:
@@ -667,9 +676,8 @@ def cmd_schedules_run(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.alerts import open_store
 
     if not settings.schedules:
-        raise AgentdashError(
-            "no schedule is configured: add [[schedules]] tables to the AGENTDASH_CONFIG file"
-        )
+        print("no schedule is configured: add [[schedules]] tables to the AGENTDASH_CONFIG file")
+        return 0
     written = run_due(settings, open_store(settings.redis_url, settings.local_path))
     for schedule, path in written:
         print(f"{schedule.name}: wrote {path}")

@@ -92,6 +92,7 @@ class Receiver:
     def __init__(self, status: int = 200) -> None:
         self.status = status
         self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         self.attempts = 0
         receiver = self
 
@@ -103,6 +104,7 @@ class Receiver:
                     receiver.attempts += 1
                     if receiver.status < 400:
                         receiver.bodies.append(body)
+                        receiver.headers.append(dict(self.headers))
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -119,7 +119,12 @@ class Notifier:
             if notice.attachment is not None:
                 text += f"\n{notice.attachment}"
             payload = {"text": text}
-        response = requests.post(options["url"], json=payload, timeout=self.config.timeout_seconds)
+        response = requests.post(
+            options["url"],
+            json=payload,
+            headers=options.get("headers"),
+            timeout=self.config.timeout_seconds,
+        )
         response.raise_for_status()
 
     def _email(self, notice: Notice) -> None:

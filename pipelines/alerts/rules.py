@@ -57,6 +57,7 @@ _RULE_KEYS = [
     "for",
     "agents",
     "teams",
+    "team",
     "statuses",
     "roles",
     "models",
@@ -64,14 +65,15 @@ _RULE_KEYS = [
     "notify",
 ]
 _NOTIFIER_KEYS = {
-    "webhook": ["kind", "url", "timeout_seconds", "retries"],
-    "slack": ["kind", "url", "timeout_seconds", "retries"],
-    "teams": ["kind", "url", "timeout_seconds", "retries"],
+    "webhook": ["kind", "url", "headers", "timeout_seconds", "retries"],
+    "slack": ["kind", "url", "headers", "timeout_seconds", "retries"],
+    "teams": ["kind", "url", "headers", "timeout_seconds", "retries"],
     "email": [
         "kind",
         "host",
         "port",
         "sender",
+        "from",
         "to",
         "username",
         "password",
@@ -235,10 +237,19 @@ def check_notifiers(raw: Any) -> dict[str, NotifierConfig]:
         if kind not in NOTIFIER_KINDS:
             raise ConfigError(f"{where} kind {kind!r} is not one of {', '.join(NOTIFIER_KINDS)}")
         _refuse_unknown(list(table), _NOTIFIER_KEYS[kind], where)
+        if kind == "email" and "from" in table:  # `from` reads better; `sender` is the same
+            if "sender" in table:
+                raise ConfigError(f"{where} has both from and sender: keep one")
+            table = {**{k: v for k, v in table.items() if k != "from"}, "sender": table["from"]}
         required = ("host", "sender", "to") if kind == "email" else ("url",)
         for key in required:
             if key not in table:
                 raise ConfigError(f"{where} needs {key}")
+        headers = table.get("headers", {})
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            raise ConfigError(
+                f'{where} headers must be a table of texts: {{Authorization = "..."}}'
+            )
         if kind != "email" and not str(table["url"]).startswith(("https://", "http://")):
             raise ConfigError(f"{where} url {table['url']!r} must be an http(s) URL")
         options = {
@@ -318,7 +329,8 @@ def _check_rule(
                 raise ConfigError(f"{where} {key}: {value!r} is not one of {', '.join(allowed)}")
     scope = Scope(
         agents=_strings(entry.get("agents", []), f"{where} agents"),
-        teams=_strings(entry.get("teams", []), f"{where} teams"),
+        teams=_strings(entry.get("teams", []), f"{where} teams")
+        + _strings(entry.get("team", []), f"{where} team"),
         statuses=statuses,
         roles=roles,
         models=_strings(entry.get("models", []), f"{where} models"),

@@ -319,3 +319,30 @@ def test_runs_racing_each_other_notify_once(
     assert [run.returncode for run in runs] == [0, 0, 0], outputs
     wait_until(lambda: len(hook.bodies) >= 1, message="the firing notification")
     assert hook.states() == [("failing now", "a-sup2", "firing")]
+
+
+def test_a_webhook_gets_the_headers_configured(
+    env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with receiving() as hook:
+        configure(
+            env,
+            tmp_path,
+            NOW_ERRORS.format(notify='["hook"]')
+            + f'\n[notifiers.hook]\nkind = "webhook"\nurl = "{hook.url}"\n'
+            'headers = {Authorization = "Bearer s3cret"}\n',
+        )
+        failing(tmp_path)
+        run_once(capsys)
+    assert [h["Authorization"] for h in hook.headers] == ["Bearer s3cret"]
+
+
+def test_without_rules_there_is_nothing_to_evaluate(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["alerts", "run", "--once"]) == 0
+    assert "no alert rule is configured" in capsys.readouterr().out
+    assert main(["alerts", "backtest", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"rules": []}
+    assert main(["alerts", "silence", "any", "--for", "1h"]) == 2
+    assert "no alert rule is configured" in capsys.readouterr().err

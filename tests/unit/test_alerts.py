@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from pipelines import demo, metrics
-from pipelines.alerts import Alerting, Firing, backtest, rolling
+from pipelines.alerts import Alerting, Firing, Scope, backtest, rolling
 from pipelines.alerts.evaluate import Instance, advance, values_at
 from pipelines.alerts.rolling import series
 from pipelines.alerts.rules import METRICS, check_notifiers, check_rules
@@ -85,6 +85,40 @@ def test_rules_may_come_from_their_own_file(tmp_path: Path) -> None:
     )
     (read,) = load_settings({"AGENTDASH_ALERTS": str(rules)}).alerts
     assert (read.name, read.hold, read.notify) == ("quiet", timedelta(0), ())
+
+
+def test_a_scope_takes_the_pipeline_s_filters_and_an_email_its_sender_as_from() -> None:
+    notifiers = check_notifiers(
+        {"mail": {"kind": "email", "host": "smtp", "from": "a@example.org", "to": "b@example.org"}}
+    )
+    assert notifiers["mail"].options["sender"] == "a@example.org"
+    assert notifiers["mail"].options["to"] == ("b@example.org",)
+    (read,) = check_rules(
+        [
+            {
+                "name": "r",
+                "metric": "messages",
+                "over": "1h",
+                "every": "5m",
+                "condition": "< 1",
+                "team": "care",
+                "statuses": ["error", "timeout"],
+                "roles": ["agent"],
+                "models": ["gpt-4o"],
+                "tenant": ["acme"],
+                "notify": ["mail"],
+            }
+        ],
+        notifiers,
+        {"tenant": "tenantId"},
+    )
+    assert read.scope == Scope(
+        teams=("care",),
+        statuses=("error", "timeout"),
+        roles=("agent",),
+        models=("gpt-4o",),
+        dimensions=(("tenant", ("acme",)),),
+    )
 
 
 @pytest.mark.parametrize(
