@@ -587,10 +587,12 @@ def cmd_alerts_backtest(args: argparse.Namespace, settings: Settings) -> int:
     frames = LiveFrames.from_settings(settings)
     end = datetime.now(UTC)
     start = end - length
-    # One read of the period and of the longest window before its first step.
+    # One read of the period and of the longest window before its first step: a window
+    # read with the period before it (as every window is), the two from `earliest` to `end`.
     earliest = start - max(rule.over for rule in rules)
+    half = Window.parse(start=earliest + (end - earliest) / 2, end=end)
     with frames.once():
-        messages = frames.get(FrameSpec("messages", Window.parse(start=earliest, end=end))).frame
+        messages = frames.get(FrameSpec("messages", half)).frame
         agents = frames.get(AGENTS).frame
     replays = backtest(rules, messages, agents, pd.Timestamp(start), pd.Timestamp(end))
     if args.format == "json":

@@ -92,7 +92,9 @@ class AlertsView(View):
             rule = dataclasses.replace(rule, threshold=float(self.threshold))
         start, end = self.messages.bounds
         # The window's first steps look back ``over`` into the period before it.
-        messages = pd.concat([self.messages.previous_frame, self.messages.frame])
+        before = self.messages.previous_frame
+        before = before[before["timestamp"] >= pd.Timestamp(start) - rule.over]
+        messages = pd.concat([before, self.messages.frame], ignore_index=True)
         replays = backtest(
             [rule], messages, self.agents.frame, pd.Timestamp(start), pd.Timestamp(end)
         )

@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Executor, Future
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -193,15 +193,11 @@ class Alerting:
                 self._send(self.notifiers[name], notice)
         return True
 
-    def notify(self, names: Iterable[str], notice: Notice) -> list[Future[None]]:
-        """Send ``notice`` to the notifiers named (a schedule's report)."""
-        return [f for name in names if (f := self._send(self.notifiers[name], notice))]
-
-    def _send(self, notifier: Notifier, notice: Notice) -> Future[None] | None:
+    def _send(self, notifier: Notifier, notice: Notice) -> None:
         if self.executor is not None:
-            return self.executor.submit(self._deliver, notifier, notice)
-        self._deliver(notifier, notice)
-        return None
+            self.executor.submit(self._deliver, notifier, notice)
+        else:
+            self._deliver(notifier, notice)
 
     def _deliver(self, notifier: Notifier, notice: Notice) -> None:
         try:
