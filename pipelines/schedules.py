@@ -62,13 +62,18 @@ def claim_due(store: AlertStore, schedule: Schedule, now: datetime) -> datetime 
     """The schedule's latest due time, if no process ran it yet: it is now this caller's
     to run (recorded as run before it is); None when it was run already."""
     due = schedule.latest(now)
+    key = f"schedule:{schedule.name}"
+    claimed: list[bool] = []
 
-    def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    def change(docs: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, Any]]:
+        doc = docs[key]
         if doc is not None and datetime.fromisoformat(doc["last_due"]) >= due:
-            return None
-        return {"last_due": due.isoformat()}
+            return {}
+        claimed.append(True)
+        return {key: {"last_due": due.isoformat()}}
 
-    return due if store.transition(f"schedule:{schedule.name}", change, blocking=True) else None
+    store.transition([key], change, blocking=True)
+    return due if claimed else None
 
 
 def _strings(raw: Any, where: str) -> tuple[str, ...]:

@@ -3,9 +3,9 @@
 :class:`Alerting` evaluates a rule at the instants of its step (multiples of ``every``
 since the epoch, as the backtest does) on the messages frame a process already keeps
 live, so an evaluation costs no source query.  Each step is evaluated once across
-processes: under the rule's lock in the alert store, the first to come records it and
-alone sends what changed (one notification when an instance starts firing, one when it
-resolves); a silenced rule keeps its state and sends nothing.
+processes: under the alert store's lock, taken once for the rules due, the first to come
+records it and alone sends what changed (one notification when an instance starts
+firing, one when it resolves); a silenced rule keeps its state and sends nothing.
 """
 
 from __future__ import annotations
@@ -98,42 +98,73 @@ class Alerting:
             self._longest[spec] = max(self._longest.get(spec, rule.over), rule.over)
 
     def run_due(self, now: datetime | None = None) -> int:
-        """Evaluate each rule whose current step no process evaluated yet, without waiting
-        for a rule another process is evaluating; returns the evaluations made."""
+        """Evaluate the rules whose current step no process evaluated yet, unless another
+        process is evaluating a step (it evaluates them); returns the evaluations made."""
         now = now or datetime.now(UTC)
-        made = 0
-        windows: dict[tuple[Any, ...], pd.DataFrame] = {}
         for spec in self._longest:
             # Read at every cycle, so that the refresher keeps them live between two steps
             # (a frame nobody reads for a while is dropped, and would be read anew).
             self.frames.get(spec)
-        for rule in self.rules:
-            at = step_at(rule, now)
-            seen = self._seen.get(rule.name)
-            if seen is not None and seen[0] >= at:
-                continue
-            doc = self.store.read(_key(rule))
-            if doc is not None and datetime.fromisoformat(doc["last_at"]) >= at:
+        due = [(rule, step_at(rule, now)) for rule in self.rules]
+        due = [(rule, at) for rule, at in due if not self._seen_at(rule, at)]
+        if not due:  # this process saw every current step evaluated: no store read
+            return 0
+        docs = self.store.read([_key(rule) for rule, _ in due])
+        for rule, _ in due:
+            if (doc := docs[_key(rule)]) is not None:
                 self._saw(rule, doc)
-                continue
-            made += self.evaluate(rule, at, blocking=False, windows=windows)
-        return made
+        due = [(rule, at) for rule, at in due if not self._seen_at(rule, at)]
+        return self._evaluate(due, blocking=False) if due else 0
+
+    def _seen_at(self, rule: Rule, at: datetime) -> bool:
+        """Whether this process saw the rule evaluated at ``at`` or later."""
+        seen = self._seen.get(rule.name)
+        return seen is not None and seen[0] >= at
 
     def run_once(self, now: datetime | None = None) -> int:
-        """Evaluate every rule now (``agentdash alerts run --once``), waiting for a lock
-        another process holds; returns the evaluations made."""
+        """Evaluate every rule now (``agentdash alerts run --once``), waiting while another
+        process evaluates; returns the evaluations made."""
         now = now or datetime.now(UTC)
-        windows: dict[tuple[Any, ...], pd.DataFrame] = {}
-        return sum(self.evaluate(rule, now, True, windows) for rule in self.rules)
+        return self._evaluate([(rule, now) for rule in self.rules], blocking=True)
 
-    def evaluate(
-        self,
-        rule: Rule,
-        at: datetime,
-        blocking: bool,
-        windows: dict[tuple[Any, ...], pd.DataFrame] | None = None,
-    ) -> bool:
-        """Evaluate ``rule`` at ``at`` unless it was evaluated at or after it; send what changed.
+    def _evaluate(self, due: list[tuple[Rule, datetime]], blocking: bool) -> int:
+        """Evaluate each rule at its instant, unless it was evaluated at or after it; record
+        them all in one change of the store, then send what changed."""
+        windows: dict[tuple[Any, ...], pd.DataFrame] = {}
+        seen = {rule.name: self._values(rule, at, windows) for rule, at in due}
+        notices: list[tuple[Rule, Notice]] = []
+        written: dict[str, dict[str, Any]] = {}
+
+        def change(docs: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, Any]]:
+            for rule, at in due:
+                doc = docs[_key(rule)]
+                if not _done(doc, at):
+                    values, messages = seen[rule.name]
+                    written[_key(rule)] = self._advance(rule, at, doc, values, messages, notices)
+            return written
+
+        if not self.store.transition([_key(rule) for rule, _ in due], change, blocking):
+            return 0
+        for rule, _ in due:
+            if _key(rule) in written:
+                self._saw(rule, written[_key(rule)])
+        with self._guard:
+            self.stats.evaluations += len(written)
+        for rule in {rule.name: rule for rule, _ in notices}.values():
+            mine = [notice for each, notice in notices if each is rule]
+            silenced = self.store.silenced_until(rule.name)
+            if silenced is not None and silenced > datetime.now(UTC):
+                log.info("%s is silenced until %s: %d not sent", rule.name, silenced, len(mine))
+                continue
+            for notice in mine:
+                for name in rule.notify:
+                    self._send(self.notifiers[name], notice)
+        return len(written)
+
+    def _values(
+        self, rule: Rule, at: datetime, windows: dict[tuple[Any, ...], pd.DataFrame]
+    ) -> tuple[dict[str | None, float], pd.DataFrame]:
+        """The rule's values at ``at``, and the messages they were computed from.
 
         ``windows`` keeps what was cut from the live frames for the rules evaluated together:
         the rules' longest window ending at ``at``, from which each rule's is cut in turn
@@ -142,56 +173,37 @@ class Alerting:
         spec, moment = frame_spec(rule), pd.Timestamp(at)
         live = self.frames.get(spec)
         cut = (self.frames.key(spec), live.version, moment)
-        windows = {} if windows is None else windows
         if cut not in windows:
             windows[cut] = trim_window(live.frame, moment - self._longest[spec], moment)
         messages = windows[cut]
-        values = values_at(rule, messages, self.frames.get(AGENTS).frame, moment)
-        notices: list[Notice] = []
-        written: list[dict[str, Any]] = []
+        return values_at(rule, messages, self.frames.get(AGENTS).frame, moment), messages
 
-        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-            if doc is not None and datetime.fromisoformat(doc["last_at"]) >= at:
-                return None
-            stored = {} if doc is None else doc["instances"]
-            groups = {_group_key(group): group for group in values}
-            groups.update({key: item.get("group") for key, item in stored.items()})
-            instances: dict[str, Any] = {}
-            for key, group in sorted(groups.items()):
-                value = values[group] if group in values else empty_value(rule, messages)
-                before = Instance.from_json(stored[key]) if key in stored else None
-                after, event = advance(rule, before, value, at)
-                if after.state != "ok" or event is not None:  # ok instances are not kept
-                    instances[key] = {"group": group, **after.to_json()}
-                if event is not None:
-                    notices.append(
-                        Notice.alert(
-                            rule.name, group, event, rule.metric, rule.condition, after.value, at
-                        )
-                    )
-            written.append({"last_at": at.isoformat(), "instances": instances})
-            return written[-1]
-
-        if not self.store.transition(_key(rule), change, blocking):
-            return False
-        self._saw(rule, written[-1])
-        with self._guard:
-            self.stats.evaluations += 1
-        if not notices:
-            return True
-        silenced = self.store.silenced_until(rule.name)
-        if silenced is not None and silenced > datetime.now(UTC):
-            log.info(
-                "%s is silenced until %s: %d notifications not sent",
-                rule.name,
-                silenced,
-                len(notices),
-            )
-            return True
-        for notice in notices:
-            for name in rule.notify:
-                self._send(self.notifiers[name], notice)
-        return True
+    def _advance(
+        self,
+        rule: Rule,
+        at: datetime,
+        doc: dict[str, Any] | None,
+        values: dict[str | None, float],
+        messages: pd.DataFrame,
+        notices: list[tuple[Rule, Notice]],
+    ) -> dict[str, Any]:
+        """The rule's new state document; the notifications it sends join ``notices``."""
+        stored = {} if doc is None else doc["instances"]
+        groups = {_group_key(group): group for group in values}
+        groups.update({key: item.get("group") for key, item in stored.items()})
+        instances: dict[str, Any] = {}
+        for key, group in sorted(groups.items()):
+            value = values[group] if group in values else empty_value(rule, messages)
+            before = Instance.from_json(stored[key]) if key in stored else None
+            after, event = advance(rule, before, value, at)
+            if after.state != "ok" or event is not None:  # ok instances are not kept
+                instances[key] = {"group": group, **after.to_json()}
+            if event is not None:
+                notice = Notice.alert(
+                    rule.name, group, event, rule.metric, rule.condition, after.value, at
+                )
+                notices.append((rule, notice))
+        return {"last_at": at.isoformat(), "instances": instances}
 
     def _send(self, notifier: Notifier, notice: Notice) -> None:
         if self.executor is not None:
@@ -212,21 +224,24 @@ class Alerting:
 
     def firing(self) -> list[tuple[str, str | None]]:
         """(rule, group) of every instance firing, as the store holds them."""
-        found: list[tuple[str, str | None]] = []
-        for rule in self.rules:
-            doc = self.store.read(_key(rule)) or {"instances": {}}
-            found += [
-                (rule.name, item.get("group"))
-                for item in doc["instances"].values()
-                if item["state"] == "firing"
-            ]
-        return found
+        docs = self.store.read([_key(rule) for rule in self.rules])
+        return [
+            (rule.name, item.get("group"))
+            for rule in self.rules
+            for item in (docs[_key(rule)] or {"instances": {}})["instances"].values()
+            if item["state"] == "firing"
+        ]
 
     def _saw(self, rule: Rule, doc: dict[str, Any]) -> None:
         firing = sum(item["state"] == "firing" for item in doc["instances"].values())
         with self._guard:
             self._seen[rule.name] = (datetime.fromisoformat(doc["last_at"]), firing)
             self.stats.firing = sum(count for _, count in self._seen.values())
+
+
+def _done(doc: dict[str, Any] | None, at: datetime) -> bool:
+    """Whether the rule's state records an evaluation at or after ``at``."""
+    return doc is not None and datetime.fromisoformat(doc["last_at"]) >= at
 
 
 def _key(rule: Rule) -> str:

@@ -46,7 +46,7 @@ def values_at(
         return {None: float(series(rule, scoped, instant)[0])}
     keys = group_keys(rule, scoped)
     inside = scoped["timestamp"].between(at - rule.over, at, inclusive="both").to_numpy(bool)
-    present = set(keys[inside])
+    present = set(keys[inside].unique())
     by_group = series_by(rule, scoped, keys, instant)
     return {group: float(values[0]) for group, values in by_group.items() if group in present}
 

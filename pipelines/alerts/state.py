@@ -2,10 +2,11 @@
 
 Redis when configured (every process and replica), else a SQLite file beside the
 embedded store (every process of the machine, and each run of ``agentdash alerts run
---once`` from cron).  Each rule's state is one JSON document changed only under a lock
-(a Redis lock, or SQLite's write lock): whoever holds it evaluates the step, records
-it, and so alone sends its notifications; a process that finds the step recorded sends
-nothing.
+--once`` from cron).  Each rule's state (and each schedule's last run) is one JSON
+document, changed only under the store's lock (a Redis lock, or SQLite's write lock),
+which each evaluation step takes once for the rules due: whoever holds it evaluates the
+step, records it, and so alone sends its notifications; a process that finds the step
+recorded sends nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,18 +24,19 @@ from typing import Any, Protocol
 from pipelines.errors import StoreUnavailableError
 
 KEY_PREFIX = "agentdash:v1:alerts"
-Change = Callable[[dict[str, Any] | None], dict[str, Any] | None]
-"""Given the stored document (None: none yet), the new one, or None to leave it."""
+Docs = dict[str, dict[str, Any] | None]
+Change = Callable[[Docs], dict[str, dict[str, Any]]]
+"""Given the stored documents by key (None: none yet), those to write."""
 
 
 class AlertStore(Protocol):
     where: str
 
-    def read(self, key: str) -> dict[str, Any] | None: ...
+    def read(self, keys: Sequence[str]) -> Docs: ...
 
-    def transition(self, key: str, change: Change, blocking: bool) -> bool:
-        """Apply ``change`` to the document of ``key`` under its lock; True when it wrote.
-        Not ``blocking``: False at once when another process holds the lock."""
+    def transition(self, keys: Sequence[str], change: Change, blocking: bool) -> bool:
+        """Write what ``change`` makes of the documents of ``keys``, under the store's lock;
+        not ``blocking``, False at once (nothing changed) when another process holds it."""
         ...
 
     def silence(self, rule: str, until: datetime) -> None: ...
@@ -63,25 +65,33 @@ class RedisAlertStore:
                 "check AGENTDASH_REDIS_URL"
             ) from None
 
-    def read(self, key: str) -> dict[str, Any] | None:
+    def read(self, keys: Sequence[str]) -> Docs:
+        if not keys:
+            return {}
         with self._answering():
-            raw = self._redis.get(f"{KEY_PREFIX}:state:{key}")
-        return None if raw is None else dict(json.loads(raw))
+            raw = self._redis.mget([f"{KEY_PREFIX}:state:{key}" for key in keys])
+        docs = zip(keys, raw, strict=True)
+        return {key: None if doc is None else json.loads(doc) for key, doc in docs}
 
-    def transition(self, key: str, change: Change, blocking: bool) -> bool:
+    def transition(self, keys: Sequence[str], change: Change, blocking: bool) -> bool:
         with self._answering():
             lock = self._redis.lock(
-                f"{KEY_PREFIX}:lock:{key}",
+                f"{KEY_PREFIX}:lock",
                 timeout=self.lock_seconds,
                 blocking_timeout=self.lock_seconds if blocking else None,
             )
             if not lock.acquire(blocking=blocking):
                 return False
             try:
-                new = change(self.read(key))
-                if new is not None:
-                    self._redis.set(f"{KEY_PREFIX}:state:{key}", json.dumps(new, sort_keys=True))
-                return new is not None
+                new = change(self.read(keys))
+                if new:
+                    self._redis.mset(
+                        {
+                            f"{KEY_PREFIX}:state:{k}": json.dumps(v, sort_keys=True)
+                            for k, v in new.items()
+                        }
+                    )
+                return True
             finally:
                 with contextlib.suppress(Exception):  # expired meanwhile: the write stands
                     lock.release()
@@ -133,12 +143,18 @@ class SqliteAlertStore:
         db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         yield db
 
-    def read(self, key: str) -> dict[str, Any] | None:
+    def read(self, keys: Sequence[str]) -> Docs:
         with self._connect() as db:
-            row = db.execute("SELECT doc FROM state WHERE key = ?", (key,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+            return self._read(db, keys)
 
-    def transition(self, key: str, change: Change, blocking: bool) -> bool:
+    @staticmethod
+    def _read(db: sqlite3.Connection, keys: Sequence[str]) -> Docs:
+        marks = ", ".join("?" * len(keys))
+        rows = db.execute(f"SELECT key, doc FROM state WHERE key IN ({marks})", list(keys))
+        found = {key: json.loads(doc) for key, doc in rows}
+        return {key: found.get(key) for key in keys}
+
+    def transition(self, keys: Sequence[str], change: Change, blocking: bool) -> bool:
         with self._connect(30 if blocking else 0) as db:
             try:
                 db.execute("BEGIN IMMEDIATE")  # the write lock, until COMMIT
@@ -147,18 +163,16 @@ class SqliteAlertStore:
                     raise
                 return False
             try:
-                row = db.execute("SELECT doc FROM state WHERE key = ?", (key,)).fetchone()
-                new = change(None if row is None else json.loads(row[0]))
-                if new is not None:
-                    db.execute(
-                        "INSERT OR REPLACE INTO state (key, doc) VALUES (?, ?)",
-                        (key, json.dumps(new, sort_keys=True)),
-                    )
+                new = change(self._read(db, keys))
+                db.executemany(
+                    "INSERT OR REPLACE INTO state (key, doc) VALUES (?, ?)",
+                    [(key, json.dumps(doc, sort_keys=True)) for key, doc in new.items()],
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            return new is not None
+            return True
 
     def silence(self, rule: str, until: datetime) -> None:
         with self._connect() as db:
