@@ -2,12 +2,12 @@
 
 A :class:`Refresher` thread runs ``frames.refresh_all()`` every
 ``AGENTDASH_REFRESH_SECONDS``; the live frames make each cycle single-flight
-across processes (Redis lock) and tells its listeners what changed.  After each
-cycle it evaluates the alert rules that are due on the frames just refreshed
-(:class:`pipelines.alerts.Alerting`) and starts the scheduled reports that are due.  Each open
-page holds a :class:`LiveSession`, a listener of the live frames that takes the new data
-up on its own document's next tick, the only place where Bokeh models may be
-changed.  So a refresh cycle costs one source query per frame whatever the
+across processes (Redis lock) and tells its listeners what changed; then it
+evaluates the alert rules that are due on the frames just refreshed
+(:class:`pipelines.alerts.Alerting`) and starts the scheduled reports that are due.
+Each open page holds a :class:`LiveSession`, a listener of the live frames that takes
+the new data up on its own document's next tick, the only place where Bokeh models may
+be changed.  So a refresh cycle costs one source query per frame whatever the
 number of sessions, and a session that closes leaves nothing behind.
 
 :class:`LiveControls` is what a page shows of it: how old the data is (counted
@@ -142,10 +142,10 @@ def ensure_refresher(frames: LiveFrames | None = None) -> Refresher:
         return refresher
 
 
-def alert_stats(frames: LiveFrames | None = None) -> dict[str, int] | None:
-    """What this process's alerting did (see :class:`pipelines.alerts.AlertStats`); None
-    when no refresher evaluates rules here."""
-    refresher = _refreshers.get(frames or LiveFrames.default())
+def alert_stats(frames: LiveFrames) -> dict[str, int] | None:
+    """What the alerting of ``frames`` did in this process (see
+    :class:`pipelines.alerts.AlertStats`); None when no refresher evaluates rules here."""
+    refresher = _refreshers.get(frames)
     if refresher is None or refresher.alerting is None:
         return None
     return refresher.alerting.stats.snapshot()

@@ -33,6 +33,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from app.live import alert_stats
 from pipelines.live import LiveFrames
 from pipelines.status import RefreshRecord
 
@@ -97,8 +98,6 @@ class Monitor:
 
     def sync(self) -> None:
         """Add what was counted since the last sync."""
-        from app.live import alert_stats  # it imports Panel, which the API plugin has
-
         status = self.frames.status()
         alerts = alert_stats(self.frames)
         counted = {
