@@ -130,8 +130,8 @@ class Alerting:
     def _evaluate(self, due: list[tuple[Rule, datetime]], blocking: bool) -> int:
         """Evaluate each rule at its instant, unless it was evaluated at or after it; record
         them all in one change of the store, then send what changed."""
-        windows: dict[tuple[Any, ...], pd.DataFrame] = {}
-        seen = {rule.name: self._values(rule, at, windows) for rule, at in due}
+        cuts: dict[Any, pd.DataFrame] = {}
+        seen = {rule.name: self._values(rule, at, cuts) for rule, at in due}
         notices: list[tuple[Rule, Notice]] = []
         written: dict[str, dict[str, Any]] = {}
 
@@ -162,21 +162,22 @@ class Alerting:
         return len(written)
 
     def _values(
-        self, rule: Rule, at: datetime, windows: dict[tuple[Any, ...], pd.DataFrame]
+        self, rule: Rule, at: datetime, cuts: dict[Any, pd.DataFrame]
     ) -> tuple[dict[str | None, float], pd.DataFrame]:
         """The rule's values at ``at``, and the messages they were computed from.
 
-        ``windows`` keeps what was cut from the live frames for the rules evaluated together:
-        the rules' longest window ending at ``at``, from which each rule's is cut in turn
-        (a few thousand rows rather than the frame's two days).
+        ``cuts`` keeps what the rules evaluated together read: the agents, and from each
+        live frame the rules' longest window ending at ``at``, from which each rule's is
+        cut in turn (a few thousand rows rather than the frame's two days).
         """
         spec, moment = frame_spec(rule), pd.Timestamp(at)
-        live = self.frames.get(spec)
-        cut = (self.frames.key(spec), live.version, moment)
-        if cut not in windows:
-            windows[cut] = trim_window(live.frame, moment - self._longest[spec], moment)
-        messages = windows[cut]
-        return values_at(rule, messages, self.frames.get(AGENTS).frame, moment), messages
+        if (spec, moment) not in cuts:
+            frame = self.frames.get(spec).frame
+            cuts[spec, moment] = trim_window(frame, moment - self._longest[spec], moment)
+        if AGENTS not in cuts:
+            cuts[AGENTS] = self.frames.get(AGENTS).frame
+        messages = cuts[spec, moment]
+        return values_at(rule, messages, cuts[AGENTS], moment), messages
 
     def _advance(
         self,

@@ -141,7 +141,9 @@ def test_a_rule_that_cannot_work_stops_the_command_with_exit_2(
     says: str,
 ) -> None:
     configure(env, tmp_path, table)
-    for command in (["alerts", "run", "--once"], ["alerts", "backtest"]):
+    # (serve on an address it would refuse anyway: a regression cannot leave it serving)
+    serve = ["serve", "--address", "0.0.0.0"]
+    for command in (["alerts", "run", "--once"], ["alerts", "backtest"], serve):
         assert main(command) == 2
         assert says in capsys.readouterr().err
 
