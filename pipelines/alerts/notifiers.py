@@ -58,6 +58,7 @@ class Notice:
                 "rule": rule,
                 "group": group,
                 "state": state,
+                "status": state,  # as Alertmanager names it, for receivers written for it
                 "metric": metric,
                 "condition": condition,
                 "value": value,

@@ -326,4 +326,5 @@ def test_evaluated_step_by_step_the_live_rule_notifies_what_the_backtest_finds(
         ("a-sup1", "resolved", (incidents.error_end + FIVE).isoformat()),
     ]
     assert bodies[0]["value"] == 1.0 and bodies[1]["value"] == 0.0
+    assert [b["status"] for b in bodies] == ["firing", "resolved"]
     assert alerting.stats.snapshot() == {"evaluations": 145, "firing": 0, "sent": 2, "failed": 0}
