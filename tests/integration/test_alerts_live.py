@@ -90,10 +90,11 @@ def pair(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) ->
 
 
 def test_a_planted_incident_is_notified_once_firing_and_once_resolved(pair: Pair) -> None:
+    # Whichever process comes first after a step evaluates it: maybe always the same one.
     wait_until(
-        lambda: all(alerts["evaluations"] > 0 for alerts in pair.alerts()),
+        lambda: sum(alerts["evaluations"] for alerts in pair.alerts()) > 0,
         timeout=60,
-        message="both processes to evaluate the rule",
+        message="the rule to be evaluated",
     )
     assert pair.hook.states() == []
     pair.store.upsert(
