@@ -19,6 +19,7 @@ from pipelines.errors import AgentdashError
 from pipelines.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from pipelines.alerts import Alerting, Rule
     from pipelines.importer import Entry
     from pipelines.quarantine import Quarantine
     from pipelines.shapes import Shape
@@ -549,6 +550,144 @@ def cmd_quarantine_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+_NO_RULES = (
+    "no alert rule is configured: add [[alerts]] tables to the AGENTDASH_CONFIG file "
+    "or to a file named by AGENTDASH_ALERTS"
+)
+
+
+def _rules(settings: Settings, names: Sequence[str] = ()) -> list[Rule]:
+    """The configured rules, or those named; a name that is no rule's is refused."""
+    if names and not settings.alerts:
+        raise AgentdashError(_NO_RULES)
+    known = {rule.name: rule for rule in settings.alerts}
+    for name in names:
+        if name not in known:
+            raise AgentdashError(f"--rule {name!r} is not a rule; the rules: {', '.join(known)}")
+    return [rule for rule in settings.alerts if not names or rule.name in names]
+
+
+def cmd_alerts_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    """Replay the rules over the stored history and print when each would have fired."""
+    import json
+
+    import pandas as pd
+
+    from pipelines.alerts.backtest import backtest
+    from pipelines.alerts.engine import AGENTS
+    from pipelines.alerts.rules import parse_duration
+    from pipelines.live import FrameSpec, LiveFrames
+    from pipelines.windows import Window
+
+    rules = _rules(settings, args.rule)
+    length = parse_duration(args.window, "--window")
+    if not rules:
+        print(json.dumps({"rules": []}) if args.format == "json" else _NO_RULES)
+        return 0
+    frames = LiveFrames.from_settings(settings)
+    end = datetime.now(UTC)
+    start = end - length
+    # One read of the period and of the longest window before its first step: a window
+    # read with the period before it (as every window is), the two from `earliest` to `end`.
+    earliest = start - max(rule.over for rule in rules)
+    half = Window.parse(start=earliest + (end - earliest) / 2, end=end)
+    with frames.once():
+        messages = frames.get(FrameSpec("messages", half)).frame
+        agents = frames.get(AGENTS).frame
+    replays = backtest(rules, messages, agents, pd.Timestamp(start), pd.Timestamp(end))
+    if args.format == "json":
+        print(json.dumps({"rules": [replay.to_json() for replay in replays]}, indent=1))
+        return 0
+    print(f"{len(messages):,} messages from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
+    shown = {replay.rule.name for replay in replays}
+    for rule in rules:
+        if rule.name not in shown:
+            print(f"\n{rule.name}: no messages of its scope, no group to replay")
+    for replay in replays:
+        rule = replay.rule
+        where = "" if replay.group is None else f" [{rule.group_by} {replay.group}]"
+        print(
+            f"\n{rule.name}{where}: {rule.metric} {rule.condition} over {_duration_text(rule.over)}"
+            f" every {_duration_text(rule.every)}, for {_duration_text(rule.hold)}: "
+            f"{len(replay.firings)} firings, {replay.notifications} notifications, "
+            f"firing {replay.firing_share:.1%} of the time"
+        )
+        for firing in replay.firings:
+            ended = "still firing" if firing.end is None else f"{firing.end:%Y-%m-%d %H:%M:%S}"
+            print(f"  {firing.start:%Y-%m-%d %H:%M:%S} to {ended}  peak {firing.peak:g}")
+    return 0
+
+
+def _duration_text(length: timedelta) -> str:
+    from pipelines.alerts.rules import describe_duration
+
+    return describe_duration(length) if length else "0"
+
+
+def _alerting(settings: Settings, rules: Sequence[Rule]) -> Alerting:
+    from pipelines.alerts import Alerting, open_store
+    from pipelines.live import LiveFrames
+
+    store = open_store(settings.redis_url, settings.local_path)
+    return Alerting(rules, settings.notifiers, store, LiveFrames.from_settings(settings))
+
+
+def cmd_alerts_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Evaluate the rules now (``--once``), or at each of their steps until stopped; exit 0
+    whether or not anything fired."""
+    if not settings.alerts:
+        print(_NO_RULES)
+        return 0
+    alerting = _alerting(settings, _rules(settings))
+    print(f"alert state: {alerting.store.where}")
+    if args.once:
+        made = alerting.run_once()
+        print(f"evaluated {made} of {len(alerting.rules)} rules")
+    else:
+        print("evaluating the rules at each of their steps, Ctrl-C to stop", flush=True)
+        try:
+            while True:
+                alerting.frames.refresh_all()
+                alerting.run_due()
+                time.sleep(settings.refresh_seconds)
+        except KeyboardInterrupt:
+            pass
+    stats = alerting.stats
+    for rule, group in alerting.firing():
+        print(f"firing: {rule}" + ("" if group is None else f" [{group}]"))
+    print(f"notifications: {stats.sent} sent, {stats.failed} failed")
+    return 0
+
+
+def cmd_alerts_silence(args: argparse.Namespace, settings: Settings) -> int:
+    """Send no notification of a rule for a while (its state is still kept)."""
+    from pipelines.alerts import open_store
+    from pipelines.alerts.rules import parse_duration
+
+    (rule,) = _rules(settings, [args.name])
+    until = datetime.now(UTC) + parse_duration(args.duration, "--for")
+    store = open_store(settings.redis_url, settings.local_path)
+    store.silence(rule.name, until)
+    print(f"silenced {rule.name!r} until {until.isoformat(timespec='seconds')} (in {store.where})")
+    return 0
+
+
+def cmd_schedules_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the scheduled reports that are due and no process ran yet."""
+    from app.scheduled import run_due
+    from pipelines.alerts import open_store
+
+    if not settings.schedules:
+        print("no schedule is configured: add [[schedules]] tables to the AGENTDASH_CONFIG file")
+        return 0
+    written = run_due(settings, open_store(settings.redis_url, settings.local_path))
+    for schedule, path in written:
+        print(f"{schedule.name}: wrote {path}")
+    if not written:
+        print("no schedule is due")
+    return 0
+
+
 def _number(
     kind: type[float], low: float, high: float = math.inf, *, above: bool = False
 ) -> Callable[[str], float]:
@@ -716,6 +855,43 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("name")
     actions.add_parser("list", help="names, roles and teams")
     users.set_defaults(func=cmd_users)
+
+    alerts = sub.add_parser(
+        "alerts",
+        help="alert rules ([[alerts]]): backtest them on the history, evaluate them, silence one",
+        description="Exit codes: 0 done (whether or not anything fired), 2 configuration or "
+        "source error.",
+    )
+    actions = alerts.add_subparsers(dest="action", required=True)
+    back = actions.add_parser(
+        "backtest", help="when each rule would have fired over the stored history"
+    )
+    back.add_argument("--window", default="30d", help="the history replayed: 24h, 7d, 30d...")
+    back.add_argument(
+        "--rule", action="append", default=[], metavar="NAME", help="only this rule (repeat)"
+    )
+    back.add_argument("--format", choices=["table", "json"], default="table")
+    back.set_defaults(func=cmd_alerts_backtest)
+    run = actions.add_parser("run", help="evaluate the rules and send their notifications")
+    run.add_argument(
+        "--once", action="store_true", help="evaluate every rule now and exit (for cron)"
+    )
+    run.set_defaults(func=cmd_alerts_run)
+    silence = actions.add_parser("silence", help="send no notification of a rule for a while")
+    silence.add_argument("name", help="the rule's name")
+    silence.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d...")
+    silence.set_defaults(func=cmd_alerts_silence)
+
+    schedules = sub.add_parser("schedules", help="scheduled reports ([[schedules]])")
+    actions = schedules.add_subparsers(dest="action", required=True)
+    due = actions.add_parser("run", help="run the schedules that are due")
+    due.add_argument(
+        "--due",
+        action="store_true",
+        required=True,
+        help="the schedules whose latest time no process ran yet (from an external scheduler)",
+    )
+    due.set_defaults(func=cmd_schedules_run)
     return parser
 
 

@@ -23,6 +23,7 @@ import param
 from app.auth.identity import ANONYMOUS, Identity
 from app.live import LiveControls
 from app.views.agents import AgentsView
+from app.views.alerts import AlertsView
 from app.views.base import View
 from app.views.filters import Filters, apply_each, url_names
 from app.views.messages import MessagesView
@@ -38,6 +39,7 @@ TABS: dict[str, tuple[str, type[View]]] = {
     "agents": ("Agents", AgentsView),
     "messages": ("Messages", MessagesView),
     "metrics": ("Metrics", MetricsView),
+    "alerts": ("Alerts", AlertsView),
     "ops": ("Ops", OpsView),
 }
 TAB_NAMES = tuple(TABS)  # in the order of the tabs on the page

@@ -2,10 +2,12 @@
 
 A :class:`Refresher` thread runs ``frames.refresh_all()`` every
 ``AGENTDASH_REFRESH_SECONDS``; the live frames make each cycle single-flight
-across processes (Redis lock) and tells its listeners what changed.  Each open
-page holds a :class:`LiveSession`, a listener of the live frames that takes the new data
-up on its own document's next tick, the only place where Bokeh models may be
-changed.  So a refresh cycle costs one source query per frame whatever the
+across processes (Redis lock) and tells its listeners what changed; then it
+evaluates the alert rules that are due on the frames just refreshed
+(:class:`pipelines.alerts.Alerting`) and starts the scheduled reports that are due.
+Each open page holds a :class:`LiveSession`, a listener of the live frames that takes
+the new data up on its own document's next tick, the only place where Bokeh models may
+be changed.  So a refresh cycle costs one source query per frame whatever the
 number of sessions, and a session that closes leaves nothing behind.
 
 :class:`LiveControls` is what a page shows of it: how old the data is (counted
@@ -20,6 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import panel as pn
@@ -29,23 +32,37 @@ from bokeh.document import Document
 from bokeh.model import DataModel
 from panel.custom import JSComponent
 
+from pipelines.alerts import Alerting, open_store
 from pipelines.live import LiveFrames
 from pipelines.pipeline import Pipeline
-from pipelines.settings import load_settings
+from pipelines.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
 
 class Refresher:
-    """Refreshes every live frame of a process each ``period`` seconds, on a daemon thread."""
+    """Refreshes every live frame of a process each ``period`` seconds, on a daemon thread;
+    then evaluates the due alert rules and starts the due scheduled reports of ``settings``."""
 
-    def __init__(self, frames: LiveFrames, period: float) -> None:
+    def __init__(self, frames: LiveFrames, period: float, settings: Settings | None = None) -> None:
         self.frames = frames
         self.period = period
         # Processes sharing a Redis cache: whichever refreshes first in a period reads
         # the source, the others take its result (one source query per cycle in all).
         frames.min_refresh_seconds = period / 2
         self.cycles = 0
+        self.settings = settings
+        self.alerting: Alerting | None = None
+        # Deliveries (retried with backoff) and reports (seconds each) run beside the
+        # cycle, never in it: a slow webhook does not delay the data.
+        self._duties = ThreadPoolExecutor(max_workers=4, thread_name_prefix="agentdash-notify")
+        self._reports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentdash-reports")
+        self._scheduled: Future[None] | None = None
+        if settings is not None and (settings.alerts or settings.schedules):
+            store = open_store(settings.redis_url, settings.local_path)
+            self.alerting = Alerting(
+                settings.alerts, settings.notifiers, store, frames, executor=self._duties
+            )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="agentdash-refresher", daemon=True)
 
@@ -60,6 +77,8 @@ class Refresher:
         self._stop.set()
         if self.running:
             self._thread.join()
+        self._duties.shutdown(wait=False)
+        self._reports.shutdown(wait=False)
 
     def _run(self) -> None:
         next_cycle = time.monotonic() + self.period
@@ -68,9 +87,30 @@ class Refresher:
                 self.frames.refresh_all()
             except Exception:  # the next cycle may succeed: never let the thread die
                 log.exception("refresh cycle failed")
+            self._after_cycle()
             self.cycles += 1
             # A cycle that overran its period skips the missed ticks instead of bunching up.
             next_cycle = max(next_cycle + self.period, time.monotonic())
+
+    def _after_cycle(self) -> None:
+        if self.alerting is None:
+            return
+        try:
+            self.alerting.run_due()
+        except Exception:  # a store or a rule failing this time must not stop the refresher
+            log.exception("alert evaluation failed")
+        running = self._scheduled is not None and not self._scheduled.done()
+        if self.settings is not None and self.settings.schedules and not running:
+            self._scheduled = self._reports.submit(self._run_schedules)
+
+    def _run_schedules(self) -> None:
+        from app.scheduled import run_due
+
+        assert self.settings is not None and self.alerting is not None
+        try:
+            run_due(self.settings, self.alerting.store)
+        except Exception:
+            log.exception("scheduled reports failed")
 
 
 _refreshers: dict[LiveFrames, Refresher] = {}
@@ -95,10 +135,20 @@ def ensure_refresher(frames: LiveFrames | None = None) -> Refresher:
     with _lock:
         refresher = _refreshers.get(frames)
         if refresher is None:
-            refresher = Refresher(frames, load_settings().refresh_seconds)
+            settings = load_settings()
+            refresher = Refresher(frames, settings.refresh_seconds, settings)
             refresher.start()
             _refreshers[frames] = refresher
         return refresher
+
+
+def alert_stats(frames: LiveFrames) -> dict[str, int] | None:
+    """What the alerting of ``frames`` did in this process (see
+    :class:`pipelines.alerts.AlertStats`); None when no refresher evaluates rules here."""
+    refresher = _refreshers.get(frames)
+    if refresher is None or refresher.alerting is None:
+        return None
+    return refresher.alerting.stats.snapshot()
 
 
 def session_count() -> int:

@@ -115,6 +115,13 @@ class _Serve(Serve):
         )
         tornado_app.default_router.rules.insert(0, Rule(gate, Refusal))
         PeriodicCallback(metrics.sync_all, settings.refresh_seconds * 1000).start()
+        if settings.alerts or settings.schedules:
+            # Rules are evaluated, and reports written, whether or not anyone has a page open.
+            from app.live import ensure_refresher
+            from pipelines.live import LiveFrames
+
+            metrics.watch(LiveFrames.default())
+            ensure_refresher(LiveFrames.default())
         sentry.init()
         if task_id() in (None, 0):
             if sign_in.on:

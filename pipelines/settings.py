@@ -25,6 +25,22 @@ and, for sign-in with Entra ID, the groups whose members are a team::
     [teams]
     "6f2c...-group-object-id" = "alpha"
 
+and alert rules, their notifiers and scheduled reports (:mod:`pipelines.alerts`,
+:mod:`pipelines.schedules`), here or in a file named by ``AGENTDASH_ALERTS``::
+
+    [[alerts]]
+    name = "support p95 high"
+    metric = "latency_p95"
+    over = "15m"
+    every = "5m"
+    condition = "> 4000"
+    [notifiers.ops-webhook]
+    kind = "webhook"
+    url = "https://..."
+    [[schedules]]
+    cron = "0 7 * * MON"
+    report = {window = "7d", out = "reports/agents-%Y-%m-%d.html"}
+
 Every key is checked: one that means nothing is refused, naming the closest that does.
 """
 
@@ -40,9 +56,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pipelines.alerts.rules import NotifierConfig, Rule
+    from pipelines.schedules import Schedule
 
 PREFIX = "AGENTDASH_"
 SOURCES = ("local", "cosmos")
@@ -102,6 +122,10 @@ class Settings:
     rollup_from: timedelta = timedelta(days=7)
     #: Bytes of live frames one process holds at most (least recently read dropped first).
     memory_budget: int = 1_000_000_000
+
+    alerts: tuple[Rule, ...] = ()
+    notifiers: Mapping[str, NotifierConfig] = field(default_factory=dict)
+    schedules: tuple[Schedule, ...] = ()
 
     @property
     def messages_container(self) -> str:
@@ -361,6 +385,47 @@ def _check_dimensions(raw: Any) -> dict[str, str]:
     return checked
 
 
+_ALERTS_KEYS = ["alerts", "notifiers", "schedules"]
+
+
+def _alerting(
+    file_values: Mapping[str, Any], alerts_path: str | None, dimensions: Mapping[str, str]
+) -> dict[str, Any]:
+    """``[[alerts]]``, ``[notifiers.NAME]`` and ``[[schedules]]`` of the settings file and of
+    the file named by ``AGENTDASH_ALERTS`` (which holds only those), checked."""
+    from pipelines.alerts.rules import check_notifiers, check_rules
+    from pipelines.schedules import check_schedules
+
+    extra: dict[str, Any] = {}
+    if alerts_path:
+        try:
+            with open(alerts_path, "rb") as fh:
+                extra = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{PREFIX}ALERTS={alerts_path!r}: no such file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{PREFIX}ALERTS={alerts_path!r} is not valid TOML: {exc}") from None
+        _refuse_unknown(extra, _ALERTS_KEYS, f"{PREFIX}ALERTS file: ", "an alerting table")
+    raw_notifiers = _table(file_values.get("notifiers", {}), "notifiers")
+    for name in _table(extra.get("notifiers", {}), "notifiers"):
+        if name in raw_notifiers:
+            raise ConfigError(
+                f"[notifiers.{name}] is in both {PREFIX}CONFIG and {PREFIX}ALERTS: keep one"
+            )
+    notifiers = check_notifiers({**raw_notifiers, **extra.get("notifiers", {})})
+    entries = [*file_values.get("alerts", []), *extra.get("alerts", [])]
+    if not isinstance(file_values.get("alerts", []), list) or not isinstance(
+        extra.get("alerts", []), list
+    ):
+        raise ConfigError(f"{PREFIX}CONFIG: alerts must be an array of tables: [[alerts]]")
+    schedules = [*file_values.get("schedules", []), *extra.get("schedules", [])]
+    return {
+        "alerts": check_rules(entries, notifiers, dimensions),
+        "notifiers": notifiers,
+        "schedules": check_schedules(schedules, notifiers),
+    }
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings, refusing a wrong value with a message naming the variable."""
     env = os.environ if env is None else env
@@ -437,6 +502,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     values["model_aliases"] = _check_aliases(file_values.get("model_aliases", {}))
     values["dimensions"] = _check_dimensions(file_values.get("dimensions", {}))
     values["teams"] = _check_teams(file_values.get("teams", {}))
+    values.update(_alerting(file_values, env.get(f"{PREFIX}ALERTS"), values["dimensions"]))
     for name, choices in (("auth", AUTH_MODES), ("log_format", LOG_FORMATS)):
         if (raw := get(name)) is not None:
             if str(raw).lower() not in choices:

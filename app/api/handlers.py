@@ -340,7 +340,11 @@ class ReadyHandler(JsonHandler):
                 "cycles": refresher.cycles,
                 "running": refresher.running,
             },
-            extra={"pid": os.getpid(), "sessions": live.session_count()},
+            extra={
+                "pid": os.getpid(),
+                "sessions": live.session_count(),
+                "alerts": live.alert_stats(frames),
+            },
         )
         return status, body if self.details else {k: body[k] for k in OPEN_HEALTH}
 

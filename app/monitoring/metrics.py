@@ -7,7 +7,8 @@ there, and ``/metrics``, answered by any of them, sums them all.  Without it
 (``panel serve`` by hand) the process reports its own.
 
 What the data layer counts (documents read, request units, throttles, cache
-hits, quarantined documents, refresh durations) is carried over into these
+hits, quarantined documents, refresh durations, alert evaluations and
+notifications) is carried over into these
 counters by each process every refresh period and before each scrape it
 answers (:func:`sync_all`).
 """
@@ -32,6 +33,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from app.live import alert_stats
 from pipelines.live import LiveFrames
 from pipelines.status import RefreshRecord
 
@@ -56,6 +58,16 @@ HTTP_SECONDS = Histogram(
     "Time to answer each HTTP request, by route and status.",
     ["route", "status"],
 )
+ALERT_EVALUATIONS = Counter("agentdash_alert_evaluations", "Alert rule evaluations (steps).")
+ALERTS_FIRING = Gauge(
+    "agentdash_alerts_firing",
+    "Alert instances firing, as the shared alert state held them at the last evaluation.",
+    multiprocess_mode="livemax",
+)
+NOTIFICATIONS_SENT = Counter("agentdash_notifications_sent", "Alert notifications delivered.")
+NOTIFICATIONS_FAILED = Counter(
+    "agentdash_notifications_failed", "Alert notifications not delivered after every retry."
+)
 DATA_AGE = Gauge(
     "agentdash_data_age_seconds",
     "Age of the oldest data a process serves, at its last refresh.",
@@ -74,6 +86,9 @@ _TOTALS: dict[Counter, Callable[[dict[str, Any]], float]] = {
     CACHE_HITS: lambda s: s["cache"]["hits"],
     CACHE_MISSES: lambda s: s["cache"]["misses"],
     QUARANTINED: lambda s: s["quarantined"],
+    ALERT_EVALUATIONS: lambda s: s["alerts"]["evaluations"],
+    NOTIFICATIONS_SENT: lambda s: s["alerts"]["sent"],
+    NOTIFICATIONS_FAILED: lambda s: s["alerts"]["failed"],
 }
 
 
@@ -89,10 +104,12 @@ class Monitor:
     def sync(self) -> None:
         """Add what was counted since the last sync."""
         status = self.frames.status()
+        alerts = alert_stats(self.frames)
         counted = {
             "source": status.source_stats,
             "cache": status.cache_stats,
             "quarantined": status.quarantined,
+            "alerts": alerts or dict.fromkeys(("evaluations", "sent", "failed"), 0),
         }
         with self._lock:
             for counter, total in _TOTALS.items():
@@ -110,6 +127,8 @@ class Monitor:
             if status.refreshes:
                 self._last = status.refreshes[-1]
             FRAME_BYTES.set(sum(frame.bytes for frame in status.frames))
+            if alerts is not None:
+                ALERTS_FIRING.set(alerts["firing"])
             if status.oldest is not None:
                 DATA_AGE.set((datetime.now(UTC) - status.oldest).total_seconds())
 

@@ -18,19 +18,27 @@ from app.cards import Card, KpiCards
 from app.charts.layers import Layer, wall_time
 from app.charts.live import LiveFigure
 from app.charts.time import FigureKit, lines
+from app.live import alert_stats
 from app.tables import frames_table, refreshes_table
 from app.tabulator import number, sync_table, table
 from app.views.base import View
 from pipelines.quarantine import Entry
 from pipelines.windows import to_local
 
-COUNTER_NAMES = {"request_charge": "request units"}
+COUNTER_NAMES = {
+    "request_charge": "request units",
+    "evaluations": "rule evaluations",
+    "firing": "instances firing",
+    "sent": "notifications sent",
+    "failed": "notifications failed",
+}
 """Counters whose field name is not what a person calls them."""
 
 
 class OpsView(View):
-    """Freshness, source cost (request units, throttles, documents per refresh), cache hits
-    and quarantined documents of the live frames behind the pipelines.
+    """Freshness, source cost (request units, throttles, documents per refresh), cache hits,
+    quarantined documents and alerting (rule evaluations, instances firing, notifications
+    sent and failed) of the live frames behind the pipelines.
 
     The quarantined documents themselves (they may hold raw data of any team) are shown
     to admins only; others see how many there are and why.
@@ -43,6 +51,7 @@ class OpsView(View):
         "cache": ("hits", "misses", "writes", "errors"),
         "metrics memo": ("hits", "misses", "evictions"),
         "quarantined": ("documents",),
+        "alerts": ("evaluations", "firing", "sent", "failed"),
     }
 
     def __init__(self, **params: Any) -> None:
@@ -149,6 +158,7 @@ class OpsView(View):
             "cache": status.cache_stats,
             "metrics memo": asdict(memo.MEMO.stats),
             "quarantined": {"documents": status.quarantined},
+            "alerts": alert_stats(self.messages.data) or dict.fromkeys(self.COUNTERS["alerts"], 0),
         }
         self.counters.update(
             {

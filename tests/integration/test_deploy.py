@@ -28,6 +28,8 @@ SHIPPED = [
     *sorted((ROOT / "deploy").rglob("*.*")),
 ]
 TOML_ONLY = {
+    "notifiers",  # [notifiers.NAME] and [[schedules]]: tables, in the file (or AGENTDASH_ALERTS')
+    "schedules",
     "fields",
     "teams",
     "containers",

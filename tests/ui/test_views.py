@@ -83,9 +83,10 @@ MARKERS: dict[str, Any] = {
     "agents": lambda page: page.get_by_text("Select an agent to open its page."),
     "messages": lambda page: button(page, "Download CSV"),
     "metrics": lambda page: page.locator(".bk-Figure").nth(6),
+    "alerts": lambda page: page.get_by_text("No alert rule is configured"),
     "ops": lambda page: page.get_by_text("Data freshness"),
 }
-FIGURES = {"overview": 4, "agents": 0, "messages": 0, "metrics": 7, "ops": 2}
+FIGURES = {"overview": 4, "agents": 0, "messages": 0, "metrics": 7, "alerts": 0, "ops": 2}
 
 
 @pytest.mark.parametrize("tab", list(MARKERS))
