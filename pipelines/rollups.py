@@ -70,49 +70,61 @@ _SUMS = (
     "messages", "replies", "failed", "tokens_in", "tokens_out",
     "priced", "cost_usd", "unpriced", "latency_count",
 )  # fmt: skip
+_RUNS = ("latencies", "conversations", "users")
 _Reread = Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame]
 
 
 @dataclass(frozen=True)
-class _Sets:
-    """One sorted set of 64-bit hashes per bucket: ``values[offsets[i]:offsets[i + 1]]``."""
+class _Ragged:
+    """One run of values per bucket: ``values[offsets[i]:offsets[i + 1]]``."""
 
     offsets: np.ndarray
     values: np.ndarray
 
     @classmethod
-    def of(cls, groups: np.ndarray, values: np.ndarray, n: int) -> _Sets:
-        """The distinct ``values`` of each of the ``n`` groups."""
-        order = np.lexsort((values, groups))
+    def of(cls, groups: np.ndarray, values: np.ndarray, n: int, distinct: bool = False) -> _Ragged:
+        """The ``values`` of each of the ``n`` groups, in their order; with ``distinct``,
+        each value once, sorted (a set)."""
+        order = np.lexsort((values, groups)) if distinct else np.argsort(groups, kind="stable")
         groups, values = groups[order], values[order]
-        new = np.ones(len(groups), dtype=bool)
-        new[1:] = (groups[1:] != groups[:-1]) | (values[1:] != values[:-1])
+        if distinct:
+            new = np.ones(len(groups), dtype=bool)
+            new[1:] = (groups[1:] != groups[:-1]) | (values[1:] != values[:-1])
+            groups, values = groups[new], values[new]
         offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(groups[new], minlength=n), out=offsets[1:])
-        return cls(offsets, values[new])
+        np.cumsum(np.bincount(groups, minlength=n), out=offsets[1:])
+        return cls(offsets, values)
 
     @classmethod
-    def concat(cls, parts: Sequence[_Sets]) -> _Sets:
+    def concat(cls, parts: Sequence[_Ragged]) -> _Ragged:
         sizes = np.concatenate([p.sizes for p in parts])
         offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
-        values = np.concatenate([p.values for p in parts]).astype(np.uint64, copy=False)
-        return cls(offsets, values)
+        return cls(offsets, np.concatenate([p.values for p in parts]))
 
     @property
     def sizes(self) -> np.ndarray:
         return np.diff(self.offsets)
 
-    def take(self, index: np.ndarray) -> _Sets:
+    def take(self, index: np.ndarray) -> _Ragged:
         sizes = self.sizes[index]
         offsets = np.zeros(len(index) + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
         shift = np.repeat(self.offsets[:-1][index] - offsets[:-1], sizes)
-        return _Sets(offsets, self.values[shift + np.arange(offsets[-1])])
+        return _Ragged(offsets, self.values[shift + np.arange(offsets[-1])])
 
-    def regroup(self, groups: np.ndarray, n: int) -> _Sets:
-        """The union of the sets of each group's buckets (bucket ``i`` in ``groups[i]``)."""
-        return _Sets.of(np.repeat(groups, self.sizes), self.values, n)
+    def regroup(self, groups: np.ndarray, n: int, distinct: bool = False) -> _Ragged:
+        """The values of each group's buckets (bucket ``i`` in ``groups[i]``), together."""
+        return _Ragged.of(np.repeat(groups, self.sizes), self.values, n, distinct)
+
+    def emptied(self, buckets: np.ndarray) -> _Ragged:
+        """The same runs, but none for ``buckets`` (a boolean mask)."""
+        offsets = np.zeros(len(self.offsets), dtype=np.int64)
+        np.cumsum(np.where(buckets, 0, self.sizes), out=offsets[1:])
+        return _Ragged(offsets, self.values[np.repeat(~buckets, self.sizes)])
+
+    def run(self, i: int) -> np.ndarray:
+        return self.values[self.offsets[i] : self.offsets[i + 1]]
 
     def distinct(self) -> int:
         return len(np.unique(self.values))
@@ -120,21 +132,25 @@ class _Sets:
 
 @dataclass(frozen=True)
 class _Buckets:
-    """The buckets: a frame of keys and sums, and per bucket a sketch (or None) and two sets.
+    """The buckets: a frame of keys and sums, and per bucket its latencies, two sets of hashes.
 
     ``cells`` has ``hour`` (ns), the key columns (str), the ``_SUMS`` and ``first``/``last``
-    (ns); rows are sorted by hour, then by key with missing values first. Sketches are never
-    changed once made, so buckets may share them.
+    (ns); rows are sorted by hour, then by key with missing values first. A bucket keeps its
+    latencies as they are (``latencies``) while it has at most ``SKETCH_K`` of them, which is
+    all a KLL sketch would hold so far, and a sketch (``sketches``, else None) beyond. Sketches
+    are never changed once made, so buckets may share them.
     """
 
     cells: pd.DataFrame
+    latencies: _Ragged
     sketches: np.ndarray
-    conversations: _Sets
-    users: _Sets
+    conversations: _Ragged
+    users: _Ragged
 
     def take(self, index: np.ndarray) -> _Buckets:
         return _Buckets(
             self.cells.iloc[index].reset_index(drop=True),
+            self.latencies.take(index),
             self.sketches[index],
             self.conversations.take(index),
             self.users.take(index),
@@ -144,9 +160,10 @@ class _Buckets:
     def concat(cls, parts: Sequence[_Buckets]) -> _Buckets:
         return cls(
             pd.concat([p.cells for p in parts], ignore_index=True),
+            _Ragged.concat([p.latencies for p in parts]),
             np.concatenate([p.sketches for p in parts]),
-            _Sets.concat([p.conversations for p in parts]),
-            _Sets.concat([p.users for p in parts]),
+            _Ragged.concat([p.conversations for p in parts]),
+            _Ragged.concat([p.users for p in parts]),
         )
 
     def by_hour(self) -> _Buckets:
@@ -154,13 +171,46 @@ class _Buckets:
         return self.take(np.argsort(self.cells["hour"].to_numpy(), kind="stable"))
 
 
-def _rows_to_buckets(messages: pd.DataFrame, keys: Sequence[str], offset: int) -> _Buckets:
-    """Buckets of ``messages`` (a canonical frame with the ``keys`` columns)."""
-    time = _nanoseconds(messages["timestamp"])
-    frame = pd.DataFrame(
-        {"hour": _floor_hour(time, offset)}
-        | {k: messages[k].astype("str").reset_index(drop=True) for k in keys}
-    )
+@dataclass(frozen=True)
+class _Rows:
+    """Canonical messages with what the rollups read of them worked out once: times and
+    hours (ns), and the hashes of ids, conversation ids and user ids (``has_user`` where
+    there is one)."""
+
+    frame: pd.DataFrame
+    time: np.ndarray
+    hour: np.ndarray
+    id: np.ndarray
+    conversation: np.ndarray
+    user: np.ndarray
+    has_user: np.ndarray
+
+    @classmethod
+    def of(cls, messages: pd.DataFrame, offset: int) -> _Rows:
+        time = _nanoseconds(messages["timestamp"])
+        return cls(
+            messages.reset_index(drop=True),
+            time,
+            _floor_hour(time, offset),
+            _hash(messages["id"]),
+            _hash(messages["conversation_id"]),
+            _hash(messages["user_id"]),
+            messages["user_id"].notna().to_numpy(),
+        )
+
+    def __getitem__(self, mask: np.ndarray) -> _Rows:
+        frame = self.frame[mask].reset_index(drop=True)
+        arrays = (self.time, self.hour, self.id, self.conversation, self.user, self.has_user)
+        return _Rows(frame, *(a[mask] for a in arrays))
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def _rows_to_buckets(rows: _Rows, keys: Sequence[str]) -> _Buckets:
+    """Buckets of ``rows`` (with the ``keys`` columns)."""
+    messages = rows.frame
+    frame = pd.DataFrame({"hour": rows.hour} | {k: messages[k].astype("str") for k in keys})
     groups, first = _group(frame)
     n = len(first)
     reply = metrics.reply_mask(messages)
@@ -183,20 +233,23 @@ def _rows_to_buckets(messages: pd.DataFrame, keys: Sequence[str], offset: int) -
     for name, values in columns.items():
         dtype = "float64" if name == "cost_usd" else "int64"
         cells[name] = _reduce(np.add, values.astype(dtype)[order], starts)
-    cells["first"] = _reduce(np.minimum, time[order], starts)
-    cells["last"] = _reduce(np.maximum, time[order], starts)
-    conversation, user = messages["conversation_id"], messages["user_id"]
-    known_user = user.notna().to_numpy()
+    cells["first"] = _reduce(np.minimum, rows.time[order], starts)
+    cells["last"] = _reduce(np.maximum, rows.time[order], starts)
+    latencies, sketches = _settled(
+        _Ragged.of(groups[timed], latency[timed], n), np.full(n, None, dtype=object)
+    )
     return _Buckets(
         cells,
-        _sketch_groups(groups[timed], latency[timed], n),
-        _Sets.of(groups, _hash(conversation), n),
-        _Sets.of(groups[known_user], _hash(user)[known_user], n),
+        latencies,
+        sketches,
+        _Ragged.of(groups, rows.conversation, n, distinct=True),
+        _Ragged.of(groups[rows.has_user], rows.user[rows.has_user], n, distinct=True),
     )
 
 
 def _combine(parts: Sequence[_Buckets], keys: Sequence[str]) -> _Buckets:
-    """One bucket per hour and key of ``parts``: sums added, sketches merged, sets united."""
+    """One bucket per hour and key of ``parts``: sums added, latencies put together, sets
+    united."""
     whole = _Buckets.concat(parts)
     cells = whole.cells
     groups, first = _group(cells[["hour", *keys]])
@@ -207,11 +260,15 @@ def _combine(parts: Sequence[_Buckets], keys: Sequence[str]) -> _Buckets:
         combined[name] = _reduce(np.add, cells[name].to_numpy()[order], starts)
     combined["first"] = _reduce(np.minimum, cells["first"].to_numpy()[order], starts)
     combined["last"] = _reduce(np.maximum, cells["last"].to_numpy()[order], starts)
+    latencies, sketches = _settled(
+        whole.latencies.regroup(groups, n), _merge_sketches(whole.sketches, groups, n)
+    )
     return _Buckets(
         combined,
-        _merge_sketches(whole.sketches, groups, n),
-        whole.conversations.regroup(groups, n),
-        whole.users.regroup(groups, n),
+        latencies,
+        sketches,
+        whole.conversations.regroup(groups, n, distinct=True),
+        whole.users.regroup(groups, n, distinct=True),
     )
 
 
@@ -244,19 +301,38 @@ def _reduce(ufunc: np.ufunc, values: np.ndarray, starts: np.ndarray) -> np.ndarr
     return ufunc.reduceat(values, starts) if len(starts) else values[:0]
 
 
-def _sketch_groups(groups: np.ndarray, latency: np.ndarray, n: int) -> np.ndarray:
-    """A sketch of the latencies of each of the ``n`` groups, None for a group without."""
-    sketches = np.full(n, None, dtype=object)
-    order = np.argsort(groups, kind="stable")
-    groups, latency = groups[order], latency[order]
-    if not len(groups):
-        return sketches
-    cuts = np.flatnonzero(np.diff(groups)) + 1
-    for group, chunk in zip(groups[np.r_[0, cuts]], np.split(latency, cuts), strict=True):
-        sketch = kll_doubles_sketch(SKETCH_K)
-        sketch.update(chunk)
-        sketches[group] = sketch
-    return sketches
+def _settled(latencies: _Ragged, sketches: np.ndarray) -> tuple[_Ragged, np.ndarray]:
+    """Latencies and sketches where a bucket with more than ``SKETCH_K`` latencies, or with a
+    sketch, has them all in its sketch."""
+    sizes = latencies.sizes
+    folded = np.flatnonzero((sizes > SKETCH_K) | ((sizes > 0) & (sketches != None)))  # noqa: E711
+    if not len(folded):
+        return latencies, sketches
+    sketches = sketches.copy()
+    for bucket in folded.tolist():
+        sketches[bucket] = _sketch(latencies.run(bucket), sketches[bucket])
+    emptied = np.zeros(len(sizes), dtype=bool)
+    emptied[folded] = True
+    return latencies.emptied(emptied), sketches
+
+
+def _sketch(latency: np.ndarray, merged: kll_doubles_sketch | None = None) -> kll_doubles_sketch:
+    """A new sketch of ``latency`` and of the latencies of ``merged``."""
+    sketch = kll_doubles_sketch(SKETCH_K)
+    if merged is not None:
+        sketch.merge(merged)
+    sketch.update(latency)
+    return sketch
+
+
+def _group_sketches(
+    buckets: _Buckets, groups: np.ndarray, n: int
+) -> list[kll_doubles_sketch | None]:
+    """Per group of buckets, a sketch of all their latencies (None when they have none)."""
+    latencies = buckets.latencies.regroup(groups, n)
+    sketches = _merge_sketches(buckets.sketches, groups, n)
+    sizes = latencies.sizes
+    return [_sketch(latencies.run(g), sketches[g]) if sizes[g] else sketches[g] for g in range(n)]
 
 
 def _merge_sketches(sketches: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
@@ -299,17 +375,17 @@ def _items(sketch: kll_doubles_sketch | None) -> tuple[np.ndarray, np.ndarray]:
     return values, weights
 
 
-def _replies(messages: pd.DataFrame) -> pd.DataFrame:
+def _replies(rows: _Rows) -> pd.DataFrame:
     """Agent replies with an agent id: ``conversation`` (hash), ``time`` (ns), ``tie`` (id
     hash, the order of replies at the same instant), ``agent``."""
+    messages = rows.frame
     mask = metrics.reply_mask(messages) & messages["agent_id"].notna().to_numpy()
-    replies = messages[mask]
     return pd.DataFrame(
         {
-            "conversation": _hash(replies["conversation_id"]),
-            "time": _nanoseconds(replies["timestamp"]),
-            "tie": _hash(replies["id"]),
-            "agent": replies["agent_id"].astype("str").to_numpy(),
+            "conversation": rows.conversation[mask],
+            "time": rows.time[mask],
+            "tie": rows.id[mask],
+            "agent": messages["agent_id"][mask].astype("str").to_numpy(),
         }
     )
 
@@ -347,21 +423,17 @@ def _handoff_rows(replies: pd.DataFrame, offset: int) -> tuple[pd.DataFrame, pd.
     return handoffs, threads
 
 
-def _id_rows(messages: pd.DataFrame, offset: int) -> pd.DataFrame:
+def _id_rows(rows: _Rows) -> pd.DataFrame:
     """``id`` (hash, sorted), ``hour`` and ``conversation`` (hash) of each message."""
-    rows = pd.DataFrame(
-        {
-            "id": _hash(messages["id"]),
-            "hour": _floor_hour(_nanoseconds(messages["timestamp"]), offset),
-            "conversation": _hash(messages["conversation_id"]),
-        }
-    )
-    return rows.sort_values("id", kind="stable", ignore_index=True)
+    index = pd.DataFrame({"id": rows.id, "hour": rows.hour, "conversation": rows.conversation})
+    return index.sort_values("id", kind="stable", ignore_index=True)
 
 
 def _hash(values: pd.Series) -> np.ndarray:
     """A stable 64-bit hash of each value (the same in every process and release)."""
-    return np.asarray(pd.util.hash_array(values.to_numpy(dtype=object)), dtype=np.uint64)
+    # Without categorize: the same hashes, and no factorizing of unique ids first.
+    hashes = pd.util.hash_array(values.to_numpy(dtype=object), categorize=False)
+    return np.asarray(hashes, dtype=np.uint64)
 
 
 def _nanoseconds(timestamps: pd.Series) -> np.ndarray:
@@ -464,11 +536,12 @@ class Rollups:
         if not 0 <= offset_minutes < 60:
             raise QueryError(f"offset_minutes is {offset_minutes}: give 0 to 59")
         dimensions, offset = tuple(dimensions), offset_minutes * 60_000_000_000
-        handoffs, threads = _handoff_rows(_replies(messages), offset)
+        rows = _Rows.of(messages, offset)
+        handoffs, threads = _handoff_rows(_replies(rows), offset)
         return cls(
-            _rows_to_buckets(messages, (*KEY_COLUMNS, *dimensions), offset),
+            _rows_to_buckets(rows, (*KEY_COLUMNS, *dimensions)),
             handoffs,
-            _id_rows(messages, offset),
+            _id_rows(rows),
             threads,
             dimensions,
             offset_minutes,
@@ -497,10 +570,11 @@ class Rollups:
         """Approximate memory held, in bytes."""
         frames = [self._buckets.cells, self._handoffs, self._ids, self._threads]
         held = sum(int(f.memory_usage(deep=True).sum()) for f in frames if f is not None)
-        sets = (self._buckets.conversations, self._buckets.users)
-        held += sum(s.offsets.nbytes + s.values.nbytes for s in sets)
+        buckets = self._buckets
+        runs = (buckets.latencies, buckets.conversations, buckets.users)
+        held += sum(r.offsets.nbytes + r.values.nbytes for r in runs)
         # A KLL sketch holds its retained items as doubles and a few dozen bytes besides.
-        sketches = [s for s in self._buckets.sketches if s is not None]
+        sketches = [s for s in buckets.sketches if s is not None]
         return held + sum(8 * s.num_retained + 64 for s in sketches)
 
     @property
@@ -551,20 +625,17 @@ class Rollups:
         ids, threads = self._index()
         offset = self._offset
         gone_ids = _hash(pd.Series(list(gone), dtype=object))
-        changed_ids = _hash(changed["id"])
-        latest = ~pd.Series(changed_ids).duplicated(keep="last").to_numpy()
-        kept = latest & ~_isin(changed_ids, gone_ids)
-        changed, changed_ids = changed[kept], changed_ids[kept]
-        changed_hours = _floor_hour(_nanoseconds(changed["timestamp"]), offset)
-        changed_conversations = _hash(changed["conversation_id"])
+        rows = _Rows.of(changed, offset)
+        latest = ~pd.Series(rows.id).duplicated(keep="last").to_numpy()
+        rows = rows[latest & ~_isin(rows.id, gone_ids)]
 
-        known, at = _find(ids["id"].to_numpy(), changed_ids)
+        known, at = _find(ids["id"].to_numpy(), rows.id)
         found_gone, at_gone = _find(ids["id"].to_numpy(), gone_ids)
         before = np.r_[at[known], at_gone[found_gone]]
-        dirty = np.r_[ids["hour"].to_numpy()[before], changed_hours[known]]
-        affected = np.r_[ids["conversation"].to_numpy()[before], changed_conversations[known]]
+        dirty = np.r_[ids["hour"].to_numpy()[before], rows.hour[known]]
+        affected = np.r_[ids["conversation"].to_numpy()[before], rows.conversation[known]]
 
-        new = changed[~known]
+        new = rows[~known]
         new_replies = _replies(new)
         found, at = _find(
             threads["conversation"].to_numpy(), new_replies["conversation"].to_numpy()
@@ -579,17 +650,17 @@ class Rollups:
             np.r_[
                 dirty,
                 _hours_between(spans["first"].to_numpy(), spans["last"].to_numpy(), offset),
-                changed_hours[_isin(changed_conversations, affected)],
+                rows.hour[_isin(rows.conversation, affected)],
             ]
         )
         reread_frames = [reread(start, end) for start, end in _stretches(hours)]
-        read = pd.concat([changed.iloc[:0], *reread_frames], ignore_index=True)
+        read = _Rows.of(pd.concat([changed.iloc[:0], *reread_frames], ignore_index=True), offset)
         # Only rows of the hours asked for, whatever the reader's bounds.
-        read = read[_isin(_floor_hour(_nanoseconds(read["timestamp"]), offset), hours)]
+        read = read[_isin(read.hour, hours)]
 
-        outside = ~_isin(changed_hours[~known], hours)
-        buckets = self._rebuilt(hours, read, new[outside])
-        ids = self._reindexed(ids, np.r_[changed_ids, gone_ids], read, new[outside])
+        new = new[~_isin(new.hour, hours)]
+        buckets = self._rebuilt(hours, read, new)
+        ids = self._reindexed(ids, np.r_[rows.id, gone_ids], read, new)
         handoffs, threads = self._rethreaded(threads, affected, read, new_replies)
         return Rollups(buckets, handoffs, ids, threads, self._dimensions, self._offset_minutes)
 
@@ -635,8 +706,8 @@ class Rollups:
         """Everything these rollups hold, as bytes for :meth:`from_bytes` (Arrow IPC)."""
         buckets = self._buckets
         cells = _arrow(buckets.cells)
-        sets = {"conversations": buckets.conversations, "users": buckets.users}
-        for name, held in sets.items():
+        for name in _RUNS:
+            held = getattr(buckets, name)
             cells = cells.append_column(
                 name, pa.LargeListArray.from_arrays(pa.array(held.offsets), pa.array(held.values))
             )
@@ -674,16 +745,16 @@ class Rollups:
         ]
         cells_table = tables[0]
         assert cells_table is not None
-        sets = [_list_to_sets(cells_table.column(n)) for n in ("conversations", "users")]
+        runs = [_list_to_runs(cells_table.column(n)) for n in _RUNS]
         serialized = cells_table.column("sketch").to_pylist()
         sketches = np.empty(len(serialized), dtype=object)
         sketches[:] = [None if b is None else kll_doubles_sketch.deserialize(b) for b in serialized]
-        cells = cells_table.drop_columns(["conversations", "users", "sketch"]).to_pandas()
+        cells = cells_table.drop_columns([*_RUNS, "sketch"]).to_pandas()
         frames = [None if t is None else t.to_pandas() for t in tables[1:]]
         handoffs, ids, threads = frames
         assert handoffs is not None
         return cls(
-            _Buckets(cells, sketches, *sets),
+            _Buckets(cells, runs[0], sketches, *runs[1:]),
             handoffs,
             ids,
             threads,
@@ -694,7 +765,7 @@ class Rollups:
     def kpis(self) -> metrics.Kpis:
         """``metrics.kpis`` of the messages counted; percentiles from the merged sketch."""
         cells = self._buckets.cells
-        sketch = _merge_sketches(self._buckets.sketches, np.zeros(len(cells), np.intp), 1)[0]
+        (sketch,) = _group_sketches(self._buckets, np.zeros(len(cells), np.intp), 1)
         p50, p95, p99 = _quantiles(sketch, [p / 100 for p in metrics.LATENCY_PERCENTILES])
         replies, failed = int(cells["replies"].sum()), int(cells["failed"].sum())
         return metrics.Kpis(
@@ -762,7 +833,7 @@ class Rollups:
         """``metrics.latency_series``: percentiles from each bin's merged sketch (module doc),
         exact ``count``."""
         labels, bins = self._bins(interval, tz)
-        sketches = _merge_sketches(self._buckets.sketches, bins, len(labels))
+        sketches = _group_sketches(self._buckets, bins, len(labels))
         ranks = [p / 100 for p in percentiles]
         values = np.array([_quantiles(s, ranks) for s in sketches]).reshape(-1, len(ranks))
         table = pd.DataFrame(values, columns=pd.Index([f"p{p:g}" for p in percentiles]))
@@ -781,14 +852,14 @@ class Rollups:
         def total(name: str) -> np.ndarray:
             return _total(cells[name], groups, n)
 
-        sketches = _merge_sketches(buckets.sketches, groups, n)
+        sketches = _group_sketches(buckets, groups, n)
         p50, p95 = np.array([_quantiles(s, [0.5, 0.95]) for s in sketches]).reshape(-1, 2).T
         last = pd.Series(cells["last"].to_numpy()).groupby(groups).max()
         replies = total("replies")
         stats = pd.DataFrame(
             {
                 "messages": total("messages"),
-                "conversations": buckets.conversations.regroup(groups, n).sizes,
+                "conversations": buckets.conversations.regroup(groups, n, distinct=True).sizes,
                 "error_rate": total("failed") / np.where(replies > 0, replies, np.nan),
                 "latency_p50": p50,
                 "latency_p95": p95,
@@ -815,7 +886,7 @@ class Rollups:
         table = pd.DataFrame(
             {
                 "messages": total("messages"),
-                "conversations": buckets.conversations.regroup(groups, n).sizes,
+                "conversations": buckets.conversations.regroup(groups, n, distinct=True).sizes,
                 "error_rate": total("failed") / np.where(replies > 0, replies, np.nan),
                 "tokens_in": total("tokens_in"),
                 "tokens_out": total("tokens_out"),
@@ -840,22 +911,21 @@ class Rollups:
     def latency_distribution(self, bins: int = 50, log: bool = False) -> pd.DataFrame:
         """``metrics.latency_distribution`` of the latencies the merged sketch retains,
         each weighing what it stands for: approximate past ``SKETCH_K`` latencies."""
-        sketches = self._buckets.sketches
-        merged = _merge_sketches(sketches, np.zeros(len(sketches), np.intp), 1)[0]
+        buckets = self._buckets
+        (merged,) = _group_sketches(buckets, np.zeros(len(buckets.sketches), np.intp), 1)
         values, weights = _items(merged)
         return metrics.latency_histogram(values, bins, log, weights=weights)
 
     def latency_ecdf(self, by: str | None = None) -> pd.DataFrame:
-        """``metrics.latency_ecdf`` from the retained latencies of merged sketches, one per
-        value of ``by`` (a key column): approximate past ``SKETCH_K`` latencies a value."""
+        """``metrics.latency_ecdf`` from the latencies a sketch of each value of ``by`` (a key
+        column) retains: approximate past ``SKETCH_K`` latencies a value."""
         cells = self._buckets.cells
         if by is None:
             groups, names = np.zeros(len(cells), np.intp), pd.Index([None])
         else:
             groups, names = pd.factorize(cells[self._key(by)], sort=True)
-        sketches = _merge_sketches(
-            self._buckets.sketches[groups >= 0], groups[groups >= 0], len(names)
-        )
+        valued = np.flatnonzero(groups >= 0)
+        sketches = _group_sketches(self._buckets.take(valued), groups[valued], len(names))
         items = [_items(s) for s in sketches]
         latency = np.concatenate([values for values, _ in items] or [np.empty(0)])
         weights = np.concatenate([w for _, w in items] or [np.empty(0)])
@@ -907,35 +977,32 @@ class Rollups:
             raise QueryError("a selection of rollups cannot apply changes: apply them first")
         return self._ids, self._threads
 
-    def _rebuilt(self, hours: np.ndarray, read: pd.DataFrame, new: pd.DataFrame) -> _Buckets:
+    def _rebuilt(self, hours: np.ndarray, read: _Rows, new: _Rows) -> _Buckets:
         """The buckets with ``hours`` made again from ``read`` and ``new`` rows (outside
         ``hours``) added."""
-        buckets, keys, offset = self._buckets, self._keys, self._offset
+        buckets, keys = self._buckets, self._keys
         hour = buckets.cells["hour"].to_numpy()
         kept = ~_isin(hour, hours)
-        touched = kept & _isin(hour, _floor_hour(_nanoseconds(new["timestamp"]), offset))
-        added = _combine(
-            [buckets.take(np.flatnonzero(touched)), _rows_to_buckets(new, keys, offset)], keys
-        )
+        touched = kept & _isin(hour, new.hour)
+        added = _combine([buckets.take(np.flatnonzero(touched)), _rows_to_buckets(new, keys)], keys)
         parts = [buckets.take(np.flatnonzero(kept & ~touched)), added]
-        return _Buckets.concat([*parts, _rows_to_buckets(read, keys, offset)]).by_hour()
+        return _Buckets.concat([*parts, _rows_to_buckets(read, keys)]).by_hour()
 
     def _reindexed(
-        self, ids: pd.DataFrame, dropped: np.ndarray, read: pd.DataFrame, new: pd.DataFrame
+        self, ids: pd.DataFrame, dropped: np.ndarray, read: _Rows, new: _Rows
     ) -> pd.DataFrame:
         """The id index without ``dropped`` and ``read`` ids, then with ``read`` and ``new``."""
-        dropped = np.r_[dropped, _hash(read["id"])]
-        found, at = _find(ids["id"].to_numpy(), dropped)
+        found, at = _find(ids["id"].to_numpy(), np.r_[dropped, read.id])
         keep = np.ones(len(ids), dtype=bool)
         keep[at[found]] = False
-        rows = pd.concat([_id_rows(read, self._offset), _id_rows(new, self._offset)])
+        rows = pd.concat([_id_rows(read), _id_rows(new)])
         return _insert(ids[keep].reset_index(drop=True), rows, "id")
 
     def _rethreaded(
         self,
         threads: pd.DataFrame,
         affected: np.ndarray,
-        read: pd.DataFrame,
+        read: _Rows,
         new_replies: pd.DataFrame,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Hand-offs and threads with the ``affected`` conversations made again from ``read``
@@ -1009,8 +1076,8 @@ def _ipc(table: pa.Table) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def _list_to_sets(column: pa.ChunkedArray) -> _Sets:
+def _list_to_runs(column: pa.ChunkedArray) -> _Ragged:
     lists = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     offsets = lists.offsets.to_numpy()
     values = lists.values.to_numpy()
-    return _Sets(offsets - offsets[0], values[offsets[0] : offsets[-1]])
+    return _Ragged(offsets - offsets[0], values[offsets[0] : offsets[-1]])

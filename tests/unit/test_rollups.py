@@ -369,3 +369,33 @@ def test_percentiles_of_many_latencies_are_within_the_rank_error():
         assert day in series.index
     assert rollups.hours == (STARTS[0], STARTS[0] + 10 * 24 * HOUR - HOUR)
     assert rollups.nbytes > 0
+
+
+def test_buckets_past_the_sketch_size_take_changes_as_well():
+    rng = np.random.default_rng(3)
+    rows = [
+        {
+            "conversation_id": f"c{i % 40}",
+            "agent_id": f"a{i % 2}",
+            "role": "agent",
+            "status": "ok",
+            "latency_ms": float(rng.integers(0, 10_000)),
+            "second": int(rng.integers(0, 2 * 3600)),
+        }
+        for i in range(3000)
+    ]
+    frame = messages_frame(STARTS[0], rows)
+    source = Source(frame[:2000])
+    rollups = Rollups.build(source.frame)
+    updated = frame[:300].assign(latency_ms=frame["latency_ms"][:300] * 2, status="error")
+    changed = pd.concat([frame[2000:], updated], ignore_index=True)
+    source.upsert(changed)
+    source.remove(list(frame["id"][300:400]))
+    rollups = rollups.apply(changed, list(frame["id"][300:400]), source.reread)
+    pd.testing.assert_frame_equal(rollups.table, Rollups.build(source.frame).table)
+    kpis, latency = rollups.kpis(), source.frame["latency_ms"]
+    for p in metrics.LATENCY_PERCENTILES:
+        assert_rank_within(latency, getattr(kpis, f"latency_p{p}"), p / 100, RANK_ERROR)
+    # Sketches merge with random compactions: what round-trips exactly is what is held.
+    data = rollups.to_bytes()
+    assert Rollups.from_bytes(data).to_bytes() == data
