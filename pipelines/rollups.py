@@ -14,16 +14,20 @@ Each bucket keeps, over its messages, with the definitions of :mod:`pipelines.me
 - the exact sets of its conversation ids and user ids as 64-bit hashes
   (``pandas.util.hash_array``): among ``n`` distinct ids two share a hash with odds of
   about ``n**2 / 2**65`` (3e-6 for ten million), and such a pair is counted once;
-- a KLL sketch (Apache DataSketches, ``k = SKETCH_K``) of its replies' latencies.
+- its replies' latencies: as they are while there are at most ``SKETCH_K`` of them, which
+  is all that a KLL sketch with ``k = SKETCH_K`` holds before it first compacts (8 bytes a
+  latency, no object per bucket), and a KLL sketch (Apache DataSketches) beyond.
 
 Every answer has the shape (columns, index, dtypes) of the :mod:`pipelines.metrics` function
 of the same name over the raw rows of the selected hours, and the same values: exactly for
 counts, sums (up to the order in which floats are added), rates, distinct counts and series;
-approximately for what the sketches give (latency percentiles, histogram, ECDF). A sketch
-is exact up to ``SKETCH_K`` latencies; past that, a percentile is off by at most
-``RANK_ERROR`` in rank (0.68% at k = 400, with 99% confidence) and a histogram bin or ECDF
-fraction by at most ``PMF_RANK_ERROR`` (0.86%). Percentiles are the sketch's items at the
-rank asked for, not interpolated between two.
+approximately for what sketches give (latency percentiles, histogram, ECDF), each answer
+from one sketch of the latencies it covers. Such a sketch is exact up to ``SKETCH_K``
+latencies; past that, a percentile is off by at most ``RANK_ERROR`` in rank (0.68% at
+k = 400, with 99% confidence; k = 200 would give 1.33%) and a histogram bin or ECDF fraction
+by at most ``PMF_RANK_ERROR`` (0.86%). Percentiles are the sketch's items at the rank asked
+for, not interpolated between two. Sketches merge with random compactions: two merges of
+the same buckets may differ within these bounds.
 
 Hand-offs (one row each, in the hour of the later reply) differ from ``metrics.handoffs``
 over a window's rows in three ways: a hand-off whose earlier reply lies before the window is
@@ -34,7 +38,7 @@ the replies that remain), while ``agents`` keeps the hand-offs between two of th
 
 Beside the buckets, the rollups built from rows (not a :meth:`Rollups.select`\\ ion) keep
 what :meth:`Rollups.apply` needs to take a change feed in: the hour and conversation of each
-message id (by hash, 20 bytes a message) and the first and last reply of each conversation.
+message id (by hash, 24 bytes a message) and the first and last reply of each conversation.
 """
 
 from __future__ import annotations
@@ -305,7 +309,7 @@ def _settled(latencies: _Ragged, sketches: np.ndarray) -> tuple[_Ragged, np.ndar
     """Latencies and sketches where a bucket with more than ``SKETCH_K`` latencies, or with a
     sketch, has them all in its sketch."""
     sizes = latencies.sizes
-    folded = np.flatnonzero((sizes > SKETCH_K) | ((sizes > 0) & (sketches != None)))  # noqa: E711
+    folded = np.flatnonzero((sizes > SKETCH_K) | ((sizes > 0) & pd.notna(sketches)))
     if not len(folded):
         return latencies, sketches
     sketches = sketches.copy()
@@ -618,9 +622,10 @@ class Rollups:
         ``changed``: canonical rows upserted since (a later row of the same id replaces an
         earlier one); ``gone``: ids removed (an id both changed and gone is gone).
         ``reread(start, end)`` returns the source's rows, as they are now, with ``start <=
-        timestamp < end``. New messages are counted directly; hours where a message counted
-        already was, or now is, and every hour of a conversation that had a reply changed,
-        removed or arrive before its last one, are rebuilt from ``reread``.
+        timestamp < end``. New messages are counted directly. Read again and rebuilt: the
+        hours where a message counted already was or now is, and every hour from the first
+        to the last reply of each conversation where such a message was, or where a new
+        reply arrived no later than its last one (hand-offs depend on the order of replies).
         """
         ids, threads = self._index()
         offset = self._offset
@@ -763,7 +768,8 @@ class Rollups:
         )
 
     def kpis(self) -> metrics.Kpis:
-        """``metrics.kpis`` of the messages counted; percentiles from the merged sketch."""
+        """``metrics.kpis`` of the messages counted; percentiles from one sketch of all
+        their latencies."""
         cells = self._buckets.cells
         (sketch,) = _group_sketches(self._buckets, np.zeros(len(cells), np.intp), 1)
         p50, p95, p99 = _quantiles(sketch, [p / 100 for p in metrics.LATENCY_PERCENTILES])
@@ -830,8 +836,8 @@ class Rollups:
         percentiles: Sequence[float] = metrics.LATENCY_PERCENTILES,
         tz: str = "UTC",
     ) -> pd.DataFrame:
-        """``metrics.latency_series``: percentiles from each bin's merged sketch (module doc),
-        exact ``count``."""
+        """``metrics.latency_series``: percentiles from one sketch of each bin's latencies
+        (module doc), exact ``count``."""
         labels, bins = self._bins(interval, tz)
         sketches = _group_sketches(self._buckets, bins, len(labels))
         ranks = [p / 100 for p in percentiles]
@@ -909,7 +915,7 @@ class Rollups:
         return metrics.handoff_table(self._handoffs[["source", "target"]])
 
     def latency_distribution(self, bins: int = 50, log: bool = False) -> pd.DataFrame:
-        """``metrics.latency_distribution`` of the latencies the merged sketch retains,
+        """``metrics.latency_distribution`` of the latencies one sketch of them all retains,
         each weighing what it stands for: approximate past ``SKETCH_K`` latencies."""
         buckets = self._buckets
         (merged,) = _group_sketches(buckets, np.zeros(len(buckets.sketches), np.intp), 1)
