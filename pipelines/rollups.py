@@ -725,9 +725,10 @@ class Rollups:
             "offset_minutes": self._offset_minutes,
             "tables": [t is not None for t in tables],
         }
-        parts = [_MAGIC, struct.pack("<I", FORMAT_VERSION), _sized(json.dumps(header).encode())]
-        parts += [_sized(_ipc(t)) for t in tables if t is not None]
-        return b"".join(parts)
+        chunks = [json.dumps(header).encode(), *(_ipc(t) for t in tables if t is not None)]
+        # One copy of the IPC buffers, into the bytes returned.
+        sized = [part for chunk in chunks for part in (struct.pack("<Q", len(chunk)), chunk)]
+        return b"".join([_MAGIC, struct.pack("<I", FORMAT_VERSION), *sized])
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Rollups:
@@ -1060,10 +1061,6 @@ class Rollups:
         return merged
 
 
-def _sized(chunk: bytes) -> bytes:
-    return struct.pack("<Q", len(chunk)) + chunk
-
-
 def _arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
@@ -1075,11 +1072,11 @@ def _unsized(view: memoryview) -> Iterator[memoryview]:
         view = view[8 + size :]
 
 
-def _ipc(table: pa.Table) -> bytes:
+def _ipc(table: pa.Table) -> pa.Buffer:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
+    return sink.getvalue()
 
 
 def _list_to_runs(column: pa.ChunkedArray) -> _Ragged:
