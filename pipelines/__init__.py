@@ -15,7 +15,9 @@ Importable without Panel or Bokeh.  From the outside in:
 - ``pipeline``: :class:`MessagesPipeline` and :class:`AgentsPipeline`, the
   user's question declared once as parameters (types in ``parameters``,
   windows in ``windows``), and the frames that answer it;
-- ``metrics``: KPIs, time series and tables, pure functions of frames.
+- ``metrics``: KPIs, time series and tables, pure functions of frames;
+- ``rollups``: :class:`~pipelines.rollups.Rollups`, hourly buckets that give the metrics'
+  answers for long windows without their rows, kept current from the change feed.
 """
 
 from pipelines.errors import (

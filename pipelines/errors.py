@@ -41,3 +41,7 @@ class RoleError(AuthError):
 
 class StoreUnavailableError(AgentdashError):
     """Where quarantined documents are kept (Redis, a SQLite file) cannot be used."""
+
+
+class RollupsFormatError(AgentdashError, ValueError):
+    """Stored rollups cannot be read by this release: rebuild them from the messages."""

@@ -107,7 +107,7 @@ class Kpis:
 
 def kpis(messages: pd.DataFrame) -> Kpis:
     """KPIs of all messages in the frame (the caller trims it to the window)."""
-    is_reply = _is_reply(messages)
+    is_reply = reply_mask(messages)
     latency = messages["latency_ms"].to_numpy()[is_reply]
     latency = latency[~np.isnan(latency)]
     if latency.size:
@@ -115,7 +115,7 @@ def kpis(messages: pd.DataFrame) -> Kpis:
     else:
         p50 = p95 = p99 = math.nan
     replies = int(is_reply.sum())
-    failed = int((is_reply & _is_failed(messages)).sum())
+    failed = int((is_reply & failed_mask(messages)).sum())
     return Kpis(
         messages=len(messages),
         conversations=int(messages["conversation_id"].nunique()),
@@ -127,7 +127,7 @@ def kpis(messages: pd.DataFrame) -> Kpis:
         tokens_in=int(messages["tokens_in"].sum()),
         tokens_out=int(messages["tokens_out"].sum()),
         cost_usd=float(messages["cost_usd"].sum()),
-        unpriced_messages=int(_is_unpriced(messages).sum()),
+        unpriced_messages=int(unpriced_mask(messages).sum()),
     )
 
 
@@ -185,9 +185,9 @@ def volume_series(
     ``by`` (missing values under ``MISSING_LABEL``), or a single ``messages``
     column when ``by`` is None; each message is counted exactly once.
     """
-    labels, bins = _time_bins(messages["timestamp"], interval, tz)
-    categories, columns = _categorise(messages, by, "messages")
-    return _tabulate(labels, bins, categories, columns)
+    labels, bins = time_bins(messages["timestamp"], interval, tz)
+    categories, columns = categorise(messages, by, "messages")
+    return tabulate(labels, bins, categories, columns)
 
 
 def cost_series(
@@ -197,16 +197,16 @@ def cost_series(
     ``cost_usd`` of the messages that have one; a single ``cost_usd`` column when ``by``
     is None.  Values of ``by`` whose messages have no cost get no column."""
     costed = messages[messages["cost_usd"].notna().to_numpy()]
-    labels, bins = _time_bins(messages["timestamp"], interval, tz)
+    labels, bins = time_bins(messages["timestamp"], interval, tz)
     costed_bins = bins[messages["cost_usd"].notna().to_numpy()]
-    categories, columns = _categorise(costed, by, "cost_usd")
+    categories, columns = categorise(costed, by, "cost_usd")
     weights = costed["cost_usd"].to_numpy(dtype="float64")
-    return _tabulate(labels, costed_bins, categories, columns, weights=weights)
+    return tabulate(labels, costed_bins, categories, columns, weights=weights)
 
 
 def unpriced_models(messages: pd.DataFrame) -> pd.Series:
     """Messages per model that has no price, most first (index ``model``)."""
-    counts = messages.loc[_is_unpriced(messages), "model"].value_counts()
+    counts = messages.loc[unpriced_mask(messages), "model"].value_counts()
     return counts.sort_index().sort_values(ascending=False, kind="stable").rename("messages")
 
 
@@ -220,12 +220,12 @@ def error_rate_series(
     shows a gap rather than a spurious zero; a single ``error_rate`` column
     when ``by`` is None.
     """
-    labels, bins = _time_bins(messages["timestamp"], interval, tz)
-    is_reply = _is_reply(messages)
-    categories, columns = _categorise(messages[is_reply], by, "error_rate")
-    failed = _is_failed(messages).to_numpy()[is_reply]
-    replies = _tabulate(labels, bins[is_reply], categories, columns)
-    errors = _tabulate(labels, bins[is_reply], categories, columns, weights=failed)
+    labels, bins = time_bins(messages["timestamp"], interval, tz)
+    is_reply = reply_mask(messages)
+    categories, columns = categorise(messages[is_reply], by, "error_rate")
+    failed = failed_mask(messages).to_numpy()[is_reply]
+    replies = tabulate(labels, bins[is_reply], categories, columns)
+    errors = tabulate(labels, bins[is_reply], categories, columns, weights=failed)
     return errors / replies.where(replies > 0)
 
 
@@ -241,8 +241,8 @@ def latency_series(
     ``p95``, ``p99`` (one per requested percentile, NaN where the bin has no
     latency) and ``count``, the number of agent replies with a latency.
     """
-    labels, bins = _time_bins(messages["timestamp"], interval, tz)
-    has_latency = _is_reply(messages) & messages["latency_ms"].notna().to_numpy()
+    labels, bins = time_bins(messages["timestamp"], interval, tz)
+    has_latency = reply_mask(messages) & messages["latency_ms"].notna().to_numpy()
     latency = pd.Series(messages["latency_ms"].to_numpy()[has_latency])
     grouped = latency.groupby(bins[has_latency])
     quantiles = [p / 100 for p in percentiles]
@@ -293,13 +293,13 @@ def per_agent(messages: pd.DataFrame, agents: pd.DataFrame | None = None) -> pd.
     """
     attributed = messages[messages["agent_id"].notna()]
     grouped = attributed.groupby("agent_id")
-    replies = attributed[_is_reply(attributed)]
+    replies = attributed[reply_mask(attributed)]
     reply_latency = replies.groupby("agent_id")["latency_ms"]
     stats = pd.DataFrame(
         {
             "messages": grouped.size(),
             "conversations": grouped["conversation_id"].nunique(),
-            "error_rate": _is_failed(replies).groupby(replies["agent_id"]).mean(),
+            "error_rate": failed_mask(replies).groupby(replies["agent_id"]).mean(),
             "latency_p50": reply_latency.quantile(0.5),
             "latency_p95": reply_latency.quantile(0.95),
             "tokens_in": grouped["tokens_in"].sum(),
@@ -308,6 +308,12 @@ def per_agent(messages: pd.DataFrame, agents: pd.DataFrame | None = None) -> pd.
             "last_message": grouped["timestamp"].max(),
         }
     )
+    return agent_table(stats, agents)
+
+
+def agent_table(stats: pd.DataFrame, agents: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``per_agent``'s table from per-agent ``stats`` (indexed by agent id, with its
+    message columns and ``last_message``): joined with ``agents``, gaps filled, sorted."""
     info = _AGENT_INFO if agents is None else agents.set_index("id")[list(_AGENT_INFO.columns)]
     table = info.join(stats, how="outer").rename_axis("agent_id").reset_index()
     counts = ["messages", "conversations", "tokens_in", "tokens_out"]
@@ -329,20 +335,26 @@ def breakdown(messages: pd.DataFrame, by: str) -> pd.DataFrame:
     """
     keys = messages[by].fillna(MISSING_LABEL)
     grouped = messages.groupby(keys)
-    replies = _is_reply(messages)
+    replies = reply_mask(messages)
     table = pd.DataFrame(
         {
             "messages": grouped.size(),
             "conversations": grouped["conversation_id"].nunique(),
-            "error_rate": (_is_failed(messages) & replies).groupby(keys).sum()
+            "error_rate": (failed_mask(messages) & replies).groupby(keys).sum()
             / pd.Series(replies, index=messages.index).groupby(keys).sum().where(lambda n: n > 0),
             "tokens_in": grouped["tokens_in"].sum(),
             "tokens_out": grouped["tokens_out"].sum(),
             "cost_usd": grouped["cost_usd"].sum(),
-            "unpriced_messages": _is_unpriced(messages).groupby(keys).sum(),
+            "unpriced_messages": unpriced_mask(messages).groupby(keys).sum(),
         }
     )
-    table["error_rate"] = table["error_rate"].fillna(0.0)
+    return breakdown_table(table, by)
+
+
+def breakdown_table(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    """``breakdown``'s table from its columns indexed by the values of ``by``: an error rate
+    of 0.0 where a value has no reply, counts as int64, most messages first."""
+    table = table.assign(error_rate=table["error_rate"].fillna(0.0))
     counts = ["messages", "conversations", "tokens_in", "tokens_out", "unpriced_messages"]
     table[counts] = table[counts].astype("int64")
     table = table.rename_axis(by).reset_index()
@@ -359,7 +371,7 @@ def conversation_stats(messages: pd.DataFrame) -> pd.DataFrame:
     has no strictly later agent reply; False without user messages);
     ``latency_total_ms`` (sum of agent-reply latencies, 0.0 when none).
     """
-    is_reply = _is_reply(messages)
+    is_reply = reply_mask(messages)
     timestamps = messages["timestamp"]
     frame = pd.DataFrame(
         {
@@ -367,7 +379,7 @@ def conversation_stats(messages: pd.DataFrame) -> pd.DataFrame:
             "user_id": messages["user_id"],
             "timestamp": timestamps,
             "agent_id": messages["agent_id"],
-            "error": is_reply & _is_failed(messages),
+            "error": is_reply & failed_mask(messages),
             "reply_latency": messages["latency_ms"].where(is_reply),
             "last_user": timestamps.where(messages["role"] == "user"),
             "last_reply": timestamps.where(is_reply),
@@ -423,13 +435,18 @@ def handoffs(messages: pd.DataFrame) -> pd.DataFrame:
     agent id are skipped.
     """
     replies = messages.loc[
-        _is_reply(messages) & messages["agent_id"].notna().to_numpy(),
+        reply_mask(messages) & messages["agent_id"].notna().to_numpy(),
         ["conversation_id", "timestamp", "agent_id"],
     ].sort_values(["conversation_id", "timestamp"], kind="stable")
     source = replies["agent_id"].shift()
     same_conversation = replies["conversation_id"].eq(replies["conversation_id"].shift())
     changed = same_conversation & replies["agent_id"].ne(source)
     pairs = pd.DataFrame({"source": source[changed], "target": replies["agent_id"][changed]})
+    return handoff_table(pairs)
+
+
+def handoff_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """``handoffs``' table from one row per hand-off (columns ``source, target``)."""
     return (
         pairs.groupby(["source", "target"])
         .size()
@@ -448,7 +465,14 @@ def latency_distribution(messages: pd.DataFrame, bins: int = 50, log: bool = Fal
     edge a constant factor above the one before, from the smallest latency above
     zero, zeros counted in the first bin); no rows when no reply has a latency.
     """
-    latency = _reply_latency(messages)["latency_ms"].to_numpy()
+    return latency_histogram(_reply_latency(messages)["latency_ms"].to_numpy(), bins, log)
+
+
+def latency_histogram(
+    latency: np.ndarray, bins: int = 50, log: bool = False, weights: np.ndarray | None = None
+) -> pd.DataFrame:
+    """``latency_distribution``'s table over ``latency`` values, each counted ``weights``
+    times (once without; weighted counts are rounded)."""
     if not latency.size:
         empty = pd.DataFrame({"left": [], "right": [], "count": []})
         return empty.astype({"left": "float64", "right": "float64", "count": "int64"})
@@ -457,9 +481,10 @@ def latency_distribution(messages: pd.DataFrame, bins: int = 50, log: bool = Fal
         low = positive.min() if positive.size else 1.0
         high = max(latency.max(), low)
         edges = np.geomspace(low, high, bins + 1) if high > low else np.array([low, low * 2])
-        counts, _ = np.histogram(latency.clip(min=low), bins=edges)
+        counts, _ = np.histogram(latency.clip(min=low), bins=edges, weights=weights)
     else:
-        counts, edges = np.histogram(latency, bins=bins)
+        counts, edges = np.histogram(latency, bins=bins, weights=weights)
+    counts = np.rint(counts).astype("int64")
     return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "count": counts})
 
 
@@ -473,11 +498,18 @@ def latency_ecdf(messages: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """
     keys = [] if by is None else [by]
     frame = _reply_latency(messages, keys).dropna(subset=keys)
-    frame = frame.sort_values([*keys, "latency_ms"], ignore_index=True)
+    return ecdf_table(frame, keys, np.ones(len(frame)))
+
+
+def ecdf_table(frame: pd.DataFrame, keys: Sequence[str], weights: np.ndarray) -> pd.DataFrame:
+    """``latency_ecdf``'s table from ``keys`` and ``latency_ms`` columns, each row standing
+    for ``weights`` latencies."""
+    frame = frame.assign(weight=weights).sort_values([*keys, "latency_ms"], ignore_index=True)
     # groupby needs a key: without `by`, a constant one makes a single group.
-    grouped = frame.groupby(keys) if keys else frame.groupby(np.zeros(len(frame)))
-    frame["fraction"] = (grouped.cumcount() + 1) / grouped["latency_ms"].transform("size")
+    grouped = frame.groupby(list(keys)) if keys else frame.groupby(np.zeros(len(frame)))
+    frame["fraction"] = grouped["weight"].cumsum() / grouped["weight"].transform("sum")
     # The last of equal latencies carries the share of everything up to and including them.
+    frame = frame.drop(columns="weight")
     return frame.drop_duplicates([*keys, "latency_ms"], keep="last", ignore_index=True)
 
 
@@ -489,7 +521,7 @@ def top_errors(messages: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     most recent.
     """
     failed = messages.loc[
-        _is_reply(messages) & _is_failed(messages).to_numpy(), ["agent_id", "status", "timestamp"]
+        reply_mask(messages) & failed_mask(messages).to_numpy(), ["agent_id", "status", "timestamp"]
     ]
     table = (
         failed.groupby(["agent_id", "status"], dropna=False)
@@ -514,22 +546,24 @@ _AGENT_INFO = pd.DataFrame(
 """Agent attributes that ``per_agent`` carries over, as an empty frame for when none are given."""
 
 
-def _is_reply(messages: pd.DataFrame) -> np.ndarray:
+def reply_mask(messages: pd.DataFrame) -> np.ndarray:
+    """Agent replies, as a boolean array."""
     return (messages["role"] == REPLY_ROLE).to_numpy(dtype=bool)
 
 
-def _is_failed(messages: pd.DataFrame) -> pd.Series:
+def failed_mask(messages: pd.DataFrame) -> pd.Series:
+    """Messages whose status is a failure (a failed reply when it is also a reply)."""
     return messages["status"].isin(FAILED_STATUSES)
 
 
-def _is_unpriced(messages: pd.DataFrame) -> pd.Series:
+def unpriced_mask(messages: pd.DataFrame) -> pd.Series:
     """Messages that name a model and have no cost: their model has no price."""
     return messages["model"].notna() & messages["cost_usd"].isna()
 
 
 def _reply_latency(messages: pd.DataFrame, keys: Sequence[str] = ()) -> pd.DataFrame:
     """``keys`` and ``latency_ms`` of the agent replies that have a latency."""
-    mask = _is_reply(messages) & messages["latency_ms"].notna().to_numpy()
+    mask = reply_mask(messages) & messages["latency_ms"].notna().to_numpy()
     return messages.loc[mask, [*keys, "latency_ms"]]
 
 
@@ -537,9 +571,7 @@ def _none_if_nan(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _time_bins(
-    timestamps: pd.Series, interval: str, tz: str
-) -> tuple[pd.DatetimeIndex, np.ndarray]:
+def time_bins(timestamps: pd.Series, interval: str, tz: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
     """The bins ``resample(interval)`` makes over ``timestamps`` in ``tz``, and each row's bin."""
     local = pd.DatetimeIndex(timestamps).tz_convert(tz).as_unit("ns")
     if local.empty:
@@ -552,7 +584,7 @@ def _time_bins(
     return labels, labels.asi8.searchsorted(local.asi8, side="right") - 1
 
 
-def _categorise(messages: pd.DataFrame, by: str | None, single: str) -> tuple[np.ndarray, pd.Index]:
+def categorise(messages: pd.DataFrame, by: str | None, single: str) -> tuple[np.ndarray, pd.Index]:
     """Each row's column number and the column labels for a table split by ``by``."""
     if by is None:
         return np.zeros(len(messages), dtype=np.intp), pd.Index([single])
@@ -560,7 +592,7 @@ def _categorise(messages: pd.DataFrame, by: str | None, single: str) -> tuple[np
     return codes, pd.Index(uniques, name=by)
 
 
-def _tabulate(
+def tabulate(
     labels: pd.DatetimeIndex,
     bins: np.ndarray,
     categories: np.ndarray,
