@@ -17,6 +17,8 @@ button and a banner while the source is failing.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -33,6 +35,7 @@ from bokeh.model import DataModel
 from panel.custom import JSComponent
 
 from pipelines.alerts import Alerting, open_store
+from pipelines.errors import AgentdashError
 from pipelines.live import LiveFrames
 from pipelines.pipeline import Pipeline
 from pipelines.settings import Settings, load_settings
@@ -395,7 +398,20 @@ class LiveControls(pn.viewable.Viewer):
         self._session = None
         if doc is not None and doc.session_context is not None:
             self._session = LiveSession(doc, self.pipelines, self._show)
+        if self._session is not None and not all(p.ready() for p in self.pipelines):
+            pn.state.onload(self._show_when_read)
         self._show()
+
+    async def _show_when_read(self) -> None:
+        """The age of the data of a page sent before its data, once read (off the loop)."""
+
+        def read() -> None:
+            for pipeline in self.pipelines:
+                with contextlib.suppress(AgentdashError):  # the views say so
+                    pipeline.prefetch()
+
+        await asyncio.to_thread(read)
+        pn.state.execute(self._show, schedule=True)
 
     @param.depends("paused", watch=True)
     def _pause(self) -> None:
@@ -410,9 +426,9 @@ class LiveControls(pn.viewable.Viewer):
         """Show the time and health of the data the pipelines hold now."""
         if not self.pipelines or not all(p.ready() for p in self.pipelines):
             return  # a page sent before its data: the first refresh after the read tells
-        lives = [pipeline.live for pipeline in self.pipelines]
-        self._clock.as_of = min(live.as_of for live in lives).timestamp() * 1000
-        errors = sorted({live.error or "unknown error" for live in lives if live.stale})
+        pipelines = self.pipelines
+        self._clock.as_of = min(p.as_of for p in pipelines).timestamp() * 1000
+        errors = sorted({p.error or "unknown error" for p in pipelines if p.stale})
         self._clock.warning = (
             "The data source is failing: the dashboard shows the last data it read "
             f"and updates again when the source recovers. ({'; '.join(errors)})"

@@ -56,6 +56,12 @@ def previous(pipeline: MessagesPipeline) -> Input:
     return _input(pipeline, "previous", lambda: pipeline.previous_frame)
 
 
+def answers(pipeline: MessagesPipeline, period: str = "current") -> Input:
+    """The metrics of the window or of the period before it (``"previous"``): from rows,
+    or from the rollups for a long window (:meth:`MessagesPipeline.answers`)."""
+    return _input(pipeline, f"answers-{period}", lambda: pipeline.answers(period))
+
+
 def span(pipeline: MessagesPipeline) -> Input:
     """The previous period and the window together, oldest first."""
     return _input(

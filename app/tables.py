@@ -14,6 +14,7 @@ from dataclasses import asdict
 import pandas as pd
 
 from pipelines import metrics
+from pipelines.answers import Answers
 from pipelines.status import Status
 from pipelines.windows import to_local
 
@@ -77,9 +78,9 @@ def local_times(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
     return frame.assign(**{c: to_local(frame[c], tz) for c in aware})
 
 
-def agent_table(messages: pd.DataFrame, agents: pd.DataFrame, tz: str) -> pd.DataFrame:
-    """``metrics.per_agent`` with local times and a name for every agent."""
-    table = metrics.per_agent(messages, agents)
+def agent_table(window: Answers, agents: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """``per_agent`` of a window's answers with local times and a name for every agent."""
+    table = window.per_agent(agents)
     table["name"] = table["name"].fillna(table["agent_id"])
     table["last_seen"] = to_local(table["last_seen"], tz)
     return table[AGENT_COLUMNS]

@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
@@ -30,6 +30,16 @@ from pipelines.prices import PriceTable
 from pipelines.quarantine import Quarantine, open_quarantine
 from pipelines.query import Query
 from pipelines.reading import collector_paused, normalise_shaped, read_frame
+from pipelines.rollup_store import (
+    FileRollupStore,
+    MemoryRollupStore,
+    RedisRollupStore,
+    RollupKeeper,
+    RollupState,
+    RollupStore,
+    StoredRollups,
+)
+from pipelines.rollups import Rollups
 from pipelines.schema import (
     SCHEMA_VERSION,
     TIME_FIELD,
@@ -104,6 +114,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def open_rollup_store(settings: Settings, cache: FrameCache) -> RollupStore:
+    """Redis when configured (every process and replica shares the rollups), otherwise a
+    folder beside the embedded store (``rollups/`` next to its file)."""
+    client = getattr(cache, "client", None)
+    if settings.redis_url and client is not None:
+        return RedisRollupStore(client)
+    return FileRollupStore(settings.local_path.parent / "rollups")
+
+
 class LiveFrames:
     """A source, a cache and the live frames one process reads from them.
 
@@ -125,6 +144,8 @@ class LiveFrames:
         max_frames: int = 10,
         memory_budget: int = 1_000_000_000,
         quarantine: Quarantine | None = None,
+        rollup_store: RollupStore | None = None,
+        rollup_from: timedelta = timedelta(days=7),
     ) -> None:
         self.source = source
         self.shape = shape or Shape()
@@ -137,6 +158,10 @@ class LiveFrames:
         #: Bytes of frames kept at most; past that, those read least recently are dropped
         #: (and read again when asked for). One frame larger than this is still served.
         self.memory_budget = memory_budget
+        #: Windows at least this long are answered from the rollups (see :meth:`rollups`).
+        self.rollup_from = rollup_from
+        self.rollup_store: RollupStore = rollup_store or MemoryRollupStore()
+        self._keepers: dict[int, RollupKeeper] = {}
         #: Skip a refresh when another process refreshed the same frame this recently.
         self.min_refresh_seconds = 0.0
         self.cache = cache
@@ -174,6 +199,8 @@ class LiveFrames:
             dimensions=dict(settings.dimensions),
             memory_budget=settings.memory_budget,
             quarantine=open_quarantine(settings, source.identity),
+            rollup_store=open_rollup_store(settings, cache),
+            rollup_from=settings.rollup_from,
         )
 
     _default: LiveFrames | None = None
@@ -562,6 +589,8 @@ class LiveFrames:
             if current is not None:
                 self._record(spec, self.source.stats.snapshot(), time.perf_counter(), 0, 0, down)
                 refreshed.append(self._stale(spec, current, down, unreachable=True))
+        if not any(r.unreachable for r in refreshed):
+            self._refresh_rollups()
         return refreshed
 
     def _stale(
@@ -618,6 +647,88 @@ class LiveFrames:
             except Exception:
                 log.exception("a refresh listener failed")
 
+    # -- rollups -------------------------------------------------------------------------
+    def _keeper(self, offset_minutes: int) -> RollupKeeper:
+        with self._guard:
+            keeper = self._keepers.get(offset_minutes)
+            if keeper is None:
+                spec = FrameSpec("messages")
+                mapping = self.mapping("messages")
+                key = cache_key(
+                    {
+                        "rollups": offset_minutes,
+                        "source": self.source.identity,
+                        "fields": mapping.fields,
+                        "dimensions": mapping.dimensions,
+                        "shape": asdict(self.shape),
+                        "prices": self.prices.identity,
+                    }
+                )
+                keeper = self._keepers[offset_minutes] = RollupKeeper(
+                    self.source,
+                    self.base_query(spec),
+                    mapping,
+                    self.shape,
+                    self.quarantine,
+                    self._priced,
+                    self.rows_between,
+                    self.rollup_store,
+                    key,
+                    offset_minutes,
+                )
+            return keeper
+
+    def rollups(self, offset_minutes: int = 0) -> Rollups:
+        """The hourly rollups of every message (hours starting ``offset_minutes`` past
+        UTC's, for time zones off whole hours): built or loaded on first use, then kept
+        current by :meth:`refresh_all`."""
+        return self._keeper(offset_minutes).get()
+
+    def rollups_version(self, offset_minutes: int = 0) -> tuple[int, datetime]:
+        """How many times the rollups took changes in, and the time of their data."""
+        keeper = self._keeper(offset_minutes)
+        keeper.get()
+        assert keeper.state.as_of is not None
+        return keeper.state.version, keeper.state.as_of
+
+    def rollup_state(self, offset_minutes: int = 0) -> RollupState:
+        """What building and refreshing the rollups cost, and how current they are."""
+        return self._keeper(offset_minutes).state
+
+    def stored_rollups(self, offset_minutes: int = 0) -> StoredRollups | None:
+        """The rollups kept in the store for this source, if any (read, not taken up)."""
+        keeper = self._keeper(offset_minutes)
+        return keeper.store.load(keeper.key)
+
+    def holds_rollups(self, offset_minutes: int = 0) -> bool:
+        keeper = self._keepers.get(offset_minutes)
+        return keeper is not None and keeper.ready
+
+    def rows_between(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        """The messages with ``start <= timestamp < end``, read from the source (priced)."""
+        mapping = self.mapping("messages")
+        low, high = self.shape.window(start.to_pydatetime(), end.to_pydatetime())
+        query = Query.build(
+            "messages",
+            time_field=self.shape.time_field(mapping),
+            start=low,
+            end=high,
+            filters=self.shape.filters(),
+            projection=self.shape.projection(mapping, mapping.columns),
+        )
+        frame = read_frame(self.source, query, mapping, self.quarantine, shape=self.shape)
+        times = frame["timestamp"]
+        return self._priced(frame.loc[(times >= start) & (times < end)].reset_index(drop=True))
+
+    def _refresh_rollups(self) -> None:
+        for keeper in list(self._keepers.values()):
+            try:
+                keeper.refresh()
+                keeper.error = None
+            except Exception as exc:  # the rollups wait for the next cycle; frames go on
+                keeper.error = str(exc)
+                log.warning("refresh of the rollups failed: %s", exc)
+
     # -- reading beyond the live frames ---------------------------------------------------
     def conversation(self, conversation_id: str) -> pd.DataFrame:
         """Every message of one conversation, with its text, oldest first."""
@@ -663,6 +774,19 @@ class LiveFrames:
                     v.nbytes,
                 )
                 for k, v in list(self._live.items())
+            )
+            + tuple(
+                FrameState(
+                    "rollups" + (f"[+{offset} min]" if offset else ""),
+                    keeper.buckets,
+                    keeper.state.as_of,
+                    False,
+                    keeper.error,
+                    keeper.state.version,
+                    keeper.state.nbytes,
+                )
+                for offset, keeper in list(self._keepers.items())
+                if keeper.ready and keeper.state.as_of is not None
             ),
             refreshes=tuple(self.refreshes),
             listeners=len(self._listeners),

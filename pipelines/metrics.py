@@ -319,7 +319,10 @@ def agent_table(stats: pd.DataFrame, agents: pd.DataFrame | None = None) -> pd.D
     counts = ["messages", "conversations", "tokens_in", "tokens_out"]
     table[counts] = table[counts].fillna(0).astype("int64")
     table["cost_usd"] = table["cost_usd"].fillna(0.0)
-    table["last_seen"] = table[["last_seen", "last_message"]].max(axis=1)
+    # A time column whatever the rows (the max of columns of no time is an object column).
+    table["last_seen"] = pd.to_datetime(
+        table[["last_seen", "last_message"]].max(axis=1), utc=True
+    ).astype("datetime64[ns, UTC]")
     columns = ["agent_id", *_AGENT_INFO.columns, *stats.columns.drop("last_message")]
     return table[columns].sort_values(
         ["messages", "agent_id"], ascending=[False, True], ignore_index=True

@@ -30,10 +30,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, ClassVar, Self
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import param
 
+from pipelines.answers import Answers, FrameAnswers
 from pipelines.errors import QueryError
 from pipelines.live import FrameSpec, LiveFrame, LiveFrames
 from pipelines.parameters import Choice, Choices, Instant, Names, Text, TimeZone
@@ -141,7 +143,7 @@ class Pipeline(param.Parameterized):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         # (frame key, live version) of each live frame read, as last announced by ``version``.
-        self._announced: tuple[tuple[str, int], ...] | None = None
+        self._announced: tuple[Hashable, ...] | None = None
         # The agents frame the scope was last worked out from, the teams, and its agent ids.
         self._scoped: tuple[pd.DataFrame, tuple[str, ...], frozenset[str]] | None = None
         self.param.watch(self._asked, self.asked_names())
@@ -214,7 +216,7 @@ class Pipeline(param.Parameterized):
         own = self.spec()
         return [own] if self.teams is None or own == _AGENTS else [own, _AGENTS]
 
-    def _versions(self) -> tuple[tuple[str, int], ...]:
+    def _versions(self) -> tuple[Hashable, ...]:
         return tuple((self.data.key(s), self.data.get(s).version) for s in self._specs())
 
     def ready(self) -> bool:
@@ -230,9 +232,19 @@ class Pipeline(param.Parameterized):
     def live(self) -> LiveFrame:
         """The live frame the question reads (its rows before the filters)."""
         live = self.data.get(self.spec())
+        self._read_once()
+        return live
+
+    def prefetch(self) -> None:
+        """Read what the question needs into memory (a page calls it off its event loop)."""
+        for spec in self._specs():
+            self.data.get(spec)
+        self._read_once()
+
+    def _read_once(self) -> None:
+        """From the first read on, :meth:`sync` announces new data."""
         if self._announced is None:
             self._announced = self._versions()
-        return live
 
     def data_version(self) -> tuple[Hashable, ...]:
         """Equal while the live frames the frame is cut from hold the same data."""
@@ -247,6 +259,11 @@ class Pipeline(param.Parameterized):
     def stale(self) -> bool:
         """True when the last refresh failed and the frame is the last good one."""
         return self.live.stale
+
+    @property
+    def error(self) -> str | None:
+        """Why the last refresh failed, while :attr:`stale`."""
+        return self.live.error if self.stale else None
 
     def refresh(self) -> int:
         """Read the changes since the last read; returns the number of changed rows."""
@@ -486,6 +503,112 @@ class MessagesPipeline(Pipeline):
     def previous_frame(self) -> pd.DataFrame:
         """Messages in the period of the same length just before the window."""
         return self._between(self.previous_bounds, "previous")
+
+    # -- long windows: answered from hourly rollups ---------------------------------------
+    def _versions(self) -> tuple[Hashable, ...]:
+        if not self.rolled_up():
+            return super()._versions()
+        # The rows too, when held: the views that read them (the message table) follow them;
+        # and the agents for a scope.
+        held = tuple(
+            (self.data.key(spec), self.data.get(spec).version)
+            for spec in super()._specs()
+            if spec == _AGENTS or self.data.holds(spec)
+        )
+        return (self._rollup_version(), *held)
+
+    def ready(self) -> bool:
+        if not self.rolled_up():
+            return super().ready()
+        held = self.data.holds_rollups(self.rollup_offset())
+        return held and (self.teams is None or self.data.holds(_AGENTS))
+
+    def data_version(self) -> tuple[Hashable, ...]:
+        return self._versions() if self.rolled_up() else super().data_version()
+
+    def prefetch(self) -> None:
+        if not self.rolled_up():
+            super().prefetch()
+            return
+        self.data.rollups(self.rollup_offset())
+        if self.teams is not None:
+            self.data.get(_AGENTS)
+
+    def values(self, column: str) -> list[Any]:
+        """The values ``column`` takes in the window's data before the filters, sorted (the
+        choices a picker offers): of the rows, or of the rollups' keys."""
+        if self.rolled_up():
+            table = self.data.rollups(self.rollup_offset()).table
+        else:
+            table = self.live.frame
+        if column not in table:
+            return []
+        return sorted(table[column].dropna().unique().tolist())
+
+    @property
+    def as_of(self) -> datetime:
+        """The time the data was read at (the end of a relative window): of the rollups'
+        last refresh when the question is answered from them."""
+        if self.rolled_up():
+            return self.data.rollups_version(self.rollup_offset())[1]
+        return self.live.as_of
+
+    @property
+    def stale(self) -> bool:
+        return False if self.rolled_up() else self.live.stale
+
+    def rolled_up(self) -> bool:
+        """True when the question is answered from the hourly rollups rather than rows: a
+        window at least ``AGENTDASH_ROLLUP_FROM`` long without an id search (which needs
+        rows).  Its numbers are those of the window widened to whole hours: from the start
+        of its first hour to the end of its last (for a relative window: now)."""
+        if self.search:
+            return False
+        try:
+            return self.window_spec.length >= self.data.rollup_from
+        except QueryError:
+            return False
+
+    def rollup_offset(self) -> int:
+        """Minutes past UTC's hours at which the hours of the time zone start (Asia/Kolkata:
+        30), so that its days are made of whole rollup hours."""
+        offset = datetime.now(ZoneInfo(self.tz)).utcoffset()
+        # Local hours start where UTC + offset is whole: +13:45 (Chatham) at UTC's :15.
+        return 0 if offset is None else -int(offset.total_seconds() // 60) % 60
+
+    def _rollup_version(self) -> tuple[Hashable, ...]:
+        """Changes when the rollups take changes in, or the window's first hour moves on."""
+        offset = self.rollup_offset()
+        version, as_of = self.data.rollups_version(offset)
+        first = pd.Timestamp(self.window_spec.previous_bounds(as_of)[0]).floor("h")
+        return ("rollups", offset, version, first)
+
+    def answers(self, period: str = "current") -> Answers:
+        """The metrics of the window (``"current"``) or of the period before it
+        (``"previous"``): from rows, or from the rollups when :meth:`rolled_up`."""
+        if not self.rolled_up():
+            return FrameAnswers(self.frame if period == "current" else self.previous_frame)
+        start, end = self.bounds if period == "current" else self.previous_bounds
+        rollups = self.data.rollups(self.rollup_offset())
+        self._read_once()
+        agents: list[str] | None = self.agent_ids(self.agents) if self.agents else None
+        scope = self.scope()
+        if scope is not None:
+            agents = sorted(scope) if agents is None else [a for a in agents if a in scope]
+        dimensions = {
+            name: list(getattr(self, name))
+            for name in self.breakdowns()
+            if name != "models" and getattr(self, name)
+        }
+        return rollups.select(
+            pd.Timestamp(start),
+            pd.Timestamp(end) + pd.Timedelta(1, "ns"),  # the window's end is inclusive
+            agents=agents,
+            statuses=list(self.statuses) or None,
+            roles=list(self.roles) or None,
+            models=list(self.models) or None,
+            dimensions=dimensions or None,
+        )
 
     def conversation(self, conversation_id: str) -> pd.DataFrame:
         """Every message of one conversation with its text (``content``), oldest first;

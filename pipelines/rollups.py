@@ -329,14 +329,37 @@ def _sketch(latency: np.ndarray, merged: kll_doubles_sketch | None = None) -> kl
     return sketch
 
 
-def _group_sketches(
-    buckets: _Buckets, groups: np.ndarray, n: int
-) -> list[kll_doubles_sketch | None]:
-    """Per group of buckets, a sketch of all their latencies (None when they have none)."""
+def _group_items(buckets: _Buckets, groups: np.ndarray, n: int) -> list[_Items]:
+    """Per group of buckets, every latency they hold as it is (weight 1) and every item
+    their sketches retain with the weight it stands for.
+
+    Pooled rather than merged into one sketch: a KLL merge compacts at random, so the
+    same question asked twice could get two answers; pooling answers it the same way
+    every time, within the sketches' own error.
+    """
     latencies = buckets.latencies.regroup(groups, n)
-    sketches = _merge_sketches(buckets.sketches, groups, n)
-    sizes = latencies.sizes
-    return [_sketch(latencies.run(g), sketches[g]) if sizes[g] else sketches[g] for g in range(n)]
+    pooled: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n)]
+    for group, sketch in zip(groups.tolist(), buckets.sketches.tolist(), strict=True):
+        if sketch is not None and not sketch.is_empty():
+            pooled[group].append(_items(sketch))
+    items: list[_Items] = []
+    for group in range(n):
+        raw = latencies.run(group)
+        parts = [(raw, np.ones(len(raw))), *pooled[group]]
+        items.append((np.concatenate([v for v, _ in parts]), np.concatenate([w for _, w in parts])))
+    return items
+
+
+def _weighted_quantiles(items: _Items, ranks: Sequence[float]) -> list[float]:
+    """The smallest latency whose share of the weight at or below it reaches each rank (the
+    sketches' inclusive quantile); NaN without latencies."""
+    values, weights = items
+    if not len(values) or not weights.sum():
+        return [np.nan] * len(ranks)
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    at = np.searchsorted(cumulative, np.asarray(ranks, dtype="float64") * cumulative[-1])
+    return [float(v) for v in values[order][np.minimum(at, len(values) - 1)]]
 
 
 def _merge_sketches(sketches: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
@@ -364,10 +387,8 @@ def _total(values: pd.Series, groups: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(groups, weights=values.to_numpy(), minlength=n).astype("float64")
 
 
-def _quantiles(sketch: kll_doubles_sketch | None, ranks: Sequence[float]) -> list[float]:
-    if sketch is None or sketch.is_empty():
-        return [np.nan] * len(ranks)
-    return [float(q) for q in sketch.get_quantiles(list(ranks), inclusive=True)]
+_Items = tuple[np.ndarray, np.ndarray]
+"""Latencies and the weight of each."""
 
 
 def _items(sketch: kll_doubles_sketch | None) -> tuple[np.ndarray, np.ndarray]:
@@ -769,11 +790,11 @@ class Rollups:
         )
 
     def kpis(self) -> metrics.Kpis:
-        """``metrics.kpis`` of the messages counted; percentiles from one sketch of all
-        their latencies."""
+        """``metrics.kpis`` of the messages counted; percentiles from all their latencies and
+        sketches pooled (the same answer every time)."""
         cells = self._buckets.cells
-        (sketch,) = _group_sketches(self._buckets, np.zeros(len(cells), np.intp), 1)
-        p50, p95, p99 = _quantiles(sketch, [p / 100 for p in metrics.LATENCY_PERCENTILES])
+        (items,) = _group_items(self._buckets, np.zeros(len(cells), np.intp), 1)
+        p50, p95, p99 = _weighted_quantiles(items, [p / 100 for p in metrics.LATENCY_PERCENTILES])
         replies, failed = int(cells["replies"].sum()), int(cells["failed"].sum())
         return metrics.Kpis(
             messages=int(cells["messages"].sum()),
@@ -837,12 +858,12 @@ class Rollups:
         percentiles: Sequence[float] = metrics.LATENCY_PERCENTILES,
         tz: str = "UTC",
     ) -> pd.DataFrame:
-        """``metrics.latency_series``: percentiles from one sketch of each bin's latencies
+        """``metrics.latency_series``: percentiles from each bin's latencies and sketches pooled
         (module doc), exact ``count``."""
         labels, bins = self._bins(interval, tz)
-        sketches = _group_sketches(self._buckets, bins, len(labels))
+        pooled = _group_items(self._buckets, bins, len(labels))
         ranks = [p / 100 for p in percentiles]
-        values = np.array([_quantiles(s, ranks) for s in sketches]).reshape(-1, len(ranks))
+        values = np.array([_weighted_quantiles(i, ranks) for i in pooled]).reshape(-1, len(ranks))
         table = pd.DataFrame(values, columns=pd.Index([f"p{p:g}" for p in percentiles]))
         counts = self._buckets.cells["latency_count"].to_numpy()
         table["count"] = np.bincount(bins, weights=counts, minlength=len(labels)).astype("int64")
@@ -859,8 +880,8 @@ class Rollups:
         def total(name: str) -> np.ndarray:
             return _total(cells[name], groups, n)
 
-        sketches = _group_sketches(buckets, groups, n)
-        p50, p95 = np.array([_quantiles(s, [0.5, 0.95]) for s in sketches]).reshape(-1, 2).T
+        pooled = _group_items(buckets, groups, n)
+        p50, p95 = np.array([_weighted_quantiles(i, [0.5, 0.95]) for i in pooled]).reshape(-1, 2).T
         last = pd.Series(cells["last"].to_numpy()).groupby(groups).max()
         replies = total("replies")
         stats = pd.DataFrame(
@@ -919,8 +940,7 @@ class Rollups:
         """``metrics.latency_distribution`` of the latencies one sketch of them all retains,
         each weighing what it stands for: approximate past ``SKETCH_K`` latencies."""
         buckets = self._buckets
-        (merged,) = _group_sketches(buckets, np.zeros(len(buckets.sketches), np.intp), 1)
-        values, weights = _items(merged)
+        ((values, weights),) = _group_items(buckets, np.zeros(len(buckets.sketches), np.intp), 1)
         return metrics.latency_histogram(values, bins, log, weights=weights)
 
     def latency_ecdf(self, by: str | None = None) -> pd.DataFrame:
@@ -932,8 +952,7 @@ class Rollups:
         else:
             groups, names = pd.factorize(cells[self._key(by)], sort=True)
         valued = np.flatnonzero(groups >= 0)
-        sketches = _group_sketches(self._buckets.take(valued), groups[valued], len(names))
-        items = [_items(s) for s in sketches]
+        items = _group_items(self._buckets.take(valued), groups[valued], len(names))
         latency = np.concatenate([values for values, _ in items] or [np.empty(0)])
         weights = np.concatenate([w for _, w in items] or [np.empty(0)])
         frame = pd.DataFrame({"latency_ms": latency})

@@ -170,7 +170,8 @@ def _duration(name: str, raw: Any) -> timedelta:
     import pandas as pd
 
     try:
-        value = pd.Timedelta(str(raw)).to_pytimedelta()
+        # "7d": days in pandas' notation (which spells them "D").
+        value = pd.Timedelta(re.sub(r"(\d)\s*d\b", r"\1D", str(raw))).to_pytimedelta()
     except ValueError:
         value = None
     if value is None or value <= timedelta(0) or isinstance(raw, bool | int | float):

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from app.api.parameters import ApiError, refused
-from pipelines import metrics
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
 from pipelines.status import Status
 
@@ -27,13 +26,14 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def summary(messages: MessagesPipeline) -> dict[str, Any]:
-    """The KPIs of the pipeline's window (``metrics.kpis``)."""
-    return {"window": messages.window_spec.describe(), **metrics.kpis(messages.frame).to_dict()}
+    """The KPIs of the pipeline's window (``metrics.kpis``; from the rollups for a long
+    window, see :meth:`MessagesPipeline.answers`)."""
+    return {"window": messages.window_spec.describe(), **messages.answers().kpis().to_dict()}
 
 
 def agents(messages: MessagesPipeline, known: AgentsPipeline) -> dict[str, Any]:
     """One row per agent of ``known`` (and per agent seen only in the messages)."""
-    table = metrics.per_agent(messages.frame, known.frame)
+    table = messages.answers().per_agent(known.frame)
     return {"window": messages.window_spec.describe(), "items": records(table)}
 
 

@@ -24,7 +24,6 @@ from bokeh.models import (
     AllLabels,
     Axis,
     BasicTicker,
-    BasicTickFormatter,
     BoxSelectTool,
     CategoricalAxis,
     CDSView,
@@ -41,6 +40,7 @@ from bokeh.models import (
     LinearScale,
     LogAxis,
     LogScale,
+    NumeralTickFormatter,
     Quad,
     Range,
     Range1d,
@@ -156,7 +156,8 @@ class FigureKit:
         # Bokeh's round times, five to an axis: labels of half-width charts do not touch.
         self.time_ticker = DatetimeTicker(desired_num_ticks=5)
         self.time_formatter = _time_formatter()
-        self.ticker, self.formatter = BasicTicker(), BasicTickFormatter()
+        # Thousands separated, never 1.4e+5 (counts of a 90-day window reach millions).
+        self.ticker, self.formatter = BasicTicker(), NumeralTickFormatter(format="0,0.[000]")
         self.count_ticker = BasicTicker(min_interval=1)  # no 0.2 of a message
         # Each figure scales a copy of it (in the browser), and the time charts of a page
         # show one window: one range for their time axes keeps them aligned too.
@@ -195,7 +196,8 @@ class FigureKit:
             axis = LogAxis(**common)
         else:
             ticker = self.count_ticker if kind == "count" else self.ticker
-            axis = LinearAxis(ticker=ticker, formatter=self.formatter, **common)
+            # Bokeh types a linear axis' formatter as its default's class; any one works.
+            axis = LinearAxis(ticker=ticker, formatter=self.formatter, **common)  # type: ignore[arg-type]
         plot.add_layout(axis, place)
         if grid:
             plot.add_layout(Grid(dimension=0 if place in ("above", "below") else 1, axis=axis))

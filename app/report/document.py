@@ -52,6 +52,7 @@ from app.tables import agent_names, agent_table, local_times, named
 from app.tabulator import number, table
 from app.views.notice import plain
 from pipelines import metrics
+from pipelines.answers import Answers, FrameAnswers
 from pipelines.errors import ConfigError, SourceUnavailableError
 from pipelines.live import LiveFrames
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
@@ -187,7 +188,7 @@ class Report(pn.viewable.Viewer):
             filters=messages.filters(),
             rows={
                 "messages": len(frame),
-                "previous_messages": len(messages.previous_frame),
+                "previous_messages": messages.answers("previous").kpis().messages,
                 "agents": len(self.agents.frame),
                 # Of this report's reads: the store counts those of every process too.
                 "quarantined": messages.data.quarantine.read,
@@ -260,23 +261,21 @@ class Report(pn.viewable.Viewer):
                 f"{provenance.end:%Y-%m-%d %H:%M} UTC{_filters_text(provenance.filters, names)} "
                 f"in {provenance.source}: nothing to report"
             )
-        now = metrics.kpis(frame)
+        # Numbers and charts from the rollups for a long window; tables need rows.
+        window, previous = messages.answers(), messages.answers("previous")
+        now = window.kpis()
         cards = KpiCards(KPIS)
-        changes = metrics.kpi_changes(now, metrics.kpis(messages.previous_frame))
+        changes = metrics.kpi_changes(now, previous.kpis())
         start, end = pd.Timestamp(provenance.start), pd.Timestamp(provenance.end)
         before = pd.Timestamp(provenance.previous_start), pd.Timestamp(provenance.previous_end)
         period = period_name(messages)
-        note = coverage_note(
-            metrics.coverage(messages.previous_frame, *before),
-            metrics.coverage(frame, start, end),
-            period,
-        )
+        note = coverage_note(previous.coverage(*before), window.coverage(start, end), period)
         cards.update({name: getattr(now, name) for name in KPIS}, changes, period, note)
         kit = FigureKit()
         kit.span(provenance.start, provenance.end, tz)
         sections = [
             ("Headline numbers", cards),
-            *_charts(frame, (start, end), tz, kit, printed).items(),
+            *_charts(window, (start, end), tz, kit, printed).items(),
             *(
                 (title, _table(rows, tz, printed))
                 for title, rows in _tables(frame, agents, names, tz).items()
@@ -293,7 +292,7 @@ class Report(pn.viewable.Viewer):
 
 
 def _charts(
-    frame: pd.DataFrame,
+    window: Answers,
     bounds: tuple[pd.Timestamp, pd.Timestamp],
     tz: str,
     kit: FigureKit,
@@ -302,12 +301,12 @@ def _charts(
     """Message volume and latency, binned as the dashboard bins them, over the window."""
     interval = metrics.choose_interval(*bounds)
     coarse = metrics.choose_interval(*bounds, max_bins=LATENCY_BINS)
-    volume = metrics.volume_series(frame, interval, by="status", tz=tz)
-    latency = metrics.latency_series(frame, coarse, tz=tz)
-    distribution = metrics.latency_distribution(frame)
+    volume = window.volume_series(interval, by="status", tz=tz)
+    latency = window.latency_series(coarse, tz=tz)
+    distribution = window.latency_distribution()
     percentiles = [f"p{p}" for p in metrics.LATENCY_PERCENTILES]
-    cost = metrics.cost_series(frame, interval, by="model", tz=tz)
-    unpriced = {str(m): int(n) for m, n in metrics.unpriced_models(frame).items()}
+    cost = window.cost_series(interval, by="model", tz=tz)
+    unpriced = {str(m): int(n) for m, n in window.unpriced_models().items()}
     return {
         "Message volume": _chart(
             stacked_bars(
@@ -368,7 +367,9 @@ def _tables(
     slowest = metrics.slowest_conversations(frame, TOP)
     return {
         # As in the dashboard's agents table: team and kind would crowd out the numbers.
-        "Agents": agent_table(frame, agents, tz).drop(columns=["agent_id", "team", "kind"]),
+        "Agents": agent_table(FrameAnswers(frame), agents, tz).drop(
+            columns=["agent_id", "team", "kind"]
+        ),
         "Models": metrics.breakdown(frame, "model"),
         f"Top {TOP} errors": local_times(errors.rename(columns={"agent_id": "agent"}), tz),
         f"Slowest {TOP} conversations": local_times(

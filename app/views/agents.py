@@ -14,13 +14,14 @@ from app.charts.analytic import bins_text, histogram, histogram_layer
 from app.charts.layers import Layer
 from app.charts.live import LiveFigure
 from app.charts.time import FigureKit, bin_name, stacked_bars, stacked_layers
-from app.memo import current, memo
+from app.memo import answers, current, memo
 from app.tables import agent_conversations, agent_table
 from app.tabulator import METRIC_TITLES, metric_formatters, number, sync_table, table
 from app.views.base import View
 from app.views.notice import plain
 from app.views.thread import ConversationThread
 from pipelines import metrics
+from pipelines.answers import ask
 from pipelines.pipeline import MessagesPipeline
 
 
@@ -92,7 +93,7 @@ class AgentPage(View):
 
     def refresh(self) -> None:
         mine, tz = self.mine, self.messages.tz
-        info = memo(agent_table, current(self.messages), current(self.agents), tz)
+        info = memo(agent_table, answers(self.messages), current(self.agents), tz)
         info = info.set_index("agent_id")
         # Names, kinds, teams and statuses come from the documents: text, never markup.
         if self.agent in info.index:
@@ -108,12 +109,12 @@ class AgentPage(View):
         self.thread.names = {agent: str(name) for agent, name in info["name"].items()}
         start, end = mine.bounds
         interval = metrics.choose_interval(pd.Timestamp(start), pd.Timestamp(end))
-        volume = memo(metrics.volume_series, current(mine), interval, by="status", tz=tz)
+        volume = memo(ask, answers(mine), "volume_series", interval, by="status", tz=tz)
         self._kit.span(start, end, tz)
         self.timeline.update(
             stacked_layers(volume, interval, {}), title=f"Messages per {bin_name(interval)}"
         )
-        latency = memo(metrics.latency_distribution, current(mine))
+        latency = memo(ask, answers(mine), "latency_distribution")
         self.latency.update(
             [histogram_layer(latency, "latency")], title=f"Reply latency ({bins_text(latency)})"
         )
@@ -195,6 +196,6 @@ class AgentsView(View):
             self.page.shown = self.shown
 
     def refresh(self) -> None:
-        frame = memo(agent_table, current(self.messages), current(self.agents), self.messages.tz)
+        frame = memo(agent_table, answers(self.messages), current(self.agents), self.messages.tz)
         self.table.titles = {**self.table.titles, "last_seen": f"last seen ({self.messages.tz})"}
         sync_table(self.table, frame)

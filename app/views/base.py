@@ -154,9 +154,8 @@ class View(pn.viewable.Viewer):
 
             def read() -> None:
                 with contextlib.suppress(AgentdashError):  # the refresh reports it
-                    for frame in (self.messages.frame, self.messages.previous_frame):
-                        len(frame)
-                    len(self.agents.frame)
+                    self.messages.prefetch()
+                    self.agents.prefetch()
 
             await asyncio.to_thread(read)
         pn.state.execute(self._refresh_now, schedule=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import available_timezones
@@ -128,7 +128,7 @@ class Filters(pn.viewable.Viewer):
         messages.param.watch(
             lambda *_: self._when_read(self.messages, self._value_options), "version"
         )
-        self._values_listed: pd.DataFrame | None = None
+        self._values_listed: tuple[Hashable, ...] | None = None  # the data they come from
         self._widgets = self._make_widgets()
         self._range: pn.Column | None = None
         self._showing = False
@@ -202,7 +202,7 @@ class Filters(pn.viewable.Viewer):
 
         async def read_then_fill() -> None:
             with contextlib.suppress(AgentdashError):  # the views say so
-                await asyncio.to_thread(lambda: pipeline.live)
+                await asyncio.to_thread(pipeline.prefetch)
             pn.state.execute(fill, schedule=True)
 
         pn.state.onload(read_then_fill)
@@ -210,17 +210,20 @@ class Filters(pn.viewable.Viewer):
     def _value_options(self, *events: param.parameterized.Event) -> None:
         """The values to pick for the model and each dimension: those of the data read."""
         try:
-            frame = self.messages.live.frame
+            version = self.messages.data_version()
+            if version == self._values_listed:
+                return
+            values = {
+                name: self.messages.values(str(self.messages.columns[name]))
+                for name in self._value_choices
+            }
         except AgentdashError:  # the views say so; the sidebar keeps its options
             return
-        if frame is self._values_listed:
-            return
-        self._values_listed = frame
+        self._values_listed = version
         for name, choice in self._value_choices.items():
-            column = self.messages.columns[name]
-            found = frame[column].dropna().unique().tolist() if column in frame else []
+            found = values[name]
             picked = [value for value in getattr(self.messages, name) if value not in found]
-            choice.options = [[value, str(value)] for value in [*sorted(found), *picked]]
+            choice.options = [[value, str(value)] for value in [*found, *picked]]
 
     def _picker(self, name: str, label: str, placeholder: str) -> NamesPicker:
         """A picker of the values of the pipeline's list parameter ``name``, both ways."""

@@ -24,10 +24,11 @@ from app.charts.analytic import (
 from app.charts.layers import Layer, wall_time
 from app.charts.live import LiveFigure
 from app.charts.time import LATENCY_BINS, FigureKit, bands, bin_name, lines
-from app.memo import as_of, current, memo, span
+from app.memo import answers, as_of, current, memo, span
 from app.tables import agent_names, named
 from app.views.base import View
 from pipelines import metrics
+from pipelines.answers import ask
 from pipelines.pipeline import MessagesPipeline
 from pipelines.windows import to_local
 
@@ -149,22 +150,22 @@ class MetricsView(View):
         self._latency(names)
         self._per_agent(names)
         self._week_over_week()
-        edges = named(memo(metrics.handoffs, current(self.messages)), names, "source", "target")
+        edges = named(memo(ask, answers(self.messages), "handoffs"), names, "source", "target")
         self.handoffs.update([Layer("handoffs", _columns(edges))])
 
     def _latency(self, names: Mapping[str, str]) -> None:
-        messages, frame, log = self.messages, current(self.messages), self.scale == "log"
-        table = memo(metrics.latency_distribution, frame, HISTOGRAM_BINS, log=log)
+        messages, window, log = self.messages, answers(self.messages), self.scale == "log"
+        table = memo(ask, window, "latency_distribution", HISTOGRAM_BINS, log=log)
         self.histogram.update(
             [histogram_layer(table, "all")], title=f"Reply latency ({bins_text(table, log)})"
         )
-        curves = thin_ecdf(memo(metrics.latency_ecdf, frame, by="agent_id"), "agent_id")
+        curves = thin_ecdf(memo(ask, window, "latency_ecdf", by="agent_id"), "agent_id")
         self.ecdf.update(
             [Layer(names.get(agent, agent), _columns(rows)) for agent, rows in curves.items()]
         )
         start, end = messages.bounds
         interval = metrics.choose_interval(pd.Timestamp(start), pd.Timestamp(end), LATENCY_BINS)
-        latency = memo(metrics.latency_series, frame, interval, tz=messages.tz)
+        latency = memo(ask, window, "latency_series", interval, tz=messages.tz)
         self._kit.span(start, end, messages.tz)
         left = wall_time(latency.index)
         width = pd.Timedelta(interval).to_timedelta64()
@@ -183,7 +184,7 @@ class MetricsView(View):
         )
 
     def _per_agent(self, names: Mapping[str, str]) -> None:
-        table = memo(metrics.per_agent, current(self.messages), current(self.agents))
+        table = memo(ask, answers(self.messages), "per_agent", current(self.agents))
         # Least first: inverted bars draw the first row at the bottom.
         active = named(table[table["messages"] > 0].iloc[::-1], names, "agent_id")
         tokens = {

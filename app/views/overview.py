@@ -29,13 +29,16 @@ from app.charts.time import (
     stacked_bars,
     stacked_layers,
 )
-from app.memo import as_of, current, memo, previous
+from app.memo import answers, as_of, current, memo
 from app.tables import agent_names
 from app.tabulator import METRIC_TITLES, metric_formatters, sync_table, table
 from app.theme import MUTED
 from app.views.base import View, narrow_time
-from pipelines import metrics
+from pipelines import metrics, rollups
+from pipelines.answers import Answers, FrameAnswers
+from pipelines.errors import QueryError
 from pipelines.pipeline import MessagesPipeline
+from pipelines.schema import empty_frame
 from pipelines.windows import Window, to_utc
 
 STACK_BY = {"status": ("status", "by status"), "agent": ("agent_id", "by agent")}
@@ -68,6 +71,13 @@ def _top_bars(layers: Sequence[Layer], *, title: str, kit: FigureKit | None = No
     return plot
 
 
+ROLLED_UP_NOTE = (
+    "From hourly rollups (a window of AGENTDASH_ROLLUP_FROM or longer): counts, sums, rates "
+    "and distinct counts are exact for the window widened to whole hours; latency "
+    f"percentiles are within ±{rollups.RANK_ERROR:.1%} in rank."
+)
+
+
 class OverviewView(View):
     """KPI cards with their change, message volume, latency percentiles and top agents.
 
@@ -97,6 +107,14 @@ class OverviewView(View):
         self.unpriced = Div(
             text="", render_as_text=True, margin=(0, 10), styles={"color": MUTED}, visible=False
         )
+        self.breakdown_note = Div(
+            text="Numbers per user need the messages themselves: pick a window shorter than "
+            "the rollups' (AGENTDASH_ROLLUP_FROM) to see them.",
+            margin=(0, 10),
+            styles={"color": MUTED},
+            visible=False,
+        )
+        self.precision = Div(text=ROLLED_UP_NOTE, margin=(0, 10), styles={"color": MUTED})
         self._kit = FigureKit()  # shared by the page's figures
         select_time = on_time_range(self._select_time)
         self.volume = LiveFigure(
@@ -137,6 +155,7 @@ class OverviewView(View):
                 Figures(
                     [self.cards.div],
                     [self.unpriced],
+                    [self.precision],
                     [self._stack_by()],
                     [self.volume],
                     [self.latency, self.top_agents],
@@ -151,6 +170,7 @@ class OverviewView(View):
                     width=110 * len(self.param.breakdown.objects),
                     description=None,
                 ),
+                self.breakdown_note,
                 self.breakdowns,
             ]
         )
@@ -224,8 +244,8 @@ class OverviewView(View):
         # Sessions with the same filters show the same thing: drawn once per process.
         drawn = memo(
             _overview,
-            current(messages),
-            previous(messages),
+            answers(messages),
+            answers(messages, "previous"),
             current(self.agents),
             interval=interval,
             latency_interval=coarse,
@@ -239,6 +259,7 @@ class OverviewView(View):
         note = coverage_note(*drawn.coverage, period)
         self.cards.update(drawn.values, drawn.changes, period, note)
         self.unpriced.text, self.unpriced.visible = drawn.unpriced, bool(drawn.unpriced)
+        self.precision.visible = messages.rolled_up()
         self._kit.span(start, end, tz)
         self.volume.update(drawn.volume, title=f"Messages per {bin_name(interval)}")
         self.latency.update(
@@ -246,6 +267,7 @@ class OverviewView(View):
         )
         self.cost.update(drawn.cost, title=f"Cost per {bin_name(interval)} by model (USD)")
         sync_table(self.breakdowns, drawn.breakdown)
+        self.breakdown_note.visible = messages.rolled_up() and self.breakdown == "user_id"
         self._top_ids = drawn.top_ids
         self.top_agents.update(drawn.top_agents)
 
@@ -290,9 +312,18 @@ def _breakdowns() -> list[str]:
     return [str(MessagesPipeline.columns[name]) for name in MessagesPipeline.breakdowns()]
 
 
+def _breakdown(window: Answers, by: str) -> pd.DataFrame:
+    """The breakdown table; empty where the rollups cannot answer it (by user: distinct
+    users are kept per hour, not their numbers)."""
+    try:
+        return window.breakdown(by)
+    except QueryError:
+        return FrameAnswers(empty_frame("messages")).breakdown(by)
+
+
 def _overview(
-    window: pd.DataFrame,
-    before: pd.DataFrame,
+    window: Answers,
+    before: Answers,
     agents: pd.DataFrame,
     *,
     interval: str,
@@ -303,13 +334,13 @@ def _overview(
     now: pd.Timestamp,
     breakdown: str,
 ) -> _Drawn:
-    kpis = metrics.kpis(window)
-    cost = metrics.cost_series(window, interval, by="model", tz=tz)
+    kpis = window.kpis()
+    cost = window.cost_series(interval, by="model", tz=tz)
     names = agent_names(agents)
-    volume = metrics.volume_series(window, interval, by=by, tz=tz)
-    latency = metrics.latency_series(window, latency_interval, tz=tz)
+    volume = window.volume_series(interval, by=by, tz=tz)
+    latency = window.latency_series(latency_interval, tz=tz)
     percentiles = [f"p{p}" for p in metrics.LATENCY_PERCENTILES]
-    table = metrics.per_agent(window, agents)
+    table = window.per_agent(agents)
     # Least first: inverted bars draw the first row at the bottom.
     top = table[table["messages"] > 0].head(TOP_AGENTS).iloc[::-1]
     top_ids = list(top["agent_id"])
@@ -319,12 +350,12 @@ def _overview(
         "agent_id": top["agent_id"].to_numpy(dtype=object),
     }
     coverage = tuple(
-        metrics.coverage(frame, *map(pd.Timestamp, bounds))
-        for frame, bounds in ((before, spec.previous_bounds(now)), (window, spec.bounds(now)))
+        answered.coverage(*map(pd.Timestamp, bounds))
+        for answered, bounds in ((before, spec.previous_bounds(now)), (window, spec.bounds(now)))
     )
     return _Drawn(
         values={name: getattr(kpis, name) for name in KPIS},
-        changes=metrics.kpi_changes(kpis, metrics.kpis(before)),
+        changes=metrics.kpi_changes(kpis, before.kpis()),
         coverage=(coverage[0], coverage[1]),
         volume=stacked_layers(volume, interval, names),
         # A line of no reply at all would be an empty chart without a word.
@@ -332,9 +363,9 @@ def _overview(
         top_ids=top_ids,
         top_agents=[Layer("agents", columns)],
         unpriced=unpriced_text(
-            {str(model): int(n) for model, n in metrics.unpriced_models(window).items()}
+            {str(model): int(n) for model, n in window.unpriced_models().items()}
         ),
         # No priced message: the chart says so rather than drawing zeros.
         cost=stacked_layers(cost, interval, {}) if cost.shape[1] else [],
-        breakdown=metrics.breakdown(window, breakdown),
+        breakdown=_breakdown(window, breakdown),
     )

@@ -75,7 +75,14 @@ def test_the_report_is_one_file_of_aggregates_that_says_how_it_was_built(
     stamps = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
     assert built["rows"] == {
         "messages": int(stamps.between(start, end).sum()),
-        "previous_messages": int(stamps.between(start - (end - start), start).sum()),
+        # A 7d window is answered from hourly rollups: its numbers are of whole hours.
+        "previous_messages": int(
+            stamps.between(
+                (start - (end - start)).floor("h"),
+                start.floor("h") + pd.Timedelta(hours=1),
+                inclusive="left",
+            ).sum()
+        ),
         "agents": len(AGENTS),
         "quarantined": 0,
     }

@@ -1,0 +1,174 @@
+"""Long windows are answered from rollups kept beside the store, equal to the rows' numbers.
+
+Over a real embedded store: a window of ``AGENTDASH_ROLLUP_FROM`` or longer answers from
+the hourly rollups (counts and sums exactly those of its rows from the start of its first
+hour, percentiles within the sketch's rank error), stays equal through inserts, updates and
+late arrivals read from the change feed, and a process started later reads the stored
+rollups and the changes since, never the history again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines import demo, metrics
+from pipelines.answers import FrameAnswers
+from pipelines.cache import MemoryFrameCache
+from pipelines.live import FrameSpec, LiveFrames
+from pipelines.pipeline import MessagesPipeline
+from pipelines.rollup_store import FileRollupStore
+from pipelines.rollups import RANK_ERROR
+from pipelines.sources.local import LocalSource
+
+AGENTS, MESSAGES = demo.generate(6, 6000, days=40, seed=11)
+QUESTIONS: list[dict[str, Any]] = [
+    {"window": "7d"},
+    {"window": "30d"},
+    {"window": "90d"},
+    {"window": "30d", "statuses": ["error", "timeout"]},
+    {"window": "30d", "roles": ["agent"], "tz": "Asia/Kolkata"},
+    {"window": "7d", "agents": [AGENTS[0]["id"], AGENTS[1]["name"]]},
+    {"window": "30d", "teams": [AGENTS[2]["team"]]},
+    {
+        "window": "custom",
+        "start": datetime.now(UTC) - timedelta(days=20),
+        "end": datetime.now(UTC) - timedelta(days=9, hours=5),
+    },
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalSource:
+    source = LocalSource(tmp_path / "store.db")
+    source.upsert("agents", AGENTS)
+    source.upsert("messages", MESSAGES)
+    return source
+
+
+def frames_over(store: LocalSource, folder: Path) -> LiveFrames:
+    return LiveFrames(store, MemoryFrameCache(), rollup_store=FileRollupStore(folder))
+
+
+def agents_of(frames: LiveFrames) -> pd.DataFrame:
+    return frames.get(FrameSpec("agents")).frame
+
+
+def raw(store: LocalSource, question: dict[str, Any], start: datetime, end: datetime) -> Any:
+    """What the rows say of the window widened to whole hours (``[start's hour, the end of
+    end's hour)``): the reference.  The hours of a zone off whole hours start off them too."""
+    frames = LiveFrames(store, MemoryFrameCache(), rollup_from=timedelta(days=10**4))
+    offset = pd.Timedelta(
+        minutes=MessagesPipeline(frames=frames, tz=question.get("tz", "UTC")).rollup_offset()
+    )
+    first = (pd.Timestamp(start) - offset).floor("h") + offset
+    last = (pd.Timestamp(end) - offset).floor("h") + offset + pd.Timedelta(hours=1)
+    reference = MessagesPipeline(
+        frames=frames,
+        **{**question, "window": "custom", "start": first, "end": last - pd.Timedelta(1, "ns")},
+    )
+    assert not reference.rolled_up()
+    return FrameAnswers(reference.frame)
+
+
+def assert_same(rolled: Any, rows: Any, agents: pd.DataFrame) -> None:
+    got, expected = rolled.kpis(), rows.kpis()
+    for name in ("messages", "conversations", "active_agents", "tokens_in", "tokens_out"):
+        assert getattr(got, name) == getattr(expected, name), name
+    assert got.error_rate == pytest.approx(expected.error_rate, nan_ok=True)
+    assert got.cost_usd == pytest.approx(expected.cost_usd)
+    pd.testing.assert_frame_equal(
+        rolled.per_agent(agents)[
+            ["agent_id", "messages", "conversations", "tokens_in", "error_rate"]
+        ],
+        rows.per_agent(agents)[
+            ["agent_id", "messages", "conversations", "tokens_in", "error_rate"]
+        ],
+    )
+    pd.testing.assert_frame_equal(rolled.breakdown("model"), rows.breakdown("model"))
+    # A percentile within the rank error: its rank among the rows' latencies.
+    latencies = np.sort(rows.messages.loc[rows.messages["role"] == "agent", "latency_ms"].dropna())
+    for p, value in ((50, got.latency_p50), (95, got.latency_p95), (99, got.latency_p99)):
+        if len(latencies):
+            rank = np.searchsorted(latencies, value, side="right") / len(latencies)
+            assert abs(rank - p / 100) <= RANK_ERROR + 1 / len(latencies), (p, rank)
+
+
+@pytest.mark.parametrize("question", QUESTIONS, ids=lambda q: "-".join(map(str, q.values())))
+def test_long_windows_answer_from_rollups_as_their_rows_do(
+    store: LocalSource, tmp_path: Path, question: dict[str, Any]
+) -> None:
+    frames = frames_over(store, tmp_path / "rollups")
+    asked = MessagesPipeline(frames=frames, **question)
+    assert asked.rolled_up()
+    start, end = asked.bounds
+    assert_same(asked.answers(), raw(store, question, start, end), agents_of(frames))
+    # The rows of a long window are never read for its numbers.
+    assert [f.frame for f in frames.status().frames if f.frame.startswith("messages")] == []
+
+
+def test_rollups_follow_inserts_updates_and_late_arrivals(
+    store: LocalSource, tmp_path: Path
+) -> None:
+    frames = frames_over(store, tmp_path / "rollups")
+    asked = MessagesPipeline(frames=frames, window="30d")
+    asked.answers().kpis()
+    before = asked.data_version()
+    now = datetime.now(UTC)
+    changed = [
+        {**MESSAGES[0], "status": "error", "latencyMs": 99_000},  # an update
+        {**MESSAGES[1], "timestamp": (now - timedelta(days=3)).isoformat()},  # moved hours
+        *[
+            {**MESSAGES[2], "id": f"late-{i}", "timestamp": (now - timedelta(days=12)).isoformat()}
+            for i in range(5)
+        ],  # late arrivals, in a conversation already rolled up
+        *[{**MESSAGES[3], "id": f"new-{i}", "timestamp": now.isoformat()} for i in range(7)],
+    ]
+    store.upsert("messages", changed)
+    frames.refresh_all()
+    fresh = MessagesPipeline(frames=frames, window="30d")
+    start, end = fresh.bounds
+    assert_same(fresh.answers(), raw(store, {"window": "30d"}, start, end), agents_of(frames))
+    assert asked.data_version() != before  # the views learn of it
+
+
+def test_a_restart_reads_the_stored_rollups_and_only_the_changes_since(
+    store: LocalSource, tmp_path: Path
+) -> None:
+    first = frames_over(store, tmp_path / "rollups")
+    MessagesPipeline(frames=first, window="90d").answers().kpis()
+    assert first.rollup_state().documents_built == len(MESSAGES)
+    store.upsert(
+        "messages", [{**MESSAGES[5], "id": "after", "timestamp": datetime.now(UTC).isoformat()}]
+    )
+
+    read_before = store.stats.snapshot()["documents"]
+    restarted = frames_over(store, tmp_path / "rollups")
+    asked = MessagesPipeline(frames=restarted, window="90d")
+    answered = asked.answers().kpis()
+    assert restarted.rollup_state().loaded
+    # The one change since the stored token, not the history.
+    assert store.stats.snapshot()["documents"] - read_before == 1
+    start, end = asked.bounds
+    assert answered.messages == raw(store, {"window": "90d"}, start, end).kpis().messages
+
+
+def test_a_day_bin_in_a_zone_off_whole_hours_counts_its_own_messages(
+    store: LocalSource, tmp_path: Path
+) -> None:
+    frames = frames_over(store, tmp_path / "rollups")
+    asked = MessagesPipeline(frames=frames, window="30d", tz="Asia/Kolkata")
+    assert asked.rollup_offset() == 30
+    start, end = asked.bounds
+    expected = raw(store, {"window": "30d", "tz": "Asia/Kolkata"}, start, end)
+    pd.testing.assert_frame_equal(
+        asked.answers().volume_series("1D", by="status", tz="Asia/Kolkata"),
+        expected.volume_series("1D", by="status", tz="Asia/Kolkata"),
+        check_freq=False,
+    )
+    assert metrics.choose_interval(pd.Timestamp(start), pd.Timestamp(end)) != "1min"
