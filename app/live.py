@@ -411,7 +411,9 @@ class LiveControls(pn.viewable.Viewer):
                     pipeline.prefetch()
 
         await asyncio.to_thread(read)
-        pn.state.execute(self._show, schedule=True)
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:  # the page is still open
+            pn.state.execute(self._show, schedule=True)
 
     @param.depends("paused", watch=True)
     def _pause(self) -> None:

@@ -688,8 +688,7 @@ class LiveFrames:
         """How many times the rollups took changes in, and the time of their data."""
         keeper = self._keeper(offset_minutes)
         keeper.get()
-        assert keeper.state.as_of is not None
-        return keeper.state.version, keeper.state.as_of
+        return keeper.state.version, keeper.state.as_of or _now()
 
     def rollup_state(self, offset_minutes: int = 0) -> RollupState:
         """What building and refreshing the rollups cost, and how current they are."""

@@ -218,10 +218,12 @@ class RollupKeeper:
         stored = self.store.load(self.key)
         if stored is not None:
             try:
-                self._rollups, self._token = Rollups.from_bytes(stored.data), stored.token
+                rollups = Rollups.from_bytes(stored.data)
                 self.state.loaded, self.state.as_of = True, stored.as_of
-                self.state.buckets = len(self._rollups.table)
+                self.state.buckets = len(rollups.table)
                 self.state.version += 1
+                # Last: other threads take the rollups as ready once they are set.
+                self._token, self._rollups = stored.token, rollups
                 log.info("rollups read from their store, current to %s", stored.as_of)
                 self._catch_up()
                 return
@@ -268,12 +270,13 @@ class RollupKeeper:
         rollups = parts[0]
         for part in parts[1:]:
             rollups = rollups.merge(part)
-        self._rollups, self._token = rollups, token
         self.state.built_seconds = time.perf_counter() - started
         self.state.documents_built = int(self.source.stats.snapshot()["documents"] - before)
         self.state.as_of, self.state.nbytes = as_of, rollups.nbytes
         self.state.buckets = len(rollups.table)
         self.state.version += 1
+        # Last: other threads take the rollups as ready once they are set.
+        self._token, self._rollups = token, rollups
         log.info(
             "rollups built from %d documents in %.1f s",
             self.state.documents_built,

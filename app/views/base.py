@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -24,6 +25,15 @@ def narrow_time(pipeline: MessagesPipeline, start: datetime, end: datetime) -> N
     start, end = pd.Timestamp(start).floor(minute), pd.Timestamp(end).ceil(minute)
     if start < end:
         pipeline.param.update(window="custom", start=start.to_pydatetime(), end=end.to_pydatetime())
+
+
+def on_the_page(callback: Callable[[], None]) -> None:
+    """Run ``callback`` on the page's next turn, unless the page closed meanwhile (a read
+    off the event loop can outlast the page that asked for it)."""
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        return
+    pn.state.execute(callback, schedule=True)
 
 
 def _served() -> bool:
@@ -158,7 +168,7 @@ class View(pn.viewable.Viewer):
                     self.agents.prefetch()
 
             await asyncio.to_thread(read)
-        pn.state.execute(self._refresh_now, schedule=True)
+        on_the_page(self._refresh_now)
 
     def _request(self, slow: bool) -> None:
         if not self.shown:

@@ -20,6 +20,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from app.views.base import on_the_page
 from app.views.notice import Notice, plain
 from app.views.picker import NamesPicker
 from pipelines.errors import AgentdashError, QueryError
@@ -203,7 +204,7 @@ class Filters(pn.viewable.Viewer):
         async def read_then_fill() -> None:
             with contextlib.suppress(AgentdashError):  # the views say so
                 await asyncio.to_thread(pipeline.prefetch)
-            pn.state.execute(fill, schedule=True)
+            on_the_page(fill)
 
         pn.state.onload(read_then_fill)
 

@@ -37,6 +37,7 @@ REASONS = {"bad role": 1, "wrong type": 1, "missing field": 1}
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     with serving(tmp_path_factory.mktemp("quarantine"), messages=500, days=1) as served:
+        served.get_json("/api/v1/metrics/summary")  # the 24h window is live from now on
         LocalSource(served.store).upsert("messages", BAD)
         wait_until(
             lambda: served.get_json("/api/v1/quarantine")[1]["count"] == len(BAD),
