@@ -589,8 +589,12 @@ class LiveFrames:
             if current is not None:
                 self._record(spec, self.source.stats.snapshot(), time.perf_counter(), 0, 0, down)
                 refreshed.append(self._stale(spec, current, down, unreachable=True))
-        if not any(r.unreachable for r in refreshed):
+        down = next((r.live.error for r in refreshed if r.unreachable), None)
+        if down is None:
             self._refresh_rollups()
+        else:  # the rollups wait for the source too, and say why
+            for keeper in list(self._keepers.values()):
+                keeper.error = down
         return refreshed
 
     def _stale(
@@ -689,6 +693,11 @@ class LiveFrames:
         keeper = self._keeper(offset_minutes)
         keeper.get()
         return keeper.state.version, keeper.state.as_of or _now()
+
+    def rollups_error(self, offset_minutes: int = 0) -> str | None:
+        """Why the rollups' last refresh failed, until one succeeds (None: it did not)."""
+        keeper = self._keepers.get(offset_minutes)
+        return None if keeper is None else keeper.error
 
     def rollup_state(self, offset_minutes: int = 0) -> RollupState:
         """What building and refreshing the rollups cost, and how current they are."""

@@ -555,7 +555,16 @@ class MessagesPipeline(Pipeline):
 
     @property
     def stale(self) -> bool:
-        return False if self.rolled_up() else self.live.stale
+        """True when the last refresh failed (of the rollups, for a long window)."""
+        if self.rolled_up():
+            return self.data.rollups_error(self.rollup_offset()) is not None
+        return self.live.stale
+
+    @property
+    def error(self) -> str | None:
+        if self.rolled_up():
+            return self.data.rollups_error(self.rollup_offset())
+        return super().error
 
     def rolled_up(self) -> bool:
         """True when the question is answered from the hourly rollups rather than rows: a

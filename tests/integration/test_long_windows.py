@@ -20,6 +20,7 @@ import pytest
 from pipelines import demo, metrics
 from pipelines.answers import FrameAnswers
 from pipelines.cache import MemoryFrameCache
+from pipelines.errors import SourceUnavailableError
 from pipelines.live import FrameSpec, LiveFrames
 from pipelines.pipeline import MessagesPipeline
 from pipelines.rollup_store import FileRollupStore
@@ -172,3 +173,39 @@ def test_a_day_bin_in_a_zone_off_whole_hours_counts_its_own_messages(
         check_freq=False,
     )
     assert metrics.choose_interval(pd.Timestamp(start), pd.Timestamp(end)) != "1min"
+
+
+class Flaky:
+    """The store, unreachable while ``down`` (a source that fails: no mock of the data)."""
+
+    def __init__(self, store: LocalSource) -> None:
+        self.store, self.down = store, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def changes(self, query: Any, token: str | None) -> Any:
+        if self.down:
+            raise SourceUnavailableError("cannot reach the store")
+        return self.store.changes(query, token)
+
+
+def test_a_long_window_says_when_its_rollups_cannot_be_refreshed(
+    store: LocalSource, tmp_path: Path
+) -> None:
+    source = Flaky(store)
+    frames = LiveFrames(
+        source,  # type: ignore[arg-type]
+        MemoryFrameCache(),
+        rollup_store=FileRollupStore(tmp_path / "rollups"),
+    )
+    asked = MessagesPipeline(frames=frames, window="30d")
+    shown = asked.answers().kpis()
+    MessagesPipeline(frames=frames, window="24h").prefetch()  # a live frame the cycle reads
+    source.down = True
+    frames.refresh_all()
+    assert asked.stale and "cannot reach the store" in (asked.error or "")
+    assert asked.answers().kpis() == shown  # the last numbers stay
+    source.down = False
+    frames.refresh_all()
+    assert not asked.stale and asked.error is None
