@@ -729,13 +729,21 @@ class LiveFrames:
         return self._priced(frame.loc[(times >= start) & (times < end)].reset_index(drop=True))
 
     def _refresh_rollups(self) -> None:
-        for keeper in list(self._keepers.values()):
-            try:
-                keeper.refresh()
-                keeper.error = None
-            except Exception as exc:  # the rollups wait for the next cycle; frames go on
-                keeper.error = str(exc)
-                log.warning("refresh of the rollups failed: %s", exc)
+        for offset in list(self._keepers):
+            self.refresh_rollups(offset)
+
+    def refresh_rollups(self, offset_minutes: int = 0) -> None:
+        """Take the changes since their token into the rollups (once built); a failure is
+        kept as their error (they stay as they were) until a refresh succeeds."""
+        keeper = self._keepers.get(offset_minutes)
+        if keeper is None:
+            return
+        try:
+            keeper.refresh()
+            keeper.error = None
+        except Exception as exc:  # the rollups wait for the next cycle; frames go on
+            keeper.error = str(exc)
+            log.warning("refresh of the rollups failed: %s", exc)
 
     # -- reading beyond the live frames ---------------------------------------------------
     def conversation(self, conversation_id: str) -> pd.DataFrame:

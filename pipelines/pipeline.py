@@ -566,6 +566,17 @@ class MessagesPipeline(Pipeline):
             return self.data.rollups_error(self.rollup_offset())
         return super().error
 
+    def refresh(self) -> int:
+        """Read the changes since the last read (into the rollups too, for a long window);
+        returns the number of rows changed in the window's rows (0 when none are held)."""
+        if not self.rolled_up():
+            return super().refresh()
+        spec = self.spec()
+        changed = len(self.data.refresh(spec).changed) if self.data.holds(spec) else 0
+        self.data.refresh_rollups(self.rollup_offset())
+        self.sync()
+        return changed
+
     def rolled_up(self) -> bool:
         """True when the question is answered from the hourly rollups rather than rows: a
         window at least ``AGENTDASH_ROLLUP_FROM`` long without an id search (which needs

@@ -229,7 +229,8 @@ def jwt_token(key: str = JWT_KEY, **claims: Any) -> str:
         "teams": [],
         "aud": AUDIENCE,
         "iss": ISSUER,
-        "exp": time.time() + 600,
+        # Hours: tokens are made when tests are collected, long before some run.
+        "exp": time.time() + 6 * 3600,
         **claims,
     }
     return jwt.encode({k: v for k, v in values.items() if v is not None}, key, algorithm="HS256")
