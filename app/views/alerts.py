@@ -8,6 +8,7 @@ another one and the shaded intervals move to where that one would have fired.
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -100,7 +101,7 @@ class AlertsView(View):
         )
         shown = sorted(replays, key=lambda r: (not r.firings, -_extreme(r)))[:GROUPS_SHOWN]
         self.summary.object = _summary(rule, replays)
-        self.chart.object = _chart(rule, shown, self.messages.tz)
+        self.chart.object = _chart(rule, shown, self.messages.tz, (start, end))
         sync_table(self.firings, _firings(replays, self.messages.tz))
 
 
@@ -127,8 +128,10 @@ def _summary(rule: Rule, replays: list[Replay]) -> str:
     )
 
 
-def _chart(rule: Rule, replays: list[Replay], tz: str) -> Any:
-    """The metric of each group over time, the threshold across, the firings shaded."""
+def _chart(rule: Rule, replays: list[Replay], tz: str, bounds: tuple[datetime, datetime]) -> Any:
+    """The metric of each group over the window, the threshold across, the firings shaded."""
+    kit = FigureKit()
+    kit.span(*bounds, tz)  # the time axis spans the window (in the page's zone)
     layers = [
         Layer(
             "all" if replay.group is None else replay.group,
@@ -143,7 +146,7 @@ def _chart(rule: Rule, replays: list[Replay], tz: str) -> Any:
         title=f"{rule.name}: {rule.metric} {rule.condition}",
         ylabel=rule.metric,
         shared=False,
-        kit=FigureKit(),
+        kit=kit,
     )
     plot.add_layout(
         Span(

@@ -71,6 +71,12 @@ def test_the_tab_shades_where_the_rule_would_have_fired(
     assert shaded(view) == [(wall_ms(start, tz), wall_ms(end, tz))]
     (threshold,) = [m for m in view.chart.object.center if isinstance(m, Span)]
     assert threshold.location == 0.5
+    # The time axis spans the window, in the page's zone (not Bokeh's default of 0 to 1 ms).
+    window = view.messages.bounds
+    x_range = view.chart.object.x_range
+    assert (x_range.start, x_range.end) == tuple(
+        to_local(pd.Timestamp(t), tz).to_pydatetime() for t in window
+    )
     rows = view.firings.value
     assert rows[["group", "start", "end", "peak"]].values.tolist() == [
         ["a-sup1", to_local(pd.Timestamp(start), tz), to_local(pd.Timestamp(end), tz), 1.0]
