@@ -49,7 +49,7 @@ from pipelines.schema import (
 from pipelines.settings import Settings, load_settings
 from pipelines.shapes import Shape
 from pipelines.sources import open_source
-from pipelines.sources.base import Source
+from pipelines.sources.base import ChangeSet, Source
 from pipelines.status import FrameState, RefreshRecord, Status
 from pipelines.windows import Window
 
@@ -177,6 +177,9 @@ class LiveFrames:
         # Windows cut from a live frame: (id of the frame, its version, the cut), recent ones.
         self._derived: OrderedDict[str, tuple[int, int, LiveFrame]] = OrderedDict()
         self._scope = threading.local()
+        # The change feed read during a refresh cycle, by (container, projection, token):
+        # frames and rollups at the same token read it once between them.
+        self._feed: dict[tuple[str, tuple[str, ...] | None, str], ChangeSet] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LiveFrames:
@@ -515,7 +518,7 @@ class LiveFrames:
         as_of = _now()
         query = self.base_query(spec, as_of)
         try:
-            changes = self.source.changes(query, live.token)
+            changes = self.changes(query, live.token)
         except Exception as exc:
             message = str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
             self._record(spec, before, started, 0, 0, error=message)
@@ -562,8 +565,32 @@ class LiveFrames:
         self._notify(spec, merged.changed, fresh)
         return Refreshed(fresh, merged.changed)
 
+    def changes(self, query: Query, token: str | None) -> ChangeSet:
+        """The source's changes since ``token`` (see :meth:`Source.changes`); during
+        :meth:`refresh_all`, read once for every frame and rollup at the same token.
+
+        Consumers at one token stay at one: each cycle reads the feed once, however
+        many windows are open.
+        """
+        feed = self._feed
+        if feed is None or token is None:
+            return self.source.changes(query, token)
+        key = (query.container, query.projection, token)
+        found = feed.get(key)
+        if found is None:
+            found = feed[key] = self.source.changes(query, token)
+        return found
+
     def refresh_all(self) -> list[Refreshed]:
-        """Refresh every frame read in this process lately; drop those nobody reads."""
+        """Refresh every frame read in this process lately, then the rollups (the change
+        feed read once for all at one token); drop the frames nobody reads."""
+        self._feed = {}
+        try:
+            return self._refresh_all()
+        finally:
+            self._feed = None
+
+    def _refresh_all(self) -> list[Refreshed]:
         idle_since = time.monotonic() - self.idle_seconds
         for key, live in list(self._live.items()):
             if live.last_read < idle_since:
@@ -679,6 +706,7 @@ class LiveFrames:
                     self.rollup_store,
                     key,
                     offset_minutes,
+                    changes=self.changes,
                 )
             return keeper
 

@@ -34,7 +34,7 @@ from pipelines.reading import collector_paused, normalise_shaped
 from pipelines.rollups import Rollups
 from pipelines.schema import FieldMapping, empty_frame
 from pipelines.shapes import Shape
-from pipelines.sources.base import Source
+from pipelines.sources.base import ChangeSet, Source
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +181,12 @@ class RollupKeeper:
         store: RollupStore,
         key: str,
         offset_minutes: int = 0,
+        *,
+        changes: Callable[[Query, str | None], ChangeSet] | None = None,
     ) -> None:
         self.source, self.query, self.mapping, self.shape = source, query, mapping, shape
+        #: How the change feed is read (default: of the source itself).
+        self.changes = changes or source.changes
         self.quarantine, self.priced, self.read_rows = quarantine, priced, read_rows
         self.store, self.key, self.offset_minutes = store, key, offset_minutes
         self.dimensions = tuple(name for name, _ in mapping.dimensions)
@@ -296,7 +300,7 @@ class RollupKeeper:
         started = time.perf_counter()
         before = self.source.stats.snapshot()["documents"]
         as_of = datetime.now(UTC)
-        changes = self.source.changes(self.query, self._token)
+        changes = self.changes(self.query, self._token)
         if changes.documents:
             result = normalise_shaped(changes.documents, self.mapping, self.shape)
             self.quarantine.add(result.quarantined)

@@ -1,7 +1,8 @@
 """What the REST API answers: JSON-ready values from pipelines, frames and status.
 
-Pure functions (no HTTP, no I/O beyond reading the pipelines given), on the
-same KPI definitions as the dashboard and the reports (:mod:`pipelines.metrics`).
+Pure functions (no HTTP, no I/O beyond reading the pipelines given), on the same KPI
+definitions as the dashboard and the reports (:mod:`pipelines.metrics`); the metrics are
+computed once per data version, as the page's are (:mod:`app.memo`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import numpy as np
 import pandas as pd
 
 from app.api.parameters import ApiError, refused
+from app.memo import answers as answered
+from app.memo import current, memo
+from pipelines.answers import ask
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
 from pipelines.status import Status
 
@@ -28,12 +32,13 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def summary(messages: MessagesPipeline) -> dict[str, Any]:
     """The KPIs of the pipeline's window (``metrics.kpis``; from the rollups for a long
     window, see :meth:`MessagesPipeline.answers`)."""
-    return {"window": messages.window_spec.describe(), **messages.answers().kpis().to_dict()}
+    kpis = memo(ask, answered(messages), "kpis")  # once per data version, as the page's
+    return {"window": messages.window_spec.describe(), **kpis.to_dict()}
 
 
 def agents(messages: MessagesPipeline, known: AgentsPipeline) -> dict[str, Any]:
     """One row per agent of ``known`` (and per agent seen only in the messages)."""
-    table = messages.answers().per_agent(known.frame)
+    table = memo(ask, answered(messages), "per_agent", current(known))
     return {"window": messages.window_spec.describe(), "items": records(table)}
 
 

@@ -209,3 +209,31 @@ def test_a_long_window_says_when_its_rollups_cannot_be_refreshed(
     source.down = False
     frames.refresh_all()
     assert not asked.stale and asked.error is None
+
+
+def test_a_refresh_cycle_reads_each_change_once_for_every_window_and_the_rollups(
+    store: LocalSource, tmp_path: Path
+) -> None:
+    frames = frames_over(store, tmp_path / "rollups")
+    long = MessagesPipeline(frames=frames, window="30d")
+    short = [MessagesPipeline(frames=frames, window=w) for w in ("15m", "1h", "24h")]
+    counted = long.answers().kpis().messages
+    for pipeline in short:
+        pipeline.prefetch()
+    frames.refresh_all()  # from here on, every reader of the feed is at the same token
+    now = datetime.now(UTC)
+    new = [
+        {**MESSAGES[4], "id": f"cycle-{i}", "timestamp": (now - timedelta(minutes=i)).isoformat()}
+        for i in range(40)
+    ]
+    store.upsert("messages", new)
+    before = store.stats.snapshot()["documents"]
+    frames.refresh_all()
+    assert store.stats.snapshot()["documents"] - before == len(new)
+    ids = {m["id"] for m in new}
+    for window in ("1h", "24h"):  # each frame took them in, and so did the rollups
+        frame = MessagesPipeline(frames=frames, window=window).frame
+        assert ids <= set(frame["id"]), window
+    assert MessagesPipeline(frames=frames, window="30d").answers().kpis().messages == (
+        counted + len(new)
+    )
