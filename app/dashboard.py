@@ -23,7 +23,7 @@ import param
 from app.auth.identity import ANONYMOUS, Identity
 from app.live import LiveControls
 from app.views.agents import AgentsView
-from app.views.alerts import AlertsView
+from app.views.alerts import AlertsView, offer_rules
 from app.views.base import View
 from app.views.filters import Filters, apply_each, url_names
 from app.views.messages import MessagesView
@@ -52,6 +52,7 @@ ViewState = param.parameterized_class(
 """The state of every view that a link keeps (:attr:`View.links`), built or not: the URL
 is read once, when the page opens, and a view built later takes its state from here."""
 VIEW_LINKS = {name: link for _, view in TABS.values() for name, link in view.links.items()}
+VIEW_UNSET = {name: text for _, view in TABS.values() for name, text in view.unset.items()}
 
 
 def _update_query(location: pn.io.location.Location, **values: Any) -> None:
@@ -88,6 +89,7 @@ class Dashboard(pn.viewable.Viewer):
         self.views: dict[str, View] = {}
         self.state = ViewState()
         offer_choices(self.state)
+        offer_rules(self.state)
         self._zone_linked = False
         # A tab holds its view once built; until then, a spacer that the browser does not
         # get either (dynamic tabs send only what the tab shown holds).
@@ -121,7 +123,9 @@ class Dashboard(pn.viewable.Viewer):
         location.update_query = partial(_update_query, location)  # type: ignore[method-assign]
         location.sync(self.messages, url_names(self.messages), on_error=self.filters.refuse)
         # The views' state before the tab: setting the tab builds its view.
-        location.sync(self.state, VIEW_LINKS, on_error=self._refuser(self.state, VIEW_LINKS))
+        location.sync(
+            self.state, VIEW_LINKS, on_error=self._refuser(self.state, VIEW_LINKS, VIEW_UNSET)
+        )
         location.sync(self, {"tab": "tab"}, on_error=self._refuser(self, {"tab": "tab"}))
         theme = asked.get("theme")
         if theme is not None and theme not in THEMES:
@@ -137,8 +141,13 @@ class Dashboard(pn.viewable.Viewer):
             with contextlib.suppress(AgentdashError):
                 self.messages.tz = zone
 
-    def _refuser(self, target: param.Parameterized, names: dict[str, str]) -> Any:
-        return lambda values: self.filters.report(apply_each(target, values, names))
+    def _refuser(
+        self,
+        target: param.Parameterized,
+        names: dict[str, str],
+        unset: dict[str, str] | None = None,
+    ) -> Any:
+        return lambda values: self.filters.report(apply_each(target, values, names, unset))
 
     def _tab_picked(self, event: param.parameterized.Event) -> None:
         self.tab = TAB_NAMES[event.new]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -27,6 +28,11 @@ settings.load_profile("agentdash")
 # for a page built while the machine is busy; waiting longer slows only a failing test.
 # (Budgets that are the point of a test, such as refresh periods, are passed explicitly.)
 expect.set_options(timeout=30_000)
+# A run started in a shell's background (``bash .ci/run &``) inherits SIGINT ignored, and so
+# would every process the tests start: the Ctrl-C that tests send would do nothing.  A
+# handler of our own is reset to the default in each child (an ignored signal is not).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 T = TypeVar("T")

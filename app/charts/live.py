@@ -176,30 +176,7 @@ class LiveFigure(pn.viewable.Viewer):
 
     def _show_empty(self) -> None:
         """The title over the sentence ``empty``, in the place of the chart."""
-        plot = figure(
-            title=self.title,
-            x_range=Range1d(start=0, end=1),
-            y_range=Range1d(start=0, end=1),
-            x_axis_type=None,
-            y_axis_type=None,
-            toolbar_location=None,
-            tools=[],
-            height=self._height or 240,
-        )
-        plot.grid.visible = False
-        plot.outline_line_alpha = 0
-        plot.add_layout(
-            Label(
-                x=0.5,
-                y=0.5,
-                text=self.empty,
-                text_align="center",
-                text_baseline="middle",
-                text_color=MUTED,
-                text_font_size="12pt",
-            )
-        )
-        self._present(plot)
+        self._present(empty_figure(self.title, self.empty, self._height or 240))
 
     def _present(self, plot: Any) -> None:
         plot.sizing_mode = "stretch_width"
@@ -279,3 +256,32 @@ class Figures(pn.viewable.Viewer):
     @staticmethod
     def _place(row: BkRow | BkColumn, index: int, plot: Any) -> None:
         row.children[index] = plot
+
+
+def empty_figure(title: str, text: str, height: int) -> Any:
+    """A chart's ``title`` over the sentence ``text`` (why there is nothing to draw), in a
+    figure of the chart's ``height``: no axes, grid or tools."""
+    plot = figure(
+        title=title,
+        x_range=Range1d(start=0, end=1),
+        y_range=Range1d(start=0, end=1),
+        x_axis_type=None,
+        y_axis_type=None,
+        toolbar_location=None,
+        tools=[],
+        height=height,
+    )
+    plot.grid.visible = False
+    plot.outline_line_alpha = 0
+    plot.add_layout(
+        Label(
+            x=0.5,
+            y=0.5,
+            text=text,
+            text_align="center",
+            text_baseline="middle",
+            text_color=MUTED,
+            text_font_size="12pt",
+        )
+    )
+    return plot

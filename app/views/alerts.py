@@ -8,6 +8,7 @@ another one and the shaded intervals move to where that one would have fired.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,17 +19,63 @@ import param
 from bokeh.models.annotations import BoxAnnotation, Span
 
 from app.charts.layers import Layer, wall_time
+from app.charts.live import empty_figure
 from app.charts.time import FigureKit, lines
 from app.tabulator import number, sync_table, table
 from app.views.base import View
 from pipelines.alerts import Replay, Rule, backtest
+from pipelines.alerts.evaluate import in_scope
 from pipelines.alerts.rules import describe_duration
+from pipelines.parameters import Choice
 from pipelines.settings import load_settings
 from pipelines.windows import to_local
 
 GROUPS_SHOWN = 8
 """Lines drawn at most: the groups that would have fired first, then the most extreme."""
 FIRING_COLOR = "#dc3545"
+CHART_HEIGHT = 320
+
+
+def offer_rules(target: param.Parameterized, rules: Mapping[str, Rule] | None = None) -> None:
+    """Offer the configured rules' names (``rules``, else the settings') as ``target``'s
+    ``rule``: a link naming another rule is refused with a sentence naming them."""
+    names = [r.name for r in load_settings().alerts] if rules is None else list(rules)
+    target.param.rule.objects = names
+
+
+def _nothing_to_draw(
+    rule: Rule, window: pd.DataFrame, agents: pd.DataFrame, replays: list[Replay]
+) -> str | None:
+    """Why the rule's chart would show no line (None: it shows one), in plain words."""
+    if not len(window):
+        return "No message in this window matches the page's filters: nothing to replay"
+    if not len(in_scope(rule, window, agents)):
+        return f"No message in this window is in the rule's scope ({_scope_text(rule)})"
+    if not any(np.isfinite(replay.values).any() for replay in replays):
+        return f"{rule.metric} has no value in this window (no message it is computed from)"
+    return None
+
+
+def _scope_text(rule: Rule) -> str:
+    """ "agents support-*; statuses error": the scope's filters that are set."""
+    scope = rule.scope
+    parts = [
+        f"{name} {', '.join(values)}"
+        for name, values in [
+            ("agents", scope.agents),
+            ("teams", scope.teams),
+            ("statuses", scope.statuses),
+            ("roles", scope.roles),
+            ("models", scope.models),
+            *scope.dimensions,
+        ]
+        if values
+    ]
+    return "; ".join(parts) or "every message"
+
+
+def _title(rule: Rule) -> str:
+    return f"{rule.name}: {rule.metric} {rule.condition}"
 
 
 class AlertsView(View):
@@ -36,27 +83,35 @@ class AlertsView(View):
 
     data_refresh_seconds = 30.0  # the chart is drawn again, not streamed: a step is minutes
 
-    rule: str | None = param.Selector(  # type: ignore[assignment]
-        default=None, objects=[], doc="The rule shown."
+    rule: str | None = Choice(  # type: ignore[assignment]
+        default=None,
+        objects=[],
+        allow_None=True,
+        check_on_set=True,  # the objects are the settings' rules, offered later
+        doc="The rule shown (None: the first one).",
     )
     threshold = param.Number(
-        default=None, allow_None=True, doc="The threshold tried (the rule's own when opened)."
+        default=None, allow_None=True, doc="The threshold tried (None: the rule's own)."
     )
+
+    links = {"rule": "rule", "threshold": "threshold"}
+    unset = {"rule": "the first rule", "threshold": "the rule's own"}
 
     def __init__(self, rules: tuple[Rule, ...] | None = None, **params: Any) -> None:
         self.rules = {r.name: r for r in (load_settings().alerts if rules is None else rules)}
-        self.param.rule.objects = list(self.rules)
-        first = next(iter(self.rules), None)
-        params.setdefault("rule", first)
-        if params["rule"] is not None:
-            params.setdefault("threshold", self.rules[params["rule"]].threshold)
+        offer_rules(self, self.rules)
+        # A link's rule and threshold (None where it names none): the first rule, its own.
+        if params.get("rule") is None:
+            params["rule"] = next(iter(self.rules), None)
+        if params.get("threshold") is None and params["rule"] is not None:
+            params["threshold"] = self.rules[params["rule"]].threshold
         super().__init__(**params)
         self.picker = pn.widgets.Select.from_param(self.param.rule, name="Rule", width=300)
         self.tried = pn.widgets.FloatInput.from_param(
             self.param.threshold, name="Threshold", width=200
         )
         self.summary = pn.pane.Markdown()
-        self.chart = pn.pane.Bokeh(sizing_mode="stretch_width", height=320)
+        self.chart = pn.pane.Bokeh(sizing_mode="stretch_width", height=CHART_HEIGHT)
         self.firings = table(
             titles={"start": f"start ({self.messages.tz})", "end": f"end ({self.messages.tz})"},
             formatters={"peak": number("0,0.[000]")},
@@ -78,8 +133,14 @@ class AlertsView(View):
 
     @param.depends("rule", watch=True)
     def _picked(self) -> None:
-        assert self.rule is not None
-        self.threshold = self.rules[self.rule].threshold  # refreshes, through threshold
+        if self.rule is None:  # a link without a rule, after one was picked
+            self.rule = next(iter(self.rules))
+            return
+        threshold = self.rules[self.rule].threshold
+        if threshold == self.threshold:
+            self._request(slow=True)  # the same threshold: setting it would not refresh
+        else:
+            self.threshold = threshold  # refreshes, through threshold
 
     @param.depends("threshold", watch=True)
     def _tried(self) -> None:
@@ -101,7 +162,12 @@ class AlertsView(View):
         )
         shown = sorted(replays, key=lambda r: (not r.firings, -_extreme(r)))[:GROUPS_SHOWN]
         self.summary.object = _summary(rule, replays)
-        self.chart.object = _chart(rule, shown, self.messages.tz, (start, end))
+        why = _nothing_to_draw(rule, self.messages.frame, self.agents.frame, replays)
+        self.chart.object = (
+            _chart(rule, shown, self.messages.tz, (start, end))
+            if why is None
+            else empty_figure(_title(rule), why, CHART_HEIGHT)
+        )
         sync_table(self.firings, _firings(replays, self.messages.tz))
 
 
@@ -143,7 +209,7 @@ def _chart(rule: Rule, replays: list[Replay], tz: str, bounds: tuple[datetime, d
     plot = lines(
         layers,
         value="value",
-        title=f"{rule.name}: {rule.metric} {rule.condition}",
+        title=_title(rule),
         ylabel=rule.metric,
         shared=False,
         kit=kit,

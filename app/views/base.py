@@ -76,6 +76,10 @@ class View(pn.viewable.Viewer):
     """Parameter -> its name in the page's URL, for the state of the view a link keeps
     (an open conversation, the sort of a table...)."""
 
+    unset: ClassVar[dict[str, str]] = {}
+    """Parameter -> what the view shows while a link leaves it None, where that is not
+    "(none)" (the first rule, say): the words a refused link value says it kept."""
+
     data_refresh_seconds: ClassVar[float] = 0.0
     """Least time between refreshes for new data; filter changes refresh at once.
 

@@ -42,12 +42,16 @@ def url_names(pipeline: Pipeline) -> dict[str, str]:
 
 
 def apply_each(
-    target: param.Parameterized, values: Mapping[str, Any], names: Mapping[str, str]
+    target: param.Parameterized,
+    values: Mapping[str, Any],
+    names: Mapping[str, str],
+    unset: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Set on ``target`` each value it accepts; a sentence for each value refused.
 
     Values may still be the URL's text (Panel passes on what it could not read);
-    ``names`` gives each parameter's name in the URL, for the sentences.
+    ``names`` gives each parameter's name in the URL, for the sentences, and ``unset``
+    what is shown instead of a value left None, where that is not "(none)".
     """
     refused = []
     for name, value in values.items():
@@ -57,7 +61,7 @@ def apply_each(
                 value = parameter.deserialize(value)
             setattr(target, name, value)
         except (ValueError, TypeError, AgentdashError) as exc:
-            kept = parameter.serialize(getattr(target, name)) or "(none)"
+            kept = parameter.serialize(getattr(target, name)) or (unset or {}).get(name, "(none)")
             refused.append(f"Ignored {names[name]}={values[name]}: {exc}. Kept {kept}.")
     return refused
 

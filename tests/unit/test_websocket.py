@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from typing import Any
 
 from bokeh.server.urls import per_app_patterns
+from tornado.websocket import WebSocketClosedError
 
 from app import websocket
 
@@ -33,3 +36,37 @@ def test_a_connection_without_a_session_is_only_dropped() -> None:
 def test_the_server_serves_websockets_with_it() -> None:
     websocket.install()
     assert dict(per_app_patterns)[r"/ws"] is websocket.WSHandler
+
+
+def reported_after_a_closed_write(read: bool) -> list[Any]:
+    """The exceptions asyncio reports once a write to a closed socket has ended and been
+    collected: its outcome read by :func:`websocket._read_outcome` or not."""
+
+    async def written() -> None:
+        raise WebSocketClosedError()
+
+    async def main() -> list[Any]:
+        reported: list[Any] = []
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: reported.append(context.get("exception")))
+        task = asyncio.ensure_future(written())
+        if read:
+            task.add_done_callback(websocket._read_outcome)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the task ran and its callbacks too
+        del task
+        gc.collect()  # a task's unretrieved exception is reported when it is collected
+        return reported
+
+    return asyncio.run(main())
+
+
+def test_a_write_to_a_closed_socket_leaves_nothing_unretrieved() -> None:
+    """A page closed while the server writes to it: nothing for asyncio to report."""
+    assert reported_after_a_closed_write(read=True) == []
+
+
+def test_an_unread_closed_write_is_what_asyncio_reports() -> None:
+    """The check above can fail: the same write, its outcome unread, is reported."""
+    reported = reported_after_a_closed_write(read=False)
+    assert [type(error) for error in reported] == [WebSocketClosedError]
