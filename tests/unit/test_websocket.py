@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bokeh.server.urls import per_app_patterns
@@ -58,7 +59,9 @@ def reported_after_a_closed_write(read: bool) -> list[Any]:
         gc.collect()  # a task's unretrieved exception is reported when it is collected
         return reported
 
-    return asyncio.run(main())
+    # A loop of its own, in a thread of its own: the suite's thread may be running one.
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, main()).result()
 
 
 def test_a_write_to_a_closed_socket_leaves_nothing_unretrieved() -> None:
