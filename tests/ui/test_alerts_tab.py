@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.ui.conftest import PageGuard, ServedApp, make_served_app
 
@@ -48,14 +48,20 @@ def alerting_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp
     app.stop()
 
 
+def open_alerts(page: Page, app: ServedApp, query: str) -> Locator:
+    """Open the Alerts tab with ``query``; its summary, once shown."""
+    page.set_viewport_size({"width": 1500, "height": 1200})
+    page.goto(f"{app.url}/?tab=alerts&{query}")
+    summary = page.get_by_text(re.compile("over this window it would have fired"))
+    expect(summary).to_be_visible(timeout=30_000)
+    return summary
+
+
 def test_a_threshold_tried_moves_the_firings(
     guarded_page: tuple[Page, PageGuard], alerting_app: ServedApp
 ) -> None:
     page, _ = guarded_page
-    page.set_viewport_size({"width": 1500, "height": 1200})
-    page.goto(f"{alerting_app.url}/?tab=alerts&window=7d")
-    summary = page.get_by_text(re.compile("over this window it would have fired"))
-    expect(summary).to_be_visible(timeout=30_000)
+    summary = open_alerts(page, alerting_app, "window=7d")
     expect(page.locator(".bk-Figure")).to_have_count(1)
     fired = re.compile(r"would have fired [1-9][\d,]* times")
     expect(summary).to_have_text(fired)
@@ -90,11 +96,7 @@ def test_a_chart_with_nothing_to_draw_says_why(
     guarded_page: tuple[Page, PageGuard], alerting_app: ServedApp, link: str, rule: str, said: str
 ) -> None:
     page, _ = guarded_page
-    page.set_viewport_size({"width": 1500, "height": 1200})
-    page.goto(f"{alerting_app.url}/?tab=alerts&{link}")
-    expect(page.get_by_text(re.compile("over this window it would have fired"))).to_be_visible(
-        timeout=30_000
-    )
+    open_alerts(page, alerting_app, link)
     page.get_by_label("Rule").select_option(rule)
     expect(page.get_by_text("It would not have fired")).to_be_visible()
     # The sentence is drawn on the chart's canvas: read it from the views drawn.
@@ -112,10 +114,7 @@ def test_a_rule_and_threshold_tried_reopen_from_the_link(
     guarded_page: tuple[Page, PageGuard], alerting_app: ServedApp
 ) -> None:
     page, _ = guarded_page
-    page.set_viewport_size({"width": 1500, "height": 1200})
-    page.goto(f"{alerting_app.url}/?tab=alerts&window=7d")
-    summary = page.get_by_text(re.compile("over this window it would have fired"))
-    expect(summary).to_be_visible(timeout=30_000)
+    summary = open_alerts(page, alerting_app, "window=7d")
     page.get_by_label("Rule").select_option("users' latency")
     expect(summary).to_contain_text("latency_p95 > 4000")
     threshold = page.get_by_label("Threshold")
