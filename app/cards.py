@@ -11,7 +11,15 @@ import panel as pn
 from bokeh.models.widgets import Div
 
 from app.theme import BAD, CARD_STYLE, GOOD, MUTED
+from pipelines import rollups
 from pipelines.pipeline import MessagesPipeline
+
+ROLLED_UP_NOTE = (
+    "From hourly rollups (a window of AGENTDASH_ROLLUP_FROM or longer): counts, sums, rates "
+    "and distinct counts are exact for the window widened to whole hours; latency "
+    f"percentiles are within ±{rollups.RANK_ERROR:.1%} in rank."
+)
+"""Said wherever numbers come from the rollups: the Overview, reports."""
 
 
 @dataclass(frozen=True)

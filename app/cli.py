@@ -500,7 +500,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     start, end = report.messages.bounds
     print(
         f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): "
-        f"{len(report.messages.frame):,} messages from {start:%Y-%m-%d %H:%M} "
+        f"{report.messages.answers().kpis().messages:,} messages from {start:%Y-%m-%d %H:%M} "
         f"to {end:%Y-%m-%d %H:%M} UTC"
     )
     return 0

@@ -55,6 +55,12 @@ class Answers(Protocol):
 
     def latency_ecdf(self, by: str | None = None) -> pd.DataFrame: ...
 
+    def top_errors(self, n: int = 10) -> pd.DataFrame: ...
+
+    def last_message(self) -> pd.Timestamp | None:
+        """The time of the latest message (None: there is none)."""
+        ...
+
 
 class FrameAnswers:
     """The metrics of the rows of a frame, as :mod:`pipelines.metrics` computes them."""
@@ -112,6 +118,12 @@ class FrameAnswers:
 
     def latency_ecdf(self, by: str | None = None) -> pd.DataFrame:
         return metrics.latency_ecdf(self.messages, by=by)
+
+    def top_errors(self, n: int = 10) -> pd.DataFrame:
+        return metrics.top_errors(self.messages, n)
+
+    def last_message(self) -> pd.Timestamp | None:
+        return self.messages["timestamp"].max() if len(self.messages) else None
 
 
 def ask(answers: Answers, question: str, *args: Any, **kwargs: Any) -> Any:

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -41,6 +41,7 @@ from pipelines.rollup_store import (
 )
 from pipelines.rollups import Rollups
 from pipelines.schema import (
+    REQUIRED,
     SCHEMA_VERSION,
     TIME_FIELD,
     FieldMapping,
@@ -743,18 +744,42 @@ class LiveFrames:
     def rows_between(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         """The messages with ``start <= timestamp < end``, read from the source (priced)."""
         mapping = self.mapping("messages")
-        low, high = self.shape.window(start.to_pydatetime(), end.to_pydatetime())
-        query = Query.build(
+        query = self._between_query(start, end, mapping.columns)
+        frame = read_frame(self.source, query, mapping, self.quarantine, shape=self.shape)
+        return self._priced(_cut(frame, start, end))
+
+    def row_pages(
+        self, start: pd.Timestamp, end: pd.Timestamp, columns: Sequence[str]
+    ) -> Iterator[pd.DataFrame]:
+        """The messages with ``start <= timestamp < end``, page by page as the source
+        returns them, with only ``columns`` and the required ones read: a long window is
+        gone through without holding it.  A document rewritten while the pages are read
+        may come in two pages; unreadable documents are quarantined."""
+        mapping = self.mapping("messages")
+        wanted = list(dict.fromkeys([*REQUIRED["messages"], *columns]))
+        for page in self.source.fetch(self._between_query(start, end, wanted)):
+            result = normalise_shaped(page, mapping, self.shape, deduplicate=False)
+            self.quarantine.add(result.quarantined)
+            kept = _cut(result.frame, start, end)
+            if len(kept):
+                yield kept
+
+    def _between_query(
+        self, start: pd.Timestamp, end: pd.Timestamp, columns: Sequence[str]
+    ) -> Query:
+        mapping = self.mapping("messages")
+        # To whole microseconds, outwards: the rows read are cut to the bounds exactly.
+        low, high = self.shape.window(
+            start.floor("us").to_pydatetime(), end.ceil("us").to_pydatetime()
+        )
+        return Query.build(
             "messages",
             time_field=self.shape.time_field(mapping),
             start=low,
             end=high,
             filters=self.shape.filters(),
-            projection=self.shape.projection(mapping, mapping.columns),
+            projection=self.shape.projection(mapping, columns),
         )
-        frame = read_frame(self.source, query, mapping, self.quarantine, shape=self.shape)
-        times = frame["timestamp"]
-        return self._priced(frame.loc[(times >= start) & (times < end)].reset_index(drop=True))
 
     def _refresh_rollups(self) -> None:
         for offset in list(self._keepers):
@@ -835,3 +860,10 @@ class LiveFrames:
             refreshes=tuple(self.refreshes),
             listeners=len(self._listeners),
         )
+
+
+def _cut(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The messages of ``frame`` with ``start <= timestamp < end`` (a shape's window is
+    pushed down coarser than that, see :meth:`Shape.window`)."""
+    times = frame["timestamp"]
+    return frame.loc[(times >= start) & (times < end)].reset_index(drop=True)

@@ -35,11 +35,12 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import param
 
+from pipelines import metrics
 from pipelines.answers import Answers, FrameAnswers
 from pipelines.errors import QueryError
 from pipelines.live import FrameSpec, LiveFrame, LiveFrames
 from pipelines.parameters import Choice, Choices, Instant, Names, Text, TimeZone
-from pipelines.schema import ROLES, STATUSES, TIME_FIELD
+from pipelines.schema import ROLES, STATUSES, TIME_FIELD, empty_frame
 from pipelines.windows import WINDOWS, Window, as_utc
 
 
@@ -629,6 +630,38 @@ class MessagesPipeline(Pipeline):
             models=list(self.models) or None,
             dimensions=dimensions or None,
         )
+
+    def slowest_conversations(self, n: int = 10) -> pd.DataFrame:
+        """``metrics.slowest_conversations`` of the window's messages.
+
+        A long window (:meth:`rolled_up`) is not held: its replies are read page by page,
+        a few columns of each, to rank the conversations by their replies' total latency;
+        then the ``n`` slowest are read whole and cut to the window and the filters.  (A
+        document rewritten during the read may weigh twice in the ranking, never in the
+        numbers shown.)
+        """
+        if not self.rolled_up():
+            return metrics.slowest_conversations(self.frame, n)
+        start, end = (pd.Timestamp(moment) for moment in self.bounds)
+        filtered = [column for column in self.columns.values() if isinstance(column, str)]
+        columns = ["conversation_id", "role", "latency_ms", *filtered]
+        scope = self.scope()
+        totals = pd.Series(dtype="float64")
+        # The window's end is inclusive.
+        for page in self.data.row_pages(start, end + pd.Timedelta(1, "ns"), columns):
+            page = self._in_scope(page, scope)
+            replies = page.loc[self._select(page).to_numpy() & metrics.reply_mask(page)]
+            summed = replies.groupby("conversation_id")["latency_ms"].sum()
+            totals = totals.add(summed, fill_value=0.0)
+        ranked = totals[totals > 0].sort_index().sort_values(ascending=False, kind="stable")
+        rows = [self.conversation(str(conversation)) for conversation in ranked.index[:n]]
+        if not rows:
+            return metrics.slowest_conversations(empty_frame("messages"), n)
+        frame = pd.concat(rows, ignore_index=True)
+        times = frame["timestamp"]
+        frame = frame.loc[(times >= start) & (times <= end)].reset_index(drop=True)
+        frame = frame.loc[self._select(frame)].reset_index(drop=True)
+        return metrics.slowest_conversations(frame, n)
 
     def conversation(self, conversation_id: str) -> pd.DataFrame:
         """Every message of one conversation with its text (``content``), oldest first;

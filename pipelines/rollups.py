@@ -925,6 +925,26 @@ class Rollups:
         )
         return metrics.breakdown_table(table, by)
 
+    def top_errors(self, n: int = 10) -> pd.DataFrame:
+        """``metrics.top_errors``, exactly: a bucket's messages share agent, status and role,
+        so a bucket of failed replies holds nothing else and its ``last`` is theirs."""
+        table = self.table
+        failed = table[table["failed"].to_numpy() > 0]
+        grouped = (
+            failed.groupby(["agent_id", "status"], dropna=False)
+            .agg(count=("failed", "sum"), last_seen=("last", "max"))
+            .reset_index()
+        )
+        grouped["count"] = grouped["count"].astype("int64")
+        return grouped.sort_values(
+            ["count", "last_seen"], ascending=[False, False], ignore_index=True
+        ).head(n)
+
+    def last_message(self) -> pd.Timestamp | None:
+        """The time of the latest message counted (None: there is none)."""
+        last = self._buckets.cells["last"]
+        return pd.Timestamp(int(last.max()), tz="UTC") if len(last) else None
+
     def unpriced_models(self) -> pd.Series:
         """``metrics.unpriced_models``."""
         cells = self._buckets.cells

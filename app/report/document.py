@@ -35,7 +35,14 @@ from bokeh.models.widgets.tables import DateFormatter
 from bokeh.resources import INLINE
 from panel.viewable import Viewable
 
-from app.cards import KPIS, KpiCards, coverage_note, period_name, unpriced_text
+from app.cards import (
+    KPIS,
+    ROLLED_UP_NOTE,
+    KpiCards,
+    coverage_note,
+    period_name,
+    unpriced_text,
+)
 from app.charts.analytic import bins_text, histogram, histogram_layer
 from app.charts.time import (
     LATENCY_BINS,
@@ -52,7 +59,7 @@ from app.tables import agent_names, agent_table, local_times, named
 from app.tabulator import number, table
 from app.views.notice import plain
 from pipelines import metrics
-from pipelines.answers import Answers, FrameAnswers
+from pipelines.answers import Answers
 from pipelines.errors import ConfigError, SourceUnavailableError
 from pipelines.live import LiveFrames
 from pipelines.pipeline import AgentsPipeline, MessagesPipeline
@@ -91,6 +98,9 @@ class Provenance:
     filters: dict[str, Any]
     rows: dict[str, int]
     """Messages in the window and in the previous period, agents, unreadable documents."""
+    rolled_up: bool = False
+    """True when the numbers come from the hourly rollups (a window of at least
+    ``AGENTDASH_ROLLUP_FROM``), with the precision :data:`ROLLED_UP_NOTE` states."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; times in ISO 8601, UTC."""
@@ -168,10 +178,11 @@ class Report(pn.viewable.Viewer):
     def provenance(self) -> Provenance:
         """What the report is built from, now."""
         messages = self.messages
-        frame = messages.frame
+        # From the answers: for a long window, its rollups (no message is read).
+        window = messages.answers()
         start, end = messages.bounds
         previous_start, previous_end = messages.previous_bounds
-        latest = frame["timestamp"].max() if len(frame) else None
+        latest = window.last_message()
         return Provenance(
             title=self.title or f"Agent report, {_window_name(messages)}",
             built_at=datetime.now(UTC),
@@ -187,12 +198,13 @@ class Report(pn.viewable.Viewer):
             latest_message=None if latest is None else latest.to_pydatetime(),
             filters=messages.filters(),
             rows={
-                "messages": len(frame),
+                "messages": window.kpis().messages,
                 "previous_messages": messages.answers("previous").kpis().messages,
                 "agents": len(self.agents.frame),
                 # Of this report's reads: the store counts those of every process too.
                 "quarantined": messages.data.quarantine.read,
             },
+            rolled_up=messages.rolled_up(),
         )
 
     def layout(self, printed: bool = False) -> pn.Column:
@@ -253,15 +265,15 @@ class Report(pn.viewable.Viewer):
     # -- building ---------------------------------------------------------------------
     def _layout(self, provenance: Provenance, printed: bool = False) -> pn.Column:
         messages, tz = self.messages, self.messages.tz
-        frame, agents = messages.frame, self.agents.frame
+        agents = self.agents.frame
         names = agent_names(agents)
-        if not len(frame):
+        if not provenance.rows["messages"]:
             raise NoDataError(
                 f"no messages from {provenance.start:%Y-%m-%d %H:%M} to "
                 f"{provenance.end:%Y-%m-%d %H:%M} UTC{_filters_text(provenance.filters, names)} "
                 f"in {provenance.source}: nothing to report"
             )
-        # Numbers and charts from the rollups for a long window; tables need rows.
+        # Numbers, charts and tables from the rollups for a long window.
         window, previous = messages.answers(), messages.answers("previous")
         now = window.kpis()
         cards = KpiCards(KPIS)
@@ -278,7 +290,7 @@ class Report(pn.viewable.Viewer):
             *_charts(window, (start, end), tz, kit, printed).items(),
             *(
                 (title, _table(rows, tz, printed))
-                for title, rows in _tables(frame, agents, names, tz).items()
+                for title, rows in _tables(messages, window, agents, names, tz).items()
             ),
             *self._added,
         ]
@@ -360,17 +372,19 @@ def _charts(
 
 
 def _tables(
-    frame: pd.DataFrame, agents: pd.DataFrame, names: dict[str, str], tz: str
+    messages: MessagesPipeline,
+    window: Answers,
+    agents: pd.DataFrame,
+    names: dict[str, str],
+    tz: str,
 ) -> dict[str, pd.DataFrame]:
     """One row per agent, per frequent failure and per slow conversation: no message."""
-    errors = named(metrics.top_errors(frame, TOP), names, "agent_id")
-    slowest = metrics.slowest_conversations(frame, TOP)
+    errors = named(window.top_errors(TOP), names, "agent_id")
+    slowest = messages.slowest_conversations(TOP)
     return {
         # As in the dashboard's agents table: team and kind would crowd out the numbers.
-        "Agents": agent_table(FrameAnswers(frame), agents, tz).drop(
-            columns=["agent_id", "team", "kind"]
-        ),
-        "Models": metrics.breakdown(frame, "model"),
+        "Agents": agent_table(window, agents, tz).drop(columns=["agent_id", "team", "kind"]),
+        "Models": window.breakdown("model"),
         f"Top {TOP} errors": local_times(errors.rename(columns={"agent_id": "agent"}), tz),
         f"Slowest {TOP} conversations": local_times(
             slowest.drop(columns=["ended", "unanswered"]), tz
@@ -471,6 +485,7 @@ def _about(p: Provenance, printed: bool) -> str:
             f"- **Rows** {rows['messages']:,} messages in the window, "
             f"{rows['previous_messages']:,} in the period before, {rows['agents']:,} agents, "
             f"{rows['quarantined']:,} unreadable documents left out",
+            *([f"- **Precision** {ROLLED_UP_NOTE}"] if p.rolled_up else []),
             *([] if printed else [f"- {HELP}"]),
         ]
     )

@@ -14,7 +14,14 @@ import param
 from bokeh.models import HBar, HoverTool, TapTool
 from bokeh.models.widgets import Div, RadioButtonGroup
 
-from app.cards import KPIS, KpiCards, coverage_note, period_name, unpriced_text
+from app.cards import (
+    KPIS,
+    ROLLED_UP_NOTE,
+    KpiCards,
+    coverage_note,
+    period_name,
+    unpriced_text,
+)
 from app.charts.layers import Layer
 from app.charts.live import Figures, LiveFigure
 from app.charts.time import (
@@ -34,7 +41,7 @@ from app.tables import agent_names
 from app.tabulator import METRIC_TITLES, metric_formatters, sync_table, table
 from app.theme import MUTED
 from app.views.base import View, narrow_time
-from pipelines import metrics, rollups
+from pipelines import metrics
 from pipelines.answers import Answers, FrameAnswers
 from pipelines.errors import QueryError
 from pipelines.pipeline import MessagesPipeline
@@ -69,13 +76,6 @@ def _top_bars(layers: Sequence[Layer], *, title: str, kit: FigureKit | None = No
         TapTool(renderers=[bars]),
     )
     return plot
-
-
-ROLLED_UP_NOTE = (
-    "From hourly rollups (a window of AGENTDASH_ROLLUP_FROM or longer): counts, sums, rates "
-    "and distinct counts are exact for the window widened to whole hours; latency "
-    f"percentiles are within ±{rollups.RANK_ERROR:.1%} in rank."
-)
 
 
 class OverviewView(View):

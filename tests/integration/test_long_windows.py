@@ -92,6 +92,8 @@ def assert_same(rolled: Any, rows: Any, agents: pd.DataFrame) -> None:
         ],
     )
     pd.testing.assert_frame_equal(rolled.breakdown("model"), rows.breakdown("model"))
+    pd.testing.assert_frame_equal(rolled.top_errors(10), rows.top_errors(10))
+    assert rolled.last_message() == rows.last_message()
     # A percentile within the rank error: its rank among the rows' latencies.
     latencies = np.sort(rows.messages.loc[rows.messages["role"] == "agent", "latency_ms"].dropna())
     for p, value in ((50, got.latency_p50), (95, got.latency_p95), (99, got.latency_p99)):
@@ -110,6 +112,25 @@ def test_long_windows_answer_from_rollups_as_their_rows_do(
     start, end = asked.bounds
     assert_same(asked.answers(), raw(store, question, start, end), agents_of(frames))
     # The rows of a long window are never read for its numbers.
+    assert [f.frame for f in frames.status().frames if f.frame.startswith("messages")] == []
+
+
+@pytest.mark.parametrize("question", QUESTIONS, ids=lambda q: "-".join(map(str, q.values())))
+def test_the_slowest_conversations_of_a_long_window_are_its_rows_without_holding_them(
+    store: LocalSource, tmp_path: Path, question: dict[str, Any]
+) -> None:
+    frames = frames_over(store, tmp_path / "rollups")
+    asked = MessagesPipeline(frames=frames, **question)
+    assert asked.rolled_up()
+    start, end = asked.bounds
+    rows = LiveFrames(store, MemoryFrameCache(), rollup_from=timedelta(days=10**4))
+    exact = MessagesPipeline(
+        frames=rows, **{**question, "window": "custom", "start": start, "end": end}
+    )
+    expected = metrics.slowest_conversations(exact.frame, 10)
+    got = asked.slowest_conversations(10)
+    assert len(expected) > 0
+    pd.testing.assert_frame_equal(got, expected)
     assert [f.frame for f in frames.status().frames if f.frame.startswith("messages")] == []
 
 

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines import metrics
+from pipelines.answers import FrameAnswers
 from pipelines.errors import QueryError, RollupsFormatError
 from pipelines.rollups import FORMAT_VERSION, RANK_ERROR, Rollups
 from pipelines.schema import MESSAGE_DTYPES
@@ -128,6 +129,9 @@ def assert_answers_equal(rollups: Rollups, raw: pd.DataFrame, tz: str = "UTC") -
         pd.testing.assert_frame_equal(
             rollups.latency_distribution(7, log), metrics.latency_distribution(raw, 7, log)
         )
+    for n in (1, 3, 10):
+        pd.testing.assert_frame_equal(rollups.top_errors(n), metrics.top_errors(raw, n))
+    assert rollups.last_message() == FrameAnswers(raw).last_message()
 
 
 @settings(max_examples=40, deadline=None)
