@@ -40,6 +40,7 @@ from pipelines.answers import Answers, FrameAnswers
 from pipelines.errors import QueryError
 from pipelines.live import FrameSpec, LiveFrame, LiveFrames
 from pipelines.parameters import Choice, Choices, Instant, Names, Text, TimeZone
+from pipelines.rollups import Rollups, conversation_hashes
 from pipelines.schema import ROLES, STATUSES, TIME_FIELD, empty_frame
 from pipelines.windows import WINDOWS, Window, as_utc
 
@@ -609,6 +610,10 @@ class MessagesPipeline(Pipeline):
         (``"previous"``): from rows, or from the rollups when :meth:`rolled_up`."""
         if not self.rolled_up():
             return FrameAnswers(self.frame if period == "current" else self.previous_frame)
+        return self._rollups(period)
+
+    def _rollups(self, period: str) -> Rollups:
+        """The rollups of the window or of the period before it, with the filters."""
         start, end = self.bounds if period == "current" else self.previous_bounds
         rollups = self.data.rollups(self.rollup_offset())
         self._read_once()
@@ -634,34 +639,48 @@ class MessagesPipeline(Pipeline):
     def slowest_conversations(self, n: int = 10) -> pd.DataFrame:
         """``metrics.slowest_conversations`` of the window's messages.
 
-        A long window (:meth:`rolled_up`) is not held: its replies are read page by page,
-        a few columns of each, to rank the conversations by their replies' total latency;
-        then the ``n`` slowest are read whole and cut to the window and the filters.  (A
-        document rewritten during the read may weigh twice in the ranking, never in the
-        numbers shown.)
+        A long window (:meth:`rolled_up`) is not read: the rollups rank its conversations
+        by their replies' total latency over its whole hours, which is at least their total
+        within the window; the best ranked are read whole and cut to the window and the
+        filters, in batches of ``n``, until no conversation left could beat the ``n``-th
+        found.  The answer is that of the window's rows, as current as the rollups.
         """
         if not self.rolled_up():
             return metrics.slowest_conversations(self.frame, n)
         start, end = (pd.Timestamp(moment) for moment in self.bounds)
-        filtered = [column for column in self.columns.values() if isinstance(column, str)]
-        columns = ["conversation_id", "role", "latency_ms", *filtered]
-        scope = self.scope()
-        totals = pd.Series(dtype="float64")
-        # The window's end is inclusive.
-        for page in self.data.row_pages(start, end + pd.Timedelta(1, "ns"), columns):
-            page = self._in_scope(page, scope)
-            replies = page.loc[self._select(page).to_numpy() & metrics.reply_mask(page)]
-            summed = replies.groupby("conversation_id")["latency_ms"].sum()
-            totals = totals.add(summed, fill_value=0.0)
-        ranked = totals[totals > 0].sort_index().sort_values(ascending=False, kind="stable")
-        rows = [self.conversation(str(conversation)) for conversation in ranked.index[:n]]
-        if not rows:
-            return metrics.slowest_conversations(empty_frame("messages"), n)
-        frame = pd.concat(rows, ignore_index=True)
-        times = frame["timestamp"]
-        frame = frame.loc[(times >= start) & (times <= end)].reset_index(drop=True)
-        frame = frame.loc[self._select(frame)].reset_index(drop=True)
-        return metrics.slowest_conversations(frame, n)
+        ranking = self._rollups("current").latency_ranking()
+        bounds = ranking["latency_total_ms"].to_numpy()
+        frames = [empty_frame("messages")]
+        slowest = metrics.slowest_conversations(frames[0], n)
+        done = 0
+        while done < len(ranking) and n > 0:
+            batch = ranking.iloc[done : done + n]
+            done += len(batch)
+            for conversation_id in self._conversation_ids(batch):
+                frame = self.conversation(conversation_id)
+                times = frame["timestamp"]
+                frame = frame.loc[(times >= start) & (times <= end)].reset_index(drop=True)
+                frames.append(frame.loc[self._select(frame)].reset_index(drop=True))
+            slowest = metrics.slowest_conversations(pd.concat(frames, ignore_index=True), n)
+            found = slowest["latency_total_ms"].to_numpy()
+            if len(found) == n and (done == len(ranking) or found[-1] > bounds[done]):
+                break
+        return slowest
+
+    def _conversation_ids(self, ranked: pd.DataFrame) -> list[str]:
+        """The ids of ``ranked`` conversations (``Rollups.latency_ranking`` rows), in their
+        order, from the ids of the messages of the hour each starts in (a conversation no
+        longer there is left out)."""
+        wanted = ranked["conversation"].to_numpy()
+        known: dict[int, str] = {}
+        for hour in sorted(set(ranked["hour"])):
+            pages = self.data.row_pages(hour, hour + pd.Timedelta(hours=1), ["conversation_id"])
+            for page in pages:
+                ids = page["conversation_id"].dropna().astype("str").drop_duplicates()
+                hashes = conversation_hashes(ids)
+                for found, conversation_id in zip(hashes.tolist(), ids.tolist(), strict=True):
+                    known[found] = conversation_id
+        return [known[h] for h in wanted.tolist() if h in known]
 
     def conversation(self, conversation_id: str) -> pd.DataFrame:
         """Every message of one conversation with its text (``content``), oldest first;

@@ -36,13 +36,18 @@ conversation at the same instant are ordered by the hash of their id (metrics ke
 order); and key filters other than ``agents`` do not apply to them (filtered rows would link
 the replies that remain), while ``agents`` keeps the hand-offs between two of those agents.
 
-Beside the buckets, the rollups built from rows (not a :meth:`Rollups.select`\\ ion) keep
+Beside the buckets, per bucket and conversation, the total latency of its replies (hashes and
+a sum, 32 bytes a row): the slowest conversations of a long window are found from them
+(:meth:`Rollups.latency_ranking`) without reading its rows.
+
+Beside these, the rollups built from rows (not a :meth:`Rollups.select`\\ ion) keep
 what :meth:`Rollups.apply` needs to take a change feed in: the hour and conversation of each
 message id (by hash, 24 bytes a message) and the first and last reply of each conversation.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -57,7 +62,10 @@ from datasketches import kll_doubles_sketch
 from pipelines import metrics
 from pipelines.errors import QueryError, RollupsFormatError
 
-__all__ = ["FORMAT_VERSION", "KEY_COLUMNS", "PMF_RANK_ERROR", "RANK_ERROR", "SKETCH_K", "Rollups"]
+__all__ = [
+    "FORMAT_VERSION", "KEY_COLUMNS", "PMF_RANK_ERROR", "RANK_ERROR", "SKETCH_K", "Rollups",
+    "conversation_hashes",
+]  # fmt: skip
 
 SKETCH_K = 400
 RANK_ERROR: float = kll_doubles_sketch.get_normalized_rank_error(SKETCH_K, False)
@@ -65,7 +73,7 @@ RANK_ERROR: float = kll_doubles_sketch.get_normalized_rank_error(SKETCH_K, False
 PMF_RANK_ERROR: float = kll_doubles_sketch.get_normalized_rank_error(SKETCH_K, True)
 """Largest error of a share of latencies (histogram bin, ECDF), with 99% confidence."""
 KEY_COLUMNS = ("agent_id", "status", "role", "model")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Version of the :meth:`Rollups.to_bytes` layout; other versions are refused."""
 
 _MAGIC = b"agentdash-rollups"
@@ -76,6 +84,11 @@ _SUMS = (
 )  # fmt: skip
 _RUNS = ("latencies", "conversations", "users")
 _Reread = Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame]
+_Totals = pd.DataFrame | Callable[[], pd.DataFrame]
+"""Latency totals (``_latency_rows``), or, for a selection, what works them out once asked."""
+_TOTALS_DTYPES = {
+    "cell": "uint64", "hour": "int64", "conversation": "uint64", "latency_ms": "float64",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -454,6 +467,48 @@ def _id_rows(rows: _Rows) -> pd.DataFrame:
     return index.sort_values("id", kind="stable", ignore_index=True)
 
 
+def _cell_hashes(hour: np.ndarray, keys: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each bucket's hour and key values (missing values alike)."""
+    frame = pd.DataFrame({"hour": hour})
+    for name in keys:
+        column = keys[name]
+        frame[name] = column.astype(object).where(column.notna().to_numpy(), None).to_numpy()
+    hashes = pd.util.hash_pandas_object(frame, index=False, categorize=False)
+    return hashes.to_numpy(dtype=np.uint64)
+
+
+def _latency_rows(rows: _Rows, keys: Sequence[str]) -> pd.DataFrame:
+    """Per bucket and conversation, the total latency of its replies that have one:
+    ``cell`` (``_cell_hashes`` of the bucket), ``hour`` (ns), ``conversation`` (hash),
+    ``latency_ms``."""
+    messages = rows.frame
+    latency = messages["latency_ms"].to_numpy(dtype="float64")
+    timed = metrics.reply_mask(messages) & ~np.isnan(latency)
+    key_values = pd.DataFrame({k: messages[k].astype("str")[timed] for k in keys})
+    table = pd.DataFrame(
+        {
+            "cell": _cell_hashes(rows.hour[timed], key_values),
+            "hour": rows.hour[timed],
+            "conversation": rows.conversation[timed],
+            "latency_ms": latency[timed],
+        }
+    )
+    return _summed_totals(table)
+
+
+def _summed_totals(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per bucket and conversation of latency totals, their latencies added."""
+    summed = table.groupby(["cell", "conversation"], sort=False, as_index=False).agg(
+        hour=("hour", "first"), latency_ms=("latency_ms", "sum")
+    )
+    return summed[list(_TOTALS_DTYPES)].astype(_TOTALS_DTYPES)
+
+
+def conversation_hashes(conversation_ids: pd.Series) -> np.ndarray:
+    """The hashes by which rollups know conversations (see :meth:`Rollups.latency_ranking`)."""
+    return _hash(conversation_ids)
+
+
 def _hash(values: pd.Series) -> np.ndarray:
     """A stable 64-bit hash of each value (the same in every process and release)."""
     # Without categorize: the same hashes, and no factorizing of unique ids first.
@@ -538,6 +593,7 @@ class Rollups:
         handoffs: pd.DataFrame,
         ids: pd.DataFrame | None,
         threads: pd.DataFrame | None,
+        totals: _Totals,
         dimensions: tuple[str, ...],
         offset_minutes: int,
     ) -> None:
@@ -546,6 +602,7 @@ class Rollups:
         self._handoffs = handoffs
         self._ids = ids
         self._threads = threads
+        self._totals = totals
         self._dimensions = dimensions
         self._offset_minutes = offset_minutes
 
@@ -563,11 +620,13 @@ class Rollups:
         dimensions, offset = tuple(dimensions), offset_minutes * 60_000_000_000
         rows = _Rows.of(messages, offset)
         handoffs, threads = _handoff_rows(_replies(rows), offset)
+        keys = (*KEY_COLUMNS, *dimensions)
         return cls(
-            _rows_to_buckets(rows, (*KEY_COLUMNS, *dimensions)),
+            _rows_to_buckets(rows, keys),
             handoffs,
             _id_rows(rows),
             threads,
+            _latency_rows(rows, keys),
             dimensions,
             offset_minutes,
         )
@@ -594,6 +653,8 @@ class Rollups:
     def nbytes(self) -> int:
         """Approximate memory held, in bytes."""
         frames = [self._buckets.cells, self._handoffs, self._ids, self._threads]
+        if isinstance(self._totals, pd.DataFrame):
+            frames.append(self._totals)
         held = sum(int(f.memory_usage(deep=True).sum()) for f in frames if f is not None)
         buckets = self._buckets
         runs = (buckets.latencies, buckets.conversations, buckets.users)
@@ -634,7 +695,10 @@ class Rollups:
                 raise QueryError("both rollups count some of the same messages: merge others")
             ids = _insert(self._ids, other._ids, "id")
             threads = self._merged_threads(other)
-        return Rollups(buckets, handoffs, ids, threads, self._dimensions, self._offset_minutes)
+        totals = pd.concat([self._latency_totals(), other._latency_totals()], ignore_index=True)
+        return Rollups(
+            buckets, handoffs, ids, threads, totals, self._dimensions, self._offset_minutes
+        )
 
     def apply(self, changed: pd.DataFrame, gone: Sequence[str], reread: _Reread) -> Rollups:
         """These rollups after a batch of the change feed; equal to ``build`` of the source's
@@ -688,7 +752,10 @@ class Rollups:
         buckets = self._rebuilt(hours, read, new)
         ids = self._reindexed(ids, np.r_[rows.id, gone_ids], read, new)
         handoffs, threads = self._rethreaded(threads, affected, read, new_replies)
-        return Rollups(buckets, handoffs, ids, threads, self._dimensions, self._offset_minutes)
+        totals = self._retotalled(hours, read, new)
+        return Rollups(
+            buckets, handoffs, ids, threads, totals, self._dimensions, self._offset_minutes
+        )
 
     def select(
         self,
@@ -719,11 +786,21 @@ class Rollups:
         kept = handoffs["hour"].between(low, high, inclusive="left").to_numpy()
         if agents is not None:
             kept = kept & _among(handoffs["source"], agents) & _among(handoffs["target"], agents)
+        selected = cells.iloc[np.flatnonzero(mask)]
+        parent, keys = self._latency_totals, list(self._keys)
+
+        @functools.cache
+        def totals() -> pd.DataFrame:
+            table = parent()
+            wanted = _cell_hashes(selected["hour"].to_numpy(), selected[keys])
+            return table[_isin(table["cell"].to_numpy(), wanted)].reset_index(drop=True)
+
         return Rollups(
             self._buckets.take(np.flatnonzero(mask)),
             handoffs[kept].reset_index(drop=True),
             None,
             None,
+            totals,
             self._dimensions,
             self._offset_minutes,
         )
@@ -739,7 +816,7 @@ class Rollups:
             )
         serialized = [None if s is None else s.serialize() for s in buckets.sketches]
         cells = cells.append_column("sketch", pa.array(serialized, type=pa.large_binary()))
-        frames = [self._handoffs, self._ids, self._threads]
+        frames = [self._handoffs, self._ids, self._threads, self._latency_totals()]
         tables = [cells, *(None if f is None else _arrow(f) for f in frames)]
         header = {
             "dimensions": list(self._dimensions),
@@ -778,13 +855,14 @@ class Rollups:
         sketches[:] = [None if b is None else kll_doubles_sketch.deserialize(b) for b in serialized]
         cells = cells_table.drop_columns([*_RUNS, "sketch"]).to_pandas()
         frames = [None if t is None else t.to_pandas() for t in tables[1:]]
-        handoffs, ids, threads = frames
-        assert handoffs is not None
+        handoffs, ids, threads, totals = frames
+        assert handoffs is not None and totals is not None
         return cls(
             _Buckets(cells, runs[0], sketches, *runs[1:]),
             handoffs,
             ids,
             threads,
+            totals.astype(_TOTALS_DTYPES),
             tuple(header["dimensions"]),
             header["offset_minutes"],
         )
@@ -945,6 +1023,27 @@ class Rollups:
         last = self._buckets.cells["last"]
         return pd.Timestamp(int(last.max()), tz="UTC") if len(last) else None
 
+    def latency_ranking(self) -> pd.DataFrame:
+        """The conversations by the total latency of the replies counted here, largest
+        first (ties by hash): ``conversation`` (its :func:`conversation_hashes`),
+        ``latency_total_ms``, and ``hour``, the start of the first hour with one of those
+        replies.  Conversations without latency are left out.
+
+        Sums are exact for the hours counted; as latencies are not negative, a
+        conversation's total over a part of them (a window not of whole hours) is at most
+        this, which bounds a search for the slowest conversations of such a window.
+        """
+        table = self._latency_totals()
+        ranked = table.groupby("conversation", as_index=False).agg(
+            latency_total_ms=("latency_ms", "sum"), hour=("hour", "min")
+        )
+        ranked = ranked[ranked["latency_total_ms"].to_numpy() > 0]
+        ranked = ranked.sort_values(
+            ["latency_total_ms", "conversation"], ascending=[False, True], ignore_index=True
+        )
+        ranked["hour"] = pd.to_datetime(ranked["hour"].to_numpy(), unit="ns", utc=True)
+        return ranked
+
     def unpriced_models(self) -> pd.Series:
         """``metrics.unpriced_models``."""
         cells = self._buckets.cells
@@ -1017,6 +1116,18 @@ class Rollups:
                 "the zone's minutes past the hour"
             )
         return labels, bins
+
+    def _latency_totals(self) -> pd.DataFrame:
+        return self._totals if isinstance(self._totals, pd.DataFrame) else self._totals()
+
+    def _retotalled(self, hours: np.ndarray, read: _Rows, new: _Rows) -> pd.DataFrame:
+        """The latency totals with ``hours`` made again from ``read`` and ``new`` rows
+        (outside ``hours``) added."""
+        totals, keys = self._latency_totals(), self._keys
+        totals = totals[~_isin(totals["hour"].to_numpy(), hours)]
+        touched = _isin(totals["hour"].to_numpy(), new.hour)
+        added = _summed_totals(pd.concat([totals[touched], _latency_rows(new, keys)]))
+        return pd.concat([totals[~touched], added, _latency_rows(read, keys)], ignore_index=True)
 
     def _index(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         if self._ids is None or self._threads is None:

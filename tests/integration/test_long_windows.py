@@ -25,6 +25,7 @@ from pipelines.live import FrameSpec, LiveFrames
 from pipelines.pipeline import MessagesPipeline
 from pipelines.rollup_store import FileRollupStore
 from pipelines.rollups import RANK_ERROR
+from pipelines.schema import empty_frame
 from pipelines.sources.local import LocalSource
 
 AGENTS, MESSAGES = demo.generate(6, 6000, days=40, seed=11)
@@ -132,6 +133,20 @@ def test_the_slowest_conversations_of_a_long_window_are_its_rows_without_holding
     assert len(expected) > 0
     pd.testing.assert_frame_equal(got, expected)
     assert [f.frame for f in frames.status().frames if f.frame.startswith("messages")] == []
+
+
+@pytest.mark.parametrize(
+    "question", [{"agents": ["nobody"]}, {"roles": ["user"]}, {"statuses": ["other"]}]
+)
+def test_a_long_window_with_no_slow_conversation_says_so_as_its_rows_do(
+    store: LocalSource, tmp_path: Path, question: dict[str, Any]
+) -> None:
+    asked = MessagesPipeline(
+        frames=frames_over(store, tmp_path / "rollups"), window="30d", **question
+    )
+    assert asked.rolled_up()
+    expected = metrics.slowest_conversations(empty_frame("messages"), 10)
+    pd.testing.assert_frame_equal(asked.slowest_conversations(10), expected)
 
 
 def test_rollups_follow_inserts_updates_and_late_arrivals(

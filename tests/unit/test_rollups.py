@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pipelines import metrics
 from pipelines.answers import FrameAnswers
 from pipelines.errors import QueryError, RollupsFormatError
-from pipelines.rollups import FORMAT_VERSION, RANK_ERROR, Rollups
+from pipelines.rollups import FORMAT_VERSION, RANK_ERROR, Rollups, conversation_hashes
 from pipelines.schema import MESSAGE_DTYPES
 
 HOUR = pd.Timedelta(hours=1)
@@ -132,6 +132,25 @@ def assert_answers_equal(rollups: Rollups, raw: pd.DataFrame, tz: str = "UTC") -
     for n in (1, 3, 10):
         pd.testing.assert_frame_equal(rollups.top_errors(n), metrics.top_errors(raw, n))
     assert rollups.last_message() == FrameAnswers(raw).last_message()
+    assert_ranking_equal(rollups.latency_ranking(), raw)
+
+
+def assert_ranking_equal(ranking: pd.DataFrame, raw: pd.DataFrame) -> None:
+    """``ranking`` ranks the conversations of ``raw`` by their replies' total latency, and
+    names an hour in which each has its first reply with a latency."""
+    timed = raw[(raw["role"] == "agent").to_numpy() & raw["latency_ms"].notna().to_numpy()]
+    timed = timed.assign(conversation=conversation_hashes(timed["conversation_id"]))
+    totals = timed.groupby("conversation").agg(
+        latency_total_ms=("latency_ms", "sum"), first=("timestamp", "min")
+    )
+    totals = totals[totals["latency_total_ms"] > 0].reset_index()
+    expected = totals.sort_values(
+        ["latency_total_ms", "conversation"], ascending=[False, True], ignore_index=True
+    )
+    columns = ["conversation", "latency_total_ms"]
+    pd.testing.assert_frame_equal(ranking[columns], expected[columns], check_dtype=False)
+    first, hour = expected["first"], ranking["hour"]
+    assert ((hour <= first) & (first < hour + HOUR)).all()
 
 
 @settings(max_examples=40, deadline=None)
@@ -285,6 +304,7 @@ def test_applying_changes_equals_building_from_the_rows_afterwards(frame, data):
         rebuilt = Rollups.build(source.frame, dimensions=["region"])
         pd.testing.assert_frame_equal(rollups.table, rebuilt.table)
         pd.testing.assert_frame_equal(rollups.handoffs(), rebuilt.handoffs())
+        pd.testing.assert_frame_equal(rollups.latency_ranking(), rebuilt.latency_ranking())
     assert_answers_equal(rollups, source.frame)
 
 
@@ -296,6 +316,7 @@ def test_merging_rollups_of_other_conversations_equals_building_both(frame, cut)
     whole = Rollups.build(frame)
     pd.testing.assert_frame_equal(merged.table, whole.table)
     pd.testing.assert_frame_equal(merged.handoffs(), whole.handoffs())
+    pd.testing.assert_frame_equal(merged.latency_ranking(), whole.latency_ranking())
     assert merged.kpis().to_dict() == whole.kpis().to_dict()
     if len(frame):
         with pytest.raises(QueryError, match="same messages"):
