@@ -799,8 +799,9 @@ class LiveFrames:
             log.warning("refresh of the rollups failed: %s", exc)
 
     # -- reading beyond the live frames ---------------------------------------------------
-    def conversation(self, conversation_id: str) -> pd.DataFrame:
-        """Every message of one conversation, with its text, oldest first."""
+    def conversation(self, conversation_id: str, priced: bool = True) -> pd.DataFrame:
+        """Every message of one conversation, with its text, oldest first (without
+        ``priced``, ``cost_usd`` is left NaN and the price table is not read)."""
         mapping = self.mapping("messages")
         query = Query.build(
             "messages",
@@ -813,7 +814,8 @@ class LiveFrames:
         frame = read_frame(
             self.source, query, mapping, self.quarantine, extra=("content",), shape=self.shape
         )
-        frame = self._priced(frame[frame["conversation_id"] == conversation_id])
+        frame = frame[frame["conversation_id"] == conversation_id]
+        frame = self._priced(frame) if priced else frame
         # Stable: messages of one time (a session's) keep the order their document gives.
         return frame.sort_values("timestamp", kind="stable", ignore_index=True)
 

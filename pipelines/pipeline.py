@@ -649,6 +649,7 @@ class MessagesPipeline(Pipeline):
             return metrics.slowest_conversations(self.frame, n)
         start, end = (pd.Timestamp(moment) for moment in self.bounds)
         ranking = self._rollups("current").latency_ranking()
+        scope = self.scope()
         bounds = ranking["latency_total_ms"].to_numpy()
         frames = [empty_frame("messages")]
         slowest = metrics.slowest_conversations(frames[0], n)
@@ -657,7 +658,8 @@ class MessagesPipeline(Pipeline):
             batch = ranking.iloc[done : done + n]
             done += len(batch)
             for conversation_id in self._conversation_ids(batch):
-                frame = self.conversation(conversation_id)
+                # Costs are no column of the table: the rows are not priced.
+                frame = self._in_scope(self.data.conversation(conversation_id, priced=False), scope)
                 times = frame["timestamp"]
                 frame = frame.loc[(times >= start) & (times <= end)].reset_index(drop=True)
                 frames.append(frame.loc[self._select(frame)].reset_index(drop=True))
@@ -669,18 +671,16 @@ class MessagesPipeline(Pipeline):
 
     def _conversation_ids(self, ranked: pd.DataFrame) -> list[str]:
         """The ids of ``ranked`` conversations (``Rollups.latency_ranking`` rows), in their
-        order, from the ids of the messages of the hour each starts in (a conversation no
-        longer there is left out)."""
-        wanted = ranked["conversation"].to_numpy()
+        order, from the messages at the time of each one's first reply counted (a
+        conversation no longer there is left out)."""
         known: dict[int, str] = {}
-        for hour in sorted(set(ranked["hour"])):
-            pages = self.data.row_pages(hour, hour + pd.Timedelta(hours=1), ["conversation_id"])
+        for first in sorted(set(ranked["first"])):
+            pages = self.data.row_pages(first, first + pd.Timedelta(1, "ns"), ["conversation_id"])
             for page in pages:
                 ids = page["conversation_id"].dropna().astype("str").drop_duplicates()
                 hashes = conversation_hashes(ids)
-                for found, conversation_id in zip(hashes.tolist(), ids.tolist(), strict=True):
-                    known[found] = conversation_id
-        return [known[h] for h in wanted.tolist() if h in known]
+                known.update(zip(hashes.tolist(), ids.tolist(), strict=True))
+        return [known[h] for h in ranked["conversation"].tolist() if h in known]
 
     def conversation(self, conversation_id: str) -> pd.DataFrame:
         """Every message of one conversation with its text (``content``), oldest first;

@@ -87,7 +87,7 @@ _Reread = Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame]
 _Totals = pd.DataFrame | Callable[[], pd.DataFrame]
 """Latency totals (``_latency_rows``), or, for a selection, what works them out once asked."""
 _TOTALS_DTYPES = {
-    "cell": "uint64", "hour": "int64", "conversation": "uint64", "latency_ms": "float64",
+    "cell": "uint64", "first": "int64", "conversation": "uint64", "latency_ms": "float64",
 }  # fmt: skip
 
 
@@ -479,8 +479,8 @@ def _cell_hashes(hour: np.ndarray, keys: pd.DataFrame) -> np.ndarray:
 
 def _latency_rows(rows: _Rows, keys: Sequence[str]) -> pd.DataFrame:
     """Per bucket and conversation, the total latency of its replies that have one:
-    ``cell`` (``_cell_hashes`` of the bucket), ``hour`` (ns), ``conversation`` (hash),
-    ``latency_ms``."""
+    ``cell`` (``_cell_hashes`` of the bucket), ``first`` (the first of those replies' time,
+    ns), ``conversation`` (hash), ``latency_ms``."""
     messages = rows.frame
     latency = messages["latency_ms"].to_numpy(dtype="float64")
     timed = metrics.reply_mask(messages) & ~np.isnan(latency)
@@ -488,7 +488,7 @@ def _latency_rows(rows: _Rows, keys: Sequence[str]) -> pd.DataFrame:
     table = pd.DataFrame(
         {
             "cell": _cell_hashes(rows.hour[timed], key_values),
-            "hour": rows.hour[timed],
+            "first": rows.time[timed],
             "conversation": rows.conversation[timed],
             "latency_ms": latency[timed],
         }
@@ -499,7 +499,7 @@ def _latency_rows(rows: _Rows, keys: Sequence[str]) -> pd.DataFrame:
 def _summed_totals(table: pd.DataFrame) -> pd.DataFrame:
     """One row per bucket and conversation of latency totals, their latencies added."""
     summed = table.groupby(["cell", "conversation"], sort=False, as_index=False).agg(
-        hour=("hour", "first"), latency_ms=("latency_ms", "sum")
+        first=("first", "min"), latency_ms=("latency_ms", "sum")
     )
     return summed[list(_TOTALS_DTYPES)].astype(_TOTALS_DTYPES)
 
@@ -1026,8 +1026,8 @@ class Rollups:
     def latency_ranking(self) -> pd.DataFrame:
         """The conversations by the total latency of the replies counted here, largest
         first (ties by hash): ``conversation`` (its :func:`conversation_hashes`),
-        ``latency_total_ms``, and ``hour``, the start of the first hour with one of those
-        replies.  Conversations without latency are left out.
+        ``latency_total_ms``, and ``first``, the time of the first of those replies (where
+        to find the conversation's id).  Conversations without latency are left out.
 
         Sums are exact for the hours counted; as latencies are not negative, a
         conversation's total over a part of them (a window not of whole hours) is at most
@@ -1035,13 +1035,13 @@ class Rollups:
         """
         table = self._latency_totals()
         ranked = table.groupby("conversation", as_index=False).agg(
-            latency_total_ms=("latency_ms", "sum"), hour=("hour", "min")
+            latency_total_ms=("latency_ms", "sum"), first=("first", "min")
         )
         ranked = ranked[ranked["latency_total_ms"].to_numpy() > 0]
         ranked = ranked.sort_values(
             ["latency_total_ms", "conversation"], ascending=[False, True], ignore_index=True
         )
-        ranked["hour"] = pd.to_datetime(ranked["hour"].to_numpy(), unit="ns", utc=True)
+        ranked["first"] = pd.to_datetime(ranked["first"].to_numpy(), unit="ns", utc=True)
         return ranked
 
     def unpriced_models(self) -> pd.Series:
@@ -1124,8 +1124,8 @@ class Rollups:
         """The latency totals with ``hours`` made again from ``read`` and ``new`` rows
         (outside ``hours``) added."""
         totals, keys = self._latency_totals(), self._keys
-        totals = totals[~_isin(totals["hour"].to_numpy(), hours)]
-        touched = _isin(totals["hour"].to_numpy(), new.hour)
+        totals = totals[~_isin(_floor_hour(totals["first"].to_numpy(), self._offset), hours)]
+        touched = _isin(_floor_hour(totals["first"].to_numpy(), self._offset), new.hour)
         added = _summed_totals(pd.concat([totals[touched], _latency_rows(new, keys)]))
         return pd.concat([totals[~touched], added, _latency_rows(read, keys)], ignore_index=True)
 

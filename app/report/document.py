@@ -24,9 +24,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-# Sections added may be HoloViews elements, which need a plotting backend to be saved;
-# hv.extension would also print notebook output.
-import holoviews.plotting.bokeh  # noqa: F401
 import pandas as pd
 import panel as pn
 import param
@@ -172,6 +169,10 @@ class Report(pn.viewable.Viewer):
 
     def add(self, title: str, viewable: Any) -> Report:
         """Add a section after the standard ones (anything ``pn.panel`` shows); returns self."""
+        if type(viewable).__module__.startswith("holoviews"):
+            # A HoloViews element needs its plotting backend to be saved (hv.extension would
+            # also print notebook output); the report's own charts are Bokeh models.
+            import holoviews.plotting.bokeh  # noqa: F401
         self._added.append((title, viewable))
         return self
 
