@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -169,9 +170,10 @@ class Report(pn.viewable.Viewer):
 
     def add(self, title: str, viewable: Any) -> Report:
         """Add a section after the standard ones (anything ``pn.panel`` shows); returns self."""
-        if type(viewable).__module__.startswith("holoviews"):
-            # A HoloViews element needs its plotting backend to be saved (hv.extension would
-            # also print notebook output); the report's own charts are Bokeh models.
+        if "holoviews" in sys.modules:
+            # A HoloViews element (alone or in a pane) needs its plotting backend to be
+            # saved (hv.extension would also print notebook output); the report's own charts
+            # are Bokeh models, and a report without HoloViews does not load it.
             import holoviews.plotting.bokeh  # noqa: F401
         self._added.append((title, viewable))
         return self
