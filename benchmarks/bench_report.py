@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import holoviews as hv
+import holoviews.plotting.bokeh  # the baseline chart is saved through its backend
 import pandas as pd
 import panel as pn
 from bokeh.resources import INLINE
