@@ -786,17 +786,20 @@ class Rollups:
         kept = handoffs["hour"].between(low, high, inclusive="left").to_numpy()
         if agents is not None:
             kept = kept & _among(handoffs["source"], agents) & _among(handoffs["target"], agents)
-        selected = cells.iloc[np.flatnonzero(mask)]
-        parent, keys = self._latency_totals, list(self._keys)
+        buckets = self._buckets.take(np.flatnonzero(mask))
+        # Worked out when first asked for (reports ask; the dashboard's views do not), from
+        # the totals alone: a selection kept does not keep the rollups it came from.
+        parent, keys = self._totals, list(self._keys)
 
         @functools.cache
         def totals() -> pd.DataFrame:
-            table = parent()
+            table = parent if isinstance(parent, pd.DataFrame) else parent()
+            selected = buckets.cells
             wanted = _cell_hashes(selected["hour"].to_numpy(), selected[keys])
             return table[_isin(table["cell"].to_numpy(), wanted)].reset_index(drop=True)
 
         return Rollups(
-            self._buckets.take(np.flatnonzero(mask)),
+            buckets,
             handoffs[kept].reset_index(drop=True),
             None,
             None,
