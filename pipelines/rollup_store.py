@@ -19,6 +19,7 @@ import struct
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,24 +126,63 @@ class FileRollupStore:
 
 class RedisRollupStore:
     """In Redis, shared by every process and replica; a Redis that is down keeps nothing
-    (the process keeps its rollups in memory and builds them again after a restart)."""
+    (the process keeps its rollups in memory and builds them again after a restart).
 
-    def __init__(self, client: Any) -> None:
+    Redis holds at most 512 MB in one value (``proto-max-bulk-len``), and the rollups of
+    ten million messages are larger: they are written in parts of ``part_bytes``, then the
+    key is pointed at them (``parts:`` and a JSON list of the part keys), and the parts it
+    pointed at before are removed.  A reader finds the parts the key points at, or, if a
+    writer removed them meanwhile, reads the key once more.
+    """
+
+    def __init__(self, client: Any, part_bytes: int = 64 * 2**20) -> None:
         self.client = client
+        self.part_bytes = part_bytes
 
     def load(self, key: str) -> StoredRollups | None:
+        name = f"agentdash:rollups:{key}"
         try:
-            raw = self.client.get(f"agentdash:rollups:{key}")
+            for _ in range(2):
+                raw = self.client.get(name)
+                if raw is None or not raw.startswith(_PARTS):
+                    return None if raw is None else _unpack(raw)
+                parts = self.client.mget(json.loads(raw[len(_PARTS) :]))
+                if all(part is not None for part in parts):
+                    return _unpack(b"".join(parts))
         except Exception as exc:  # redis' errors: the store is down, not the dashboard
             log.warning("could not read the rollups from Redis: %s", exc)
             return None
-        return None if raw is None else _unpack(raw)
+        log.warning("the rollups in Redis changed twice while being read: building them")
+        return None
 
     def save(self, key: str, stored: StoredRollups) -> None:
+        name = f"agentdash:rollups:{key}"
+        packed = memoryview(_pack(stored))
+        generation = uuid.uuid4().hex
+        names = [
+            f"{name}:part:{generation}:{i}"
+            for i in range(max(1, -(-len(packed) // self.part_bytes)))
+        ]
+        pointed = False
         try:
-            self.client.set(f"agentdash:rollups:{key}", _pack(stored))
+            before = self.client.get(name)
+            size = self.part_bytes
+            for i, part in enumerate(names):
+                self.client.set(part, bytes(packed[i * size : (i + 1) * size]))
+            self.client.set(name, _PARTS + json.dumps(names).encode())
+            pointed = True
+            if before is not None and before.startswith(_PARTS):
+                stale = [old for old in json.loads(before[len(_PARTS) :]) if old not in names]
+                if stale:
+                    self.client.delete(*stale)
         except Exception as exc:
             log.warning("could not keep the rollups in Redis: %s", exc)
+            if not pointed:  # parts nothing points at
+                with contextlib.suppress(Exception):
+                    self.client.delete(*names)
+
+
+_PARTS = b"parts:"
 
 
 @dataclass

@@ -95,6 +95,9 @@ def read_wall(text: str, tz: str, end: bool = False) -> datetime:
     return to_utc(wall, tz)
 
 
+WINDOW_BUTTONS_CSS = ".bk-btn { padding-left: 2px; padding-right: 2px; }"
+
+
 def _buttons(kind: type[pn.widgets.Widget], parameter: param.Parameter) -> pn.widgets.Widget:
     # Their labels say it all; a tooltip would only cover the tabs beside the sidebar.
     return kind.from_param(parameter, color="primary", variant="outline", description=None)
@@ -259,6 +262,8 @@ class Filters(pn.viewable.Viewer):
         reset = pn.widgets.Button(label="Reset filters", color="default")
         reset.on_click(lambda event: self.reset())
         self._window_buttons = _buttons(pn.widgets.RadioButtonGroup, messages.window)
+        # Seven windows share the sidebar's width: narrow padding keeps "custom" whole.
+        self._window_buttons.stylesheets = [WINDOW_BUTTONS_CSS]
         return pn.Column(
             self._window_buttons,
             self.agent_picker,
