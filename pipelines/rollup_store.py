@@ -311,9 +311,12 @@ class RollupKeeper:
             raise
         except Exception as exc:
             raise SourceUnavailableError(f"building the rollups failed: {exc}") from exc
-        rollups = parts[0]
-        for part in parts[1:]:
-            rollups = rollups.merge(part)
+        # Merged in pairs, then pairs of pairs: each message is merged about log2(parts)
+        # times (one after the other, the first part would be merged once per part).
+        while len(parts) > 1:
+            pairs = range(0, len(parts) - 1, 2)
+            parts = [parts[i].merge(parts[i + 1]) for i in pairs] + parts[len(parts) // 2 * 2 :]
+        (rollups,) = parts
         self.state.built_seconds = time.perf_counter() - started
         self.state.documents_built = int(self.source.stats.snapshot()["documents"] - before)
         self.state.as_of, self.state.nbytes = as_of, rollups.nbytes

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import demo, metrics
+from pipelines import demo, metrics, rollup_store
 from pipelines.answers import FrameAnswers
 from pipelines.cache import MemoryFrameCache
 from pipelines.errors import SourceUnavailableError
@@ -114,6 +114,29 @@ def test_long_windows_answer_from_rollups_as_their_rows_do(
     assert_same(asked.answers(), raw(store, question, start, end), agents_of(frames))
     # The rows of a long window are never read for its numbers.
     assert [f.frame for f in frames.status().frames if f.frame.startswith("messages")] == []
+
+
+@pytest.mark.parametrize("question", QUESTIONS[:3], ids=lambda q: "-".join(map(str, q.values())))
+def test_rollups_built_in_many_parts_answer_as_the_rows_do(
+    store: LocalSource,
+    tmp_path: Path,
+    question: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Five parts of the history (pages of 400, parts of 1,200 rows), merged in pairs, then
+    # pairs of pairs, the odd one on its own: as a long history is built.
+    monkeypatch.setattr(store, "page_size", 400)
+    monkeypatch.setattr(rollup_store, "CHUNK_ROWS", 1000)
+    frames = frames_over(store, tmp_path / "rollups")
+    asked = MessagesPipeline(frames=frames, **question)
+    start, end = asked.bounds
+    assert_same(asked.answers(), raw(store, question, start, end), agents_of(frames))
+    exact = MessagesPipeline(
+        frames=LiveFrames(store, MemoryFrameCache(), rollup_from=timedelta(days=10**4)),
+        **{**question, "window": "custom", "start": start, "end": end},
+    )
+    expected = metrics.slowest_conversations(exact.frame, 10)
+    pd.testing.assert_frame_equal(asked.slowest_conversations(10), expected)
 
 
 @pytest.mark.parametrize("question", QUESTIONS, ids=lambda q: "-".join(map(str, q.values())))
