@@ -103,6 +103,17 @@ def assert_same(rolled: Any, rows: Any, agents: pd.DataFrame) -> None:
             assert abs(rank - p / 100) <= RANK_ERROR + 1 / len(latencies), (p, rank)
 
 
+def slowest_of_rows(
+    store: LocalSource, question: dict[str, Any], start: datetime, end: datetime
+) -> pd.DataFrame:
+    """The 10 slowest conversations of the question's rows from ``start`` to ``end``."""
+    rows = LiveFrames(store, MemoryFrameCache(), rollup_from=timedelta(days=10**4))
+    exact = MessagesPipeline(
+        frames=rows, **{**question, "window": "custom", "start": start, "end": end}
+    )
+    return metrics.slowest_conversations(exact.frame, 10)
+
+
 @pytest.mark.parametrize("question", QUESTIONS, ids=lambda q: "-".join(map(str, q.values())))
 def test_long_windows_answer_from_rollups_as_their_rows_do(
     store: LocalSource, tmp_path: Path, question: dict[str, Any]
@@ -131,11 +142,7 @@ def test_rollups_built_in_many_parts_answer_as_the_rows_do(
     asked = MessagesPipeline(frames=frames, **question)
     start, end = asked.bounds
     assert_same(asked.answers(), raw(store, question, start, end), agents_of(frames))
-    exact = MessagesPipeline(
-        frames=LiveFrames(store, MemoryFrameCache(), rollup_from=timedelta(days=10**4)),
-        **{**question, "window": "custom", "start": start, "end": end},
-    )
-    expected = metrics.slowest_conversations(exact.frame, 10)
+    expected = slowest_of_rows(store, question, start, end)
     pd.testing.assert_frame_equal(asked.slowest_conversations(10), expected)
 
 
@@ -147,11 +154,7 @@ def test_the_slowest_conversations_of_a_long_window_are_its_rows_without_holding
     asked = MessagesPipeline(frames=frames, **question)
     assert asked.rolled_up()
     start, end = asked.bounds
-    rows = LiveFrames(store, MemoryFrameCache(), rollup_from=timedelta(days=10**4))
-    exact = MessagesPipeline(
-        frames=rows, **{**question, "window": "custom", "start": start, "end": end}
-    )
-    expected = metrics.slowest_conversations(exact.frame, 10)
+    expected = slowest_of_rows(store, question, start, end)
     got = asked.slowest_conversations(10)
     assert len(expected) > 0
     pd.testing.assert_frame_equal(got, expected)
